@@ -1,0 +1,219 @@
+"""Make basicsr 1.4.2 (the newest release) work on the current torch / torchvision stack.
+
+Each fix is a pair of functions: ``_<name>_needed()`` looks at the installed basicsr / torchvision and says
+whether the upstream bug is still there, and ``_<name>_apply()`` patches it. ``apply()`` runs every needed fix
+once (it is idempotent); a basicsr release that fixes a bug upstream simply stops needing the fix.
+
+The fixes, all of them observable with basicsr 1.4.2, torch 2.14, torchvision 0.29:
+
+``functional_tensor``
+    ``basicsr.data.degradations`` imports ``torchvision.transforms.functional_tensor``, renamed to
+    ``_functional_tensor`` in torchvision 0.17: ``import basicsr`` fails. Fixed before basicsr is imported by
+    aliasing the new module under the old name.
+``resume_state``
+    ``basicsr.train.load_resume_state`` maps every storage with ``storage.cuda(...)`` (resume crashes without a
+    GPU) and searches ``experiments/<name>`` relative to the working directory rather than the experiment root
+    that ``parse_options`` computed from ``root_path`` (auto-resume of a plugin whose root lies elsewhere finds
+    nothing, archives the experiment and restarts from iteration 0). Replaced by :func:`load_resume_state`.
+``dist_cpu``
+    ``init_dist`` does ``set_device(rank % num_gpus)`` (division by zero on CPU) and hard-codes NCCL;
+    ``BaseModel.model_to_device`` passes ``device_ids=[cuda.current_device()]`` to DDP. Without CUDA both now use
+    gloo and CPU DDP; with CUDA BasicSR's own code runs unchanged.
+``local_rank``
+    ``python -m torch.distributed.launch`` (torch >= 2) passes ``--local-rank=N``; BasicSR's parser only knows
+    ``--local_rank``. The hyphenated spelling is rewritten before BasicSR parses ``sys.argv``.
+``vgg_path``
+    BasicSR's ``VGGFeatureExtractor`` looks for ``experiments/pretrained_models/vgg19-dcbb9e9d.pth`` relative to
+    the working directory and otherwise downloads (fails offline). When that file is missing but torch's hub
+    cache holds the same file, BasicSR is pointed at it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import os
+import sys
+from collections.abc import Callable
+from os import path as osp
+
+APPLIED: list[str] = []
+
+
+# --------------------------------------------------------------------------------------------- functional_tensor
+def _functional_tensor_needed() -> bool:
+    if "torchvision.transforms.functional_tensor" in sys.modules:
+        return False
+    try:
+        return importlib.util.find_spec("torchvision.transforms.functional_tensor") is None
+    except ModuleNotFoundError:  # torchvision itself missing: nothing we can do, basicsr will say so
+        return False
+
+
+def _functional_tensor_apply() -> None:
+    import torchvision.transforms._functional_tensor as renamed
+
+    sys.modules["torchvision.transforms.functional_tensor"] = renamed
+
+
+# --------------------------------------------------------------------------------------------- resume_state
+def _resume_state_needed() -> bool:
+    import basicsr.train
+
+    upstream = inspect.getsource(basicsr.train)  # the module file: upstream code, whatever was patched since
+    return "storage.cuda" in upstream or "osp.join('experiments'" in upstream
+
+
+def latest_state_file(states_dir: str) -> str | None:
+    """Path of the ``<iter>.state`` file with the highest iteration in ``states_dir`` (None if there is none)."""
+    if not osp.isdir(states_dir):
+        return None
+    iters = [int(name[: -len(".state")]) for name in os.listdir(states_dir)
+             if name.endswith(".state") and name[: -len(".state")].isdigit()]
+    return osp.join(states_dir, f"{max(iters)}.state") if iters else None
+
+
+def load_resume_state(opt: dict) -> dict | None:
+    """BasicSR's ``load_resume_state`` contract, on any device and for any ``root_path``.
+
+    With ``--auto_resume`` the newest state is taken from ``opt['path']['training_states']`` (the experiment root
+    that ``parse_options`` derived from ``root_path``). Storages go to the current CUDA device when the run uses
+    one, else stay on the CPU.
+    """
+    import torch
+    from basicsr.utils import check_resume
+
+    if opt["auto_resume"]:
+        state_path = latest_state_file(opt["path"]["training_states"])
+        if state_path is not None:
+            opt["path"]["resume_state"] = state_path
+    else:
+        state_path = opt["path"].get("resume_state")
+    if state_path is None:
+        return None
+    if not osp.isfile(state_path):
+        raise FileNotFoundError(f"resume_state file not found: {state_path} (option path:resume_state)")
+    if opt.get("num_gpu", 0) != 0 and torch.cuda.is_available():
+        map_location = torch.device("cuda", torch.cuda.current_device())
+    else:
+        map_location = torch.device("cpu")
+    resume_state = torch.load(state_path, map_location=map_location, weights_only=True)
+    check_resume(opt, resume_state["iter"])
+    return resume_state
+
+
+def _resume_state_apply() -> None:
+    import basicsr.train
+
+    basicsr.train.load_resume_state = load_resume_state
+
+
+# --------------------------------------------------------------------------------------------- dist_cpu
+def _dist_cpu_needed() -> bool:
+    from basicsr.utils import dist_util
+
+    from basicsr.models import base_model
+
+    return ("torch.cuda.set_device(rank % num_gpus)" in inspect.getsource(dist_util)
+            or "device_ids=[torch.cuda.current_device()]" in inspect.getsource(base_model))
+
+
+def _dist_cpu_apply() -> None:
+    import torch
+    import torch.distributed as dist
+    from basicsr.models.base_model import BaseModel
+    from basicsr.utils import dist_util
+
+    cuda_init_dist = dist_util._init_dist_pytorch
+    cuda_model_to_device = BaseModel.model_to_device
+
+    def init_dist_pytorch(backend: str = "nccl", **kwargs) -> None:
+        if torch.cuda.is_available():
+            cuda_init_dist(backend, **kwargs)
+        else:
+            dist.init_process_group(backend="gloo", **kwargs)
+
+    def model_to_device(self, net: torch.nn.Module) -> torch.nn.Module:
+        if self.opt["dist"] and self.device.type == "cpu":
+            find_unused = self.opt.get("find_unused_parameters", False)
+            return torch.nn.parallel.DistributedDataParallel(net.to(self.device), find_unused_parameters=find_unused)
+        return cuda_model_to_device(self, net)
+
+    dist_util._init_dist_pytorch = init_dist_pytorch
+    BaseModel.model_to_device = model_to_device
+
+
+# --------------------------------------------------------------------------------------------- local_rank
+def _local_rank_needed() -> bool:
+    from basicsr.utils import options
+
+    return "'--local-rank'" not in inspect.getsource(options)
+
+
+def normalise_local_rank_argv(argv: list[str]) -> list[str]:
+    """``--local-rank=3`` / ``--local-rank 3`` (torch >= 2 launchers) -> BasicSR's ``--local_rank`` spelling."""
+    return [("--local_rank" + arg[len("--local-rank"):]) if arg.startswith("--local-rank") else arg for arg in argv]
+
+
+def _local_rank_apply() -> None:
+    import basicsr.test
+    import basicsr.train
+    from basicsr.utils import options
+
+    upstream_parse_options = options.parse_options
+
+    def parse_options(root_path: str, is_train: bool = True):
+        sys.argv[:] = normalise_local_rank_argv(sys.argv)
+        return upstream_parse_options(root_path, is_train)
+
+    for module in (options, basicsr.train, basicsr.test):
+        module.parse_options = parse_options
+
+
+# --------------------------------------------------------------------------------------------- vgg_path
+def _vgg_path_needed() -> bool:
+    from basicsr.archs import vgg_arch
+
+    return not osp.isfile(vgg_arch.VGG_PRETRAIN_PATH)
+
+
+def _vgg_path_apply() -> None:
+    from basicsr.archs import vgg_arch
+
+    from medsr_se.vgg_features import find_vgg_weights
+
+    found = find_vgg_weights("vgg19")
+    if found is not None:
+        vgg_arch.VGG_PRETRAIN_PATH = found
+
+
+# --------------------------------------------------------------------------------------------- driver
+BEFORE_IMPORT: dict[str, tuple[Callable[[], bool], Callable[[], None]]] = {
+    "functional_tensor": (_functional_tensor_needed, _functional_tensor_apply),
+}
+AFTER_IMPORT: dict[str, tuple[Callable[[], bool], Callable[[], None]]] = {
+    "resume_state": (_resume_state_needed, _resume_state_apply),
+    "dist_cpu": (_dist_cpu_needed, _dist_cpu_apply),
+    "local_rank": (_local_rank_needed, _local_rank_apply),
+    "vgg_path": (_vgg_path_needed, _vgg_path_apply),
+}
+
+
+def _run(fixes: dict[str, tuple[Callable[[], bool], Callable[[], None]]]) -> None:
+    for name, (needed, apply_fix) in fixes.items():
+        if name not in APPLIED and needed():
+            apply_fix()
+            APPLIED.append(name)
+
+
+def apply_before_import() -> None:
+    """The fixes that must be in place before ``import basicsr`` runs (safe to call at any time)."""
+    _run(BEFORE_IMPORT)
+
+
+def apply() -> None:
+    """Apply every fix that the installed basicsr still needs; importing basicsr on the way. Idempotent."""
+    apply_before_import()
+    import basicsr  # noqa: F401  (the import itself is what the first fix makes possible)
+
+    _run(AFTER_IMPORT)

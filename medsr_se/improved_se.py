@@ -1,0 +1,47 @@
+"""Improved squeeze-and-excitation block (Bing et al., IEEE Access 2019; slides "Improved SE").
+
+For a feature map x of shape (N, C, H, W):
+
+    y   = mean_{H,W} x                                   (N, C, 1, 1)   squeeze
+    s   = 2 * [0.8 * sigmoid(W2 ReLU(W1 y)) + 0.2 * sigmoid(y)]   (N, C, 1, 1)   s in (0, 2)
+    out = s * x                                          (N, C, H, W)   channel-wise rescaling
+
+W1 (C -> C/r) and W2 (C/r -> C) are 1x1 convolutions with bias, r the reduction ratio (16 by default). Plain SE
+uses only sigmoid(W2 ReLU(W1 y)) in (0, 1) and can only shrink features; the identity-like sigmoid(y) term and
+the factor 2 let the block keep or amplify a channel, so deep stacks of SE blocks do not fade.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ImprovedSE(nn.Module):
+    """s = 2·[k_se·σ(W2 δ(W1 y)) + k_id·σ(y)], out = s ⊙ x (see the module docstring).
+
+    Args:
+        num_feat: channels C of the input.
+        reduction: reduction ratio r of the bottleneck (hidden width max(1, C // r)).
+        k_se: weight of the learned excitation (0.8 in the paper).
+        k_id: weight of the squeeze-only term σ(y) (0.2 in the paper).
+    """
+
+    def __init__(self, num_feat: int, reduction: int = 16, k_se: float = 0.8, k_id: float = 0.2) -> None:
+        super().__init__()
+        hidden = max(1, num_feat // reduction)
+        self.fc1 = nn.Conv2d(num_feat, hidden, kernel_size=1)  # W1
+        self.fc2 = nn.Conv2d(hidden, num_feat, kernel_size=1)  # W2
+        self.k_se = k_se
+        self.k_id = k_id
+
+    def channel_scale(self, pooled: torch.Tensor) -> torch.Tensor:
+        """s (N, C, 1, 1) in (0, 2) from the squeezed descriptor y (N, C, 1, 1)."""
+        excitation = torch.sigmoid(self.fc2(torch.relu(self.fc1(pooled))))
+        return 2.0 * (self.k_se * excitation + self.k_id * torch.sigmoid(pooled))
+
+    def forward(self, x: torch.Tensor, pooled: torch.Tensor | None = None) -> torch.Tensor:
+        """out = s ⊙ x. ``pooled`` overrides y = mean_{H,W} x (e.g. statistics of a whole image for one tile)."""
+        if pooled is None:
+            pooled = x.mean(dim=(2, 3), keepdim=True)
+        return x * self.channel_scale(pooled)
