@@ -110,9 +110,8 @@ def _resume_state_apply() -> None:
 
 # --------------------------------------------------------------------------------------------- dist_cpu
 def _dist_cpu_needed() -> bool:
-    from basicsr.utils import dist_util
-
     from basicsr.models import base_model
+    from basicsr.utils import dist_util
 
     return ("torch.cuda.set_device(rank % num_gpus)" in inspect.getsource(dist_util)
             or "device_ids=[torch.cuda.current_device()]" in inspect.getsource(base_model))
