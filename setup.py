@@ -28,6 +28,7 @@ setup(
         "console_scripts": [
             "medsr-train=medsr_se.train:main",
             "medsr-test=medsr_se.test:main",
+            "medsr-prepare-stare=medsr_se.data.prepare_stare:main",
         ],
     },
 )

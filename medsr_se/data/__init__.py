@@ -1,0 +1,1 @@
+"""Data preparation: turning STARE (or any folder of fundus / medical images) into BasicSR-ready pairs."""
