@@ -8,8 +8,10 @@ Layout, for an LR input of shape (N, C_in, h, w) and scale s in {2, 4, 8, 16}:
     up    = log2(s) x [conv3x3 (F -> 4F), PixelShuffle(2), SE]    (N, F, s*h, s*w)
     out   = conv3x3(up)                                           (N, C_out, s*h, s*w)
 
-With ``img_residual=True`` a bicubic upsampling of the input is added to ``out`` and the last convolution starts
-at zero, so the untrained generator returns exactly the bicubic image (see ``bicubic_upsample``).
+With ``img_residual=True`` (off by default: the paper's layout) a bicubic upsampling of the input is added to
+``out`` and the last convolution starts at zero, so the untrained generator returns exactly that bicubic image and
+training only has to learn the correction (see ``bicubic_upsample``). The skip uses torch's bicubic (cubic
+convolution a = -0.75), close to but not identical with the MATLAB kernel (a = -0.5) of the bicubic baseline.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from torch.nn import functional as F
 from medsr_se.improved_se import ImprovedSE
 
 SUPPORTED_SCALES = (2, 4, 8, 16)
+IMG_RESIDUAL_KEY = "img_residual_marker"
 
 
 def conv3x3(in_ch: int, out_ch: int) -> nn.Conv2d:
@@ -93,6 +96,17 @@ class SEEDSRGenerator(nn.Module):
         if img_residual:  # untrained generator == bicubic
             nn.init.zeros_(self.conv_last.weight)
             nn.init.zeros_(self.conv_last.bias)
+            # marks checkpoints of this layout (the skip itself has no parameters); off = the paper's exact keys
+            self.register_buffer(IMG_RESIDUAL_KEY, torch.ones(()))
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As nn.Module's, with a clear error when the checkpoint's img_residual layout differs from this one."""
+        saved_with_skip = IMG_RESIDUAL_KEY in state_dict
+        if strict and saved_with_skip != self.img_residual:
+            raise ValueError(
+                f"checkpoint was trained with img_residual={saved_with_skip} but this SEEDSRGenerator has "
+                f"img_residual={self.img_residual}: set network_g:img_residual: {str(saved_with_skip).lower()}")
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C_in, h, w) -> (N, C_out, upscale*h, upscale*w)."""
