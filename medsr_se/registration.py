@@ -17,7 +17,7 @@ def register_once(registry: Registry, obj: type) -> None:
 
 
 def register_all() -> None:
-    from medsr_se import mm_registry
+    from medsr_se import fov_metrics, mm_registry
     from medsr_se.fusion_discriminator_arch import FusionSEDiscriminator
     from medsr_se.fusion_loss import FusionLoss
     from medsr_se.relativistic_gan_model import RelativisticGANModel, SEEDSRModel
@@ -28,4 +28,5 @@ def register_all() -> None:
     register_once(LOSS_REGISTRY, FusionLoss)
     for model in (RelativisticGANModel, SEEDSRModel):
         register_once(MODEL_REGISTRY, model)
+    fov_metrics.register()
     mm_registry.register(SEEDSRGenerator, FusionSEDiscriminator, FusionLoss)

@@ -14,6 +14,7 @@ import yaml
 
 import medsr_se  # noqa: F401  (compat + registration for every test)
 from medsr_se.bicubic import matlab_bicubic
+from medsr_se.data.prepare_stare import Params
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -150,3 +151,23 @@ def write_stare_tar(images: dict[str, np.ndarray], path: Path, truncate: set[str
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
     return path
+
+
+STARE_PARAMS = Params(scales=(4, 8, 16), crop_size=256, step=192, gray=False, keep_depth=False)
+
+
+@pytest.fixture(scope="session")
+def stare_images(retina):
+    return stare_like_images(retina, 6)
+
+
+@pytest.fixture(scope="session")
+def prepared(stare_images, tmp_path_factory):
+    """(root, manifest) of a STARE-shaped tar (6 images, one README) prepared for x4/x8/x16, 2 test images."""
+    from medsr_se.data.prepare_stare import prepare
+
+    base = tmp_path_factory.mktemp("stare")
+    archive = write_stare_tar(stare_images, base / "stare.tar", extra={"README.txt": b"STARE"})
+    output = base / "STARE"
+    manifest = prepare(archive, output, STARE_PARAMS, n_test=2, workers=2, progress=False)
+    return output, manifest

@@ -16,23 +16,9 @@ from medsr_se.bicubic import matlab_bicubic, mod_crop
 from medsr_se.data import prepare_stare
 from medsr_se.data.prepare_stare import Params, PrepareError, make_split, prepare
 from medsr_se.data.verify import verify
-from tests.conftest import stare_like_images, write_stare_tar, write_stare_zip
+from tests.conftest import write_stare_tar, write_stare_zip
 
-PARAMS = Params(scales=(4, 8, 16), crop_size=256, step=192, gray=False, keep_depth=False)
-
-
-@pytest.fixture(scope="module")
-def stare_images(retina):
-    return stare_like_images(retina, 6)
-
-
-@pytest.fixture(scope="module")
-def prepared(stare_images, tmp_path_factory):
-    base = tmp_path_factory.mktemp("stare")
-    archive = write_stare_tar(stare_images, base / "stare.tar", extra={"README.txt": b"STARE"})
-    output = base / "STARE"
-    manifest = prepare(archive, output, PARAMS, n_test=2, workers=2, progress=False)
-    return output, manifest
+from tests.conftest import STARE_PARAMS as PARAMS
 
 
 def run(source, output, **kwargs):
