@@ -29,6 +29,8 @@ setup(
             "medsr-train=medsr_se.train:main",
             "medsr-test=medsr_se.test:main",
             "medsr-prepare-stare=medsr_se.data.prepare_stare:main",
+            "medsr-evaluate=medsr_se.evaluate:main",
+            "medsr-demo=medsr_se.demo:main",
         ],
     },
 )
