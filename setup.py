@@ -1,4 +1,46 @@
+from pathlib import Path
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+from setuptools.command.editable_wheel import editable_wheel
+
+AUTOLOAD_PTH = "medsr_se_autoload.pth"
+
+
+class BuildPyWithAutoload(build_py):
+    """Put medsr_se_autoload.pth at the root of the wheel, i.e. into site-packages (see medsr_se_autoload.py)."""
+
+    def run(self):
+        super().run()
+        self.copy_file(AUTOLOAD_PTH, str(Path(self.build_lib, AUTOLOAD_PTH)), preserve_mode=0)
+
+    def get_outputs(self, include_bytecode=True):
+        return [*super().get_outputs(include_bytecode), str(Path(self.build_lib, AUTOLOAD_PTH))]
+
+
+class _StrategyWithAutoload:
+    """Wraps setuptools' editable strategy: the editable wheel gets the .pth as well."""
+
+    def __init__(self, strategy):
+        self.strategy = strategy
+
+    def __enter__(self):
+        self.strategy.__enter__()
+        return self
+
+    def __exit__(self, *exc_info):
+        return self.strategy.__exit__(*exc_info)
+
+    def __call__(self, wheel, files, mapping):
+        self.strategy(wheel, files, mapping)
+        wheel.writestr(AUTOLOAD_PTH, Path(__file__).with_name(AUTOLOAD_PTH).read_bytes())
+
+
+class EditableWheelWithAutoload(editable_wheel):
+    """``pip install -e .`` installs medsr_se_autoload.pth too (tests/test_autoload.py checks that it did)."""
+
+    def _select_strategy(self, *args, **kwargs):
+        return _StrategyWithAutoload(super()._select_strategy(*args, **kwargs))
 
 setup(
     name="medsr-se",
@@ -8,8 +50,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
     packages=find_packages(include=["medsr_se", "medsr_se.*"]),
-    include_package_data=True,
-    package_data={"medsr_se": ["options/*.yml"]},
+    py_modules=["medsr_se_autoload"],
+    cmdclass={"build_py": BuildPyWithAutoload, "editable_wheel": EditableWheelWithAutoload},
     install_requires=[
         "torch>=2.0",
         "torchvision",
