@@ -5,6 +5,11 @@ from setuptools.command.build_py import build_py
 from setuptools.command.editable_wheel import editable_wheel
 
 AUTOLOAD_PTH = "medsr_se_autoload.pth"
+# One line that site.py runs at interpreter start (see medsr_se_autoload.py); failures become one warning.
+AUTOLOAD_LINE = (
+    "import importlib, warnings; exec(\"try:\\n    importlib.import_module('medsr_se_autoload').install()\\n"
+    "except Exception as error:\\n    warnings.warn(f'medsr_se autoload disabled: {error!r}', RuntimeWarning)\")\n"
+)
 
 
 class BuildPyWithAutoload(build_py):
@@ -12,7 +17,8 @@ class BuildPyWithAutoload(build_py):
 
     def run(self):
         super().run()
-        self.copy_file(AUTOLOAD_PTH, str(Path(self.build_lib, AUTOLOAD_PTH)), preserve_mode=0)
+        Path(self.build_lib).mkdir(parents=True, exist_ok=True)
+        Path(self.build_lib, AUTOLOAD_PTH).write_text(AUTOLOAD_LINE)
 
     def get_outputs(self, include_bytecode=True):
         return [*super().get_outputs(include_bytecode), str(Path(self.build_lib, AUTOLOAD_PTH))]
@@ -33,7 +39,7 @@ class _StrategyWithAutoload:
 
     def __call__(self, wheel, files, mapping):
         self.strategy(wheel, files, mapping)
-        wheel.writestr(AUTOLOAD_PTH, Path(__file__).with_name(AUTOLOAD_PTH).read_bytes())
+        wheel.writestr(AUTOLOAD_PTH, AUTOLOAD_LINE)
 
 
 class EditableWheelWithAutoload(editable_wheel):
