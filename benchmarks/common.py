@@ -1,0 +1,35 @@
+"""Shared helpers of the benchmark scripts: interleaved timing with medians, JSON reports."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+
+def interleaved_medians(steps: dict[str, Callable[[], None]], repeats: int, warmup: int = 2) -> dict[str, float]:
+    """Median seconds per call of each step; the steps take turns so drift on a shared machine hits all alike."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def write_report(name: str, payload: dict, out: Path | None) -> dict:
+    report = {"benchmark": name, "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
+              "threads": torch.get_num_threads(), "machine": platform.machine(), **payload}
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=1))
+    return report

@@ -1,0 +1,101 @@
+"""Full GAN iteration through the model classes: RelativisticGANModel vs BasicSR's ESRGANModel.
+
+    python benchmarks/gan_iteration.py --out benchmarks/results/gan_iteration.json
+    python benchmarks/gan_iteration.py --quick
+
+Ours: SEEDSRGenerator 64x16 (bicubic skip), FusionSEDiscriminator 64, FusionLoss (VGG19 conv5_4, L1, RaGAN, MSE).
+ESRGAN: RRDBNet 64x23, VGGStyleDiscriminator 64, L1 0.01 + perceptual (VGG19 conv5_4) + vanilla GAN 0.005.
+Both: batch 4, gt 128 (x4), EMA 0.999, Adam; one ``optimize_parameters`` call timed, interleaved, medians.
+Both VGGs load the same randomly initialised VGG19 file (no ImageNet weights here; the cost is the same).
+Target: ours >= 3x ESRGAN's iterations per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import interleaved_medians, write_report  # noqa: E402
+
+import medsr_se  # noqa: E402,F401
+
+
+def base_options(tmp: Path, name: str) -> dict:
+    adam = {"type": "Adam", "lr": 1e-4, "betas": [0.9, 0.999], "eps": 1e-8}
+    return {"name": name, "scale": 4, "num_gpu": 0, "is_train": True, "dist": False, "rank": 0, "world_size": 1,
+            "auto_resume": False,
+            "path": {"experiments_root": str(tmp), "models": str(tmp), "training_states": str(tmp),
+                     "log": str(tmp), "visualization": str(tmp)},
+            "train": {"ema_decay": 0.999, "optim_g": dict(adam), "optim_d": dict(adam),
+                      "scheduler": {"type": "MultiStepLR", "milestones": [10**6], "gamma": 0.5},
+                      "net_d_iters": 1, "net_d_init_iters": 0}}
+
+
+def build_models(vgg_file: Path, tmp: Path, quick: bool):
+    from basicsr.archs import vgg_arch
+    from basicsr.models import build_model
+
+    width, g_blocks, rrdb_blocks = (8, 2, 1) if quick else (64, 16, 23)
+    vgg_arch.VGG_PRETRAIN_PATH = str(vgg_file)
+    ours = base_options(tmp, "ours")
+    ours.update(model_type="RelativisticGANModel",
+                network_g={"type": "SEEDSRGenerator", "num_feat": width, "num_block": g_blocks, "upscale": 4,
+                           "img_residual": True},
+                network_d={"type": "FusionSEDiscriminator", "num_feat": width})
+    ours["train"]["fusion_opt"] = {"type": "FusionLoss", "vgg_weights_path": str(vgg_file)}
+    esrgan = base_options(tmp, "esrgan")
+    esrgan.update(model_type="ESRGANModel",
+                  network_g={"type": "RRDBNet", "num_in_ch": 3, "num_out_ch": 3, "num_feat": width,
+                             "num_block": rrdb_blocks, "num_grow_ch": 32},
+                  network_d={"type": "VGGStyleDiscriminator", "num_in_ch": 3, "num_feat": width})
+    esrgan["train"].update(
+        pixel_opt={"type": "L1Loss", "loss_weight": 0.01, "reduction": "mean"},
+        perceptual_opt={"type": "PerceptualLoss", "layer_weights": {"conv5_4": 1}, "vgg_type": "vgg19",
+                        "use_input_norm": True, "range_norm": False, "perceptual_weight": 1.0, "style_weight": 0,
+                        "criterion": "l1"},
+        gan_opt={"type": "GANLoss", "gan_type": "vanilla", "real_label_val": 1.0, "fake_label_val": 0.0,
+                 "loss_weight": 0.005})
+    return {"RelativisticGANModel": build_model(ours), "ESRGANModel": build_model(esrgan)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from torchvision.models import vgg19
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        vgg_file = tmp / "vgg19-random.pth"
+        torch.save(vgg19(weights=None).state_dict(), vgg_file)
+        models = build_models(vgg_file, tmp, args.quick)
+        batch = {"lq": torch.rand(4, 3, 32, 32), "gt": torch.rand(4, 3, 128, 128)}
+        counter = {"iter": 0}
+
+        def step_of(model):
+            def step() -> None:
+                counter["iter"] += 1
+                model.feed_data(batch)
+                model.optimize_parameters(counter["iter"])
+            return step
+
+        medians = interleaved_medians({name: step_of(m) for name, m in models.items()},
+                                      1 if args.quick else args.repeats, warmup=1)
+    speedup = medians["ESRGANModel"] / medians["RelativisticGANModel"]
+    print({**medians, "speedup": speedup}, flush=True)
+    write_report("gan_iteration", {"batch": 4, "gt_size": 128, "seconds": medians, "speedup_vs_esrgan": speedup},
+                 args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Quality at equal CPU budget: SEEDSR (bicubic skip on / off) vs BasicSR's EDSR vs bicubic, on a real fundus photo.
+
+    python benchmarks/quality.py --scale 4 --cpu-seconds 600 --out benchmarks/results/quality_x4.json
+    python benchmarks/quality.py --quick          # seconds; what the test suite runs so this script does not rot
+
+Data: scikit-image's fundus photograph (1411 x 1411, RGB), mod-cropped to 1408. Columns [0, 896) train,
+columns [896, 1408) are held out (it includes the dark border, so whole-image and FOV metrics differ). LR =
+MATLAB-style bicubic of each region (medsr_se.bicubic.matlab_bicubic), as the STARE preparation does.
+
+Training (same for every model): L1 loss, Adam lr 1e-4 betas (0.9, 0.999) eps 1e-8, batch 4, LR patch 32, random
+flips, torch threads = 2, until the process has used ``--cpu-seconds`` of CPU time (process_time, so a busy
+machine slows every model alike). Models: SEEDSRGenerator 64x16 with img_residual on / off, BasicSR EDSR 64x16.
+Evaluation on the held-out region: BasicSR PSNR/SSIM (crop_border = scale), Y channel, FOV-masked; bicubic is
+the MATLAB-style upsampling of the same LR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+import medsr_se  # noqa: F401  (compat + registration)
+from medsr_se.bicubic import matlab_bicubic, mod_crop
+from medsr_se.evaluate import image_metrics
+from medsr_se.inference import image_to_tensor, tensor_to_image
+from medsr_se.seedsr_arch import SEEDSRGenerator
+
+TRAIN_COLUMNS = 896
+
+
+def fundus_regions(scale: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{'train': (hr, lr), 'test': (hr, lr)} as uint8 BGR."""
+    from skimage import data
+
+    photo = mod_crop(np.ascontiguousarray(data.retina()[:, :, ::-1]), 16)
+    regions = {"train": photo[:, :TRAIN_COLUMNS], "test": photo[:, TRAIN_COLUMNS:]}
+    return {name: (np.ascontiguousarray(hr), matlab_bicubic(np.ascontiguousarray(hr), 1 / scale))
+            for name, hr in regions.items()}
+
+
+def build_model(name: str, scale: int, width: int, depth: int) -> torch.nn.Module:
+    if name == "edsr":
+        from basicsr.archs.edsr_arch import EDSR
+
+        return EDSR(3, 3, num_feat=width, num_block=depth, upscale=scale)
+    return SEEDSRGenerator(num_feat=width, num_block=depth, upscale=scale, img_residual=(name == "seedsr_skip"))
+
+
+def sample_batch(hr: torch.Tensor, lr: torch.Tensor, scale: int, batch: int, patch: int,
+                 rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    lqs, gts = [], []
+    for _ in range(batch):
+        top = int(rng.integers(0, lr.shape[-2] - patch + 1))
+        left = int(rng.integers(0, lr.shape[-1] - patch + 1))
+        lq = lr[..., top:top + patch, left:left + patch]
+        gt = hr[..., top * scale:(top + patch) * scale, left * scale:(left + patch) * scale]
+        if rng.random() < 0.5:
+            lq, gt = lq.flip(-1), gt.flip(-1)
+        if rng.random() < 0.5:
+            lq, gt = lq.flip(-2), gt.flip(-2)
+        lqs.append(lq)
+        gts.append(gt)
+    return torch.cat(lqs), torch.cat(gts)
+
+
+def train(model: torch.nn.Module, regions, scale: int, cpu_seconds: float, seed: int) -> dict:
+    hr, lr = (image_to_tensor(x) for x in regions["train"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    start_cpu, start_wall, iterations = time.process_time(), time.time(), 0
+    while time.process_time() - start_cpu < cpu_seconds:
+        lq, gt = sample_batch(hr, lr, scale, 4, 32, rng)
+        loss = F.l1_loss(model(lq), gt)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        iterations += 1
+    return {"iterations": iterations, "cpu_seconds": time.process_time() - start_cpu,
+            "wall_seconds": time.time() - start_wall}
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module | None, regions, scale: int) -> dict:
+    hr, lr = regions["test"]
+    output = matlab_bicubic(lr, scale) if model is None else tensor_to_image(model.eval()(image_to_tensor(lr)),
+                                                                               np.uint8)
+    return image_metrics(output, hr, scale)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=int, default=4)
+    parser.add_argument("--cpu-seconds", type=float, default=600)
+    parser.add_argument("--models", nargs="+", default=["seedsr_skip", "seedsr_plain", "edsr"])
+    parser.add_argument("--width", type=int, default=64)
+    parser.add_argument("--depth", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="tiny networks, 2 CPU-seconds each")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.cpu_seconds, args.width, args.depth = 2, 8, 2
+    torch.set_num_threads(args.threads)
+    regions = fundus_regions(args.scale)
+    results = {"bicubic": {"metrics": evaluate(None, regions, args.scale)}}
+    for name in args.models:
+        model = build_model(name, args.scale, args.width, args.depth)
+        untrained = evaluate(model, regions, args.scale)
+        run = train(model.train(), regions, args.scale, args.cpu_seconds, args.seed)
+        results[name] = {"untrained": untrained, "metrics": evaluate(model, regions, args.scale), **run}
+        print(f"{name}: {run['iterations']} iterations, PSNR {results[name]['metrics']['psnr']:.2f} "
+              f"(bicubic {results['bicubic']['metrics']['psnr']:.2f})", flush=True)
+    report = {"benchmark": "quality", "scale": args.scale, "cpu_seconds_per_model": args.cpu_seconds,
+              "width": args.width, "depth": args.depth, "threads": args.threads, "date": time.strftime("%Y-%m-%d"),
+              "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads", "torch": torch.__version__,
+              "results": results}
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1))
+    bicubic = results["bicubic"]["metrics"]
+    print("| model | iterations | PSNR | SSIM | PSNR-Y | PSNR-FOV | SSIM-FOV | gain over bicubic (PSNR / PSNR-FOV) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, entry in results.items():
+        m = entry["metrics"]
+        print(f"| {name} | {entry.get('iterations', '–')} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['psnr_y']:.2f} | "
+              f"{m['psnr_fov']:.2f} | {m['ssim_fov']:.4f} | {m['psnr'] - bicubic['psnr']:+.2f} / "
+              f"{m['psnr_fov'] - bicubic['psnr_fov']:+.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
