@@ -79,6 +79,7 @@ setup(
             "medsr-prepare-stare=medsr_se.data.prepare_stare:main",
             "medsr-evaluate=medsr_se.evaluate:main",
             "medsr-demo=medsr_se.demo:main",
+            "medsr-infer=medsr_se.infer:main",
         ],
     },
 )

@@ -90,7 +90,24 @@ def tensor_to_image(tensor: torch.Tensor, dtype: np.dtype) -> np.ndarray:
 
 
 @torch.no_grad()
-def upscale(image: np.ndarray, model: SEEDSRGenerator) -> np.ndarray:
-    """Super-resolve one image (dtype and channel count kept)."""
-    device = next(model.parameters()).device
-    return tensor_to_image(model(image_to_tensor(image).to(device)), image.dtype)
+def upscale(image: np.ndarray, model: SEEDSRGenerator, tile: int = 0, tile_pad: int = 4) -> np.ndarray:
+    """Super-resolve one image; dtype (uint8 / uint16) and channel count are kept.
+
+    ``tile`` > 0 processes LR tiles of that size with :func:`medsr_se.tiling.tiled_forward`, which gives the
+    whole-image result with far less memory. A gray image through a 3-channel model is converted and back.
+    """
+    from medsr_se.tiling import tiled_forward
+
+    parameter = next(model.parameters())
+    model_channels = model.conv_first.in_channels
+    pixels = image[:, :, :3] if image.ndim == 3 and image.shape[2] == 4 else image
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    if channels == 1 and model_channels == 3:
+        pixels = np.repeat(pixels.reshape(*pixels.shape[:2], 1), 3, axis=2)
+    elif channels != model_channels:
+        raise ValueError(f"the model takes {model_channels}-channel images, this one has {channels} channels")
+    lr = image_to_tensor(pixels).to(device=parameter.device, dtype=parameter.dtype)
+    output = tensor_to_image(tiled_forward(model, lr, tile, tile_pad), image.dtype)
+    if channels == 1 and model_channels == 3:
+        output = np.round(output.astype(np.float64).mean(axis=2)).astype(image.dtype)
+    return output

@@ -1,0 +1,114 @@
+"""medsr-infer and tiled inference."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from medsr_se import infer
+from medsr_se.inference import CheckpointError, load_generator, upscale
+from medsr_se.seedsr_arch import SEEDSRGenerator
+from medsr_se.tiling import tiled_forward
+
+
+def trained_looking(net: SEEDSRGenerator, seed: int = 0) -> SEEDSRGenerator:
+    """Non-trivial weights (a zero tail would hide tiling errors behind the bicubic skip)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
+    return net.eval()
+
+
+def save_checkpoint(net: SEEDSRGenerator, path) -> str:
+    torch.save({"params": net.state_dict(), "params_ema": net.state_dict()}, path)
+    return str(path)
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(peak ** 2 / mse)
+
+
+@pytest.mark.parametrize("scale,skip", [(2, True), (4, True), (8, False), (16, True)])
+def test_tiled_equals_whole_image(scale, skip):
+    net = trained_looking(SEEDSRGenerator(num_feat=16, num_block=2, upscale=scale, img_residual=skip), scale)
+    x = torch.rand(2, 3, 23, 31)
+    with torch.no_grad():
+        whole = net(x)
+    tiled = tiled_forward(net, x, tile=8, tile_pad=4)
+    torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
+
+
+def test_naive_tiles_would_drift_and_pad_is_checked():
+    """Per-tile SE pooling gives another answer: the reason for the whole-image statistics."""
+    net = trained_looking(SEEDSRGenerator(num_feat=16, num_block=2, upscale=2))
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        naive = torch.cat([net(x[..., :16]), net(x[..., 16:])], dim=-1)
+        assert (naive - net(x)).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="tile_pad"):
+        tiled_forward(net, x, tile=8, tile_pad=1)
+
+
+def test_cli_rgb_8bit_and_tiling_psnr(retina, tmp_path):
+    net = trained_looking(SEEDSRGenerator(num_feat=16, num_block=2, upscale=4))
+    checkpoint = save_checkpoint(net, tmp_path / "net_g.pth")
+    image = np.ascontiguousarray(retina[400:497, 500:571, ::-1])  # odd size
+    cv2.imwrite(str(tmp_path / "in.png"), image)
+    for tile, folder in ((0, "whole"), (24, "tiled")):
+        assert infer.main(["-i", str(tmp_path / "in.png"), "-o", str(tmp_path / folder), "--model", checkpoint,
+                           "--scale", "4", "--tile", str(tile)]) == 0
+    whole = cv2.imread(str(tmp_path / "whole" / "in.png"), cv2.IMREAD_UNCHANGED)
+    tiled = cv2.imread(str(tmp_path / "tiled" / "in.png"), cv2.IMREAD_UNCHANGED)
+    assert whole.shape == (97 * 4, 71 * 4, 3) and whole.dtype == np.uint8
+    assert psnr(tiled, whole, 255) >= 50
+
+
+def test_cli_gray_16bit_keeps_depth_and_channels(retina, tmp_path):
+    gray16 = (cv2.cvtColor(retina[300:360, 300:348], cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257)
+    cv2.imwrite(str(tmp_path / "ct.png"), gray16)
+    one_channel = trained_looking(SEEDSRGenerator(1, 1, num_feat=8, num_block=1, upscale=2, img_residual=True))
+    rgb = trained_looking(SEEDSRGenerator(num_feat=8, num_block=1, upscale=2, img_residual=True))
+    for name, net in (("gray_model", one_channel), ("rgb_model", rgb)):
+        checkpoint = save_checkpoint(net, tmp_path / f"{name}.pth")
+        assert infer.main(["-i", str(tmp_path), "-o", str(tmp_path / name), "--model", checkpoint,
+                           "--tile", "16"]) == 0
+        out = cv2.imread(str(tmp_path / name / "ct.png"), cv2.IMREAD_UNCHANGED)
+        assert out.dtype == np.uint16 and out.shape == (120, 96)
+        assert out.max() > 255  # 16-bit values, not an 8-bit image stored in 16 bits
+
+
+def test_untrained_skip_model_on_16_bit_is_bicubic(tmp_path):
+    net = SEEDSRGenerator(1, 1, num_feat=8, num_block=1, upscale=4, img_residual=True)
+    image = (np.random.default_rng(0).random((20, 24)) * 65535).astype(np.uint16)
+    expected = torch.nn.functional.interpolate(torch.from_numpy(image / 65535.0)[None, None].float(),
+                                               scale_factor=4, mode="bicubic", align_corners=False)
+    expected = np.round(expected.clamp(0, 1).numpy()[0, 0] * 65535).astype(np.uint16)
+    assert np.abs(upscale(image, net).astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_clear_errors(tmp_path, capsys):
+    net = SEEDSRGenerator(num_feat=8, num_block=1, upscale=4)
+    checkpoint = save_checkpoint(net, tmp_path / "x4.pth")
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    assert infer.main(["-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--model", checkpoint,
+                       "--scale", "8"]) == 2
+    assert "trained with upscale=4" in capsys.readouterr().err
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="junk.pth"):
+        load_generator(str(tmp_path / "junk.pth"))
+    torch.save({"params": {"conv.weight": torch.zeros(1)}}, tmp_path / "other.pth")
+    with pytest.raises(CheckpointError, match="other.pth: not a SEEDSRGenerator"):
+        load_generator(str(tmp_path / "other.pth"))
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")
+    assert infer.main(["-i", str(tmp_path / "broken.png"), "-o", str(tmp_path / "o"), "--model", checkpoint]) == 2
+    assert "broken.png: cannot read" in capsys.readouterr().err
+    gray_model = save_checkpoint(SEEDSRGenerator(1, 1, num_feat=8, num_block=1, upscale=4), tmp_path / "g.pth")
+    assert infer.main(["-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--model", gray_model]) == 2
+    assert "1-channel images, this one has 3" in capsys.readouterr().err
+    assert infer.main(["-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--model", checkpoint,
+                       "--fp16", "--device", "cpu"]) == 2
+    assert "--fp16 needs a CUDA device" in capsys.readouterr().err
