@@ -27,10 +27,22 @@ from medsr_se.seedsr_arch import SEEDSRGenerator, bicubic_upsample
 MIN_TILE_PAD = 4
 
 
+def _scale_in_place(se, feat: torch.Tensor) -> torch.Tensor:
+    return feat.mul_(se.channel_scale(feat.mean(dim=(2, 3), keepdim=True)))
+
+
+@torch.no_grad()
 def lr_features(net: SEEDSRGenerator, x: torch.Tensor) -> torch.Tensor:
-    """(N, C, h, w) -> body features (N, F, h, w): the part of ``forward`` before the upsampling stages."""
-    head = net.se_first(net.conv_first(x))
-    return net.conv_after_body(net.body(head)) + head
+    """(N, C, h, w) -> body features (N, F, h, w): ``forward`` before the upsampling stages, computed in place
+    where possible so that at most four LR-resolution feature maps exist at once."""
+    head = _scale_in_place(net.se_first, net.conv_first(x))
+    feat = head.clone()
+    for block in net.body:
+        residual = block.conv1(feat).relu_()
+        residual = _scale_in_place(block.se, block.conv2(residual))
+        feat.add_(residual, alpha=block.res_scale)
+        del residual
+    return net.conv_after_body(feat).add_(head)
 
 
 def tiles(height: int, width: int, tile: int, pad: int) -> Iterator[tuple[slice, slice, slice, slice]]:

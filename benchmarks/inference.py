@@ -1,0 +1,89 @@
+"""Inference time and peak memory: SEEDSRGenerator vs BasicSR's EDSR (64 x 16), and a large tiled output.
+
+    python benchmarks/inference.py --out benchmarks/results/inference.json
+    python benchmarks/inference.py --quick
+
+Cases, each in a fresh process so that its peak resident memory (ru_maxrss) is its own:
+- STARE-sized output (688 x 592, the mod-16 STARE frame) at x4 / x8 / x16, SEEDSR and EDSR, whole image;
+- a 4096 x 4096 x4 output (LR 1024 x 1024), SEEDSR tiled (tile 256 LR px) — target: within 2 GiB on CPU.
+Time: median of repeats after a warm-up, 2 torch threads. Target: SEEDSR <= 1.2x EDSR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_report  # noqa: E402
+
+STARE_HR = (592, 688)
+
+
+def run_case(arch: str, scale: int, lr_size: tuple[int, int], tile: int, repeats: int, width: int,
+             depth: int) -> dict:
+    import torch
+
+    import medsr_se  # noqa: F401
+    from medsr_se.seedsr_arch import SEEDSRGenerator
+    from medsr_se.tiling import tiled_forward
+
+    torch.set_num_threads(2)
+    if arch == "EDSR":
+        from basicsr.archs.edsr_arch import EDSR
+
+        net = EDSR(3, 3, num_feat=width, num_block=depth, upscale=scale).eval()
+    else:
+        net = SEEDSRGenerator(num_feat=width, num_block=depth, upscale=scale, img_residual=True).eval()
+    x = torch.rand(1, 3, *lr_size)
+    times = []
+    with torch.no_grad():
+        for index in range(repeats + 1):
+            start = time.perf_counter()
+            out = tiled_forward(net, x, tile) if arch == "SEEDSR" else net(x)
+            if index:
+                times.append(time.perf_counter() - start)
+            del out
+    return {"seconds": statistics.median(times),
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: one case in this process
+    args = parser.parse_args(argv)
+    if args.case:
+        print(json.dumps(run_case(**json.loads(args.case))))
+        return 0
+    width, depth, repeats = (8, 2, 1) if args.quick else (64, 16, 3)
+    cases = []
+    for scale in (4, 8, 16):
+        lr = (STARE_HR[0] // scale, STARE_HR[1] // scale)
+        for arch in ("SEEDSR", "EDSR"):
+            cases.append({"arch": arch, "scale": scale, "lr_size": lr, "tile": 0, "repeats": repeats})
+    big = (64, 64) if args.quick else (1024, 1024)
+    cases.append({"arch": "SEEDSR", "scale": 4, "lr_size": big, "tile": 16 if args.quick else 256, "repeats": 1})
+    rows = []
+    for case in cases:
+        case.update(width=width, depth=depth)
+        run = subprocess.run([sys.executable, __file__, "--case", json.dumps(case)], capture_output=True, text=True)
+        if run.returncode != 0:
+            print(run.stderr, file=sys.stderr)
+            return run.returncode
+        row = {**case, **json.loads(run.stdout.strip().splitlines()[-1])}
+        rows.append(row)
+        print(row, flush=True)
+    write_report("inference", {"rows": rows}, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
