@@ -180,7 +180,7 @@ def test_verify_finds_damage(prepared, tmp_path):
                                             "preparation)"]
 
 
-def test_folder_input_odd_files_gray_and_16_bit(retina, tmp_path):
+def test_folder_input_odd_files_gray_and_16_bit(retina, tmp_path, capsys):
     folder = tmp_path / "images"
     folder.mkdir()
     gray16 = (cv2.cvtColor(retina[:400, :480], cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257)
@@ -198,6 +198,10 @@ def test_folder_input_odd_files_gray_and_16_bit(retina, tmp_path):
     assert "16-bit converted to 8-bit" in " ".join(default["notes"]["ct0"])
     hr8 = cv2.imread(str(next((tmp_path / "CT8" / "test" / "HR").glob("*.png"))), cv2.IMREAD_UNCHANGED)
     assert hr8.dtype == np.uint8 and hr8.shape == (400, 480, 3)
+    # the command line says so too
+    assert prepare_stare.main([str(folder), "-o", str(tmp_path / "CT8b"), "--scales", "4", "--crop-size", "256",
+                               "--step", "128", "--n-test", "1", "--workers", "1"]) == 0
+    assert "note: 4 image(s): 16-bit converted to 8-bit" in capsys.readouterr().err
 
 
 def test_duplicate_stems_and_bad_names_are_rejected(stare_images, tmp_path):

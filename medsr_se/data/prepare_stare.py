@@ -374,6 +374,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(manifest['skipped'])} skipped")
     for entry in manifest["skipped"]:
         print(f"skipped: {entry['error']}", file=sys.stderr)
+    conversions: dict[str, int] = {}
+    for image_notes in manifest["notes"].values():
+        for note in image_notes:
+            conversions[note] = conversions.get(note, 0) + 1
+    for note, count in sorted(conversions.items()):
+        print(f"note: {count} image(s): {note}", file=sys.stderr)
     return 0
 
 
