@@ -44,13 +44,24 @@ def image_metrics(sr: np.ndarray, hr: np.ndarray, scale: int) -> dict[str, float
     }
 
 
+def detail_window(hr: np.ndarray, crop: int) -> tuple[int, int]:
+    """(top, left) of the crop x crop window inside the field of view with the most detail (Laplacian energy)."""
+    gray = cv2.cvtColor(hr, cv2.COLOR_BGR2GRAY) if hr.ndim == 3 else hr
+    energy = np.abs(cv2.Laplacian(gray.astype(np.float32), cv2.CV_32F))
+    mask = fov_mask(hr)
+    best, best_score = (0, 0), -1.0
+    step = max(1, crop // 2)
+    for top in range(0, max(1, hr.shape[0] - crop + 1), step):
+        for left in range(0, max(1, hr.shape[1] - crop + 1), step):
+            window = (slice(top, top + crop), slice(left, left + crop))
+            if mask[window].all() and energy[window].mean() > best_score:
+                best, best_score = (top, left), float(energy[window].mean())
+    return best
+
+
 def comparison_sheet(bicubic: np.ndarray, sr: np.ndarray, hr: np.ndarray, zoom: int = 3, crop: int = 96) -> np.ndarray:
     """bicubic | SR | HR side by side, and below each a ``zoom``x crop from inside the field of view."""
-    mask = fov_mask(hr)
-    rows, cols = np.nonzero(mask) if mask.any() else np.nonzero(np.ones(mask.shape, bool))
-    center_y, center_x = int(np.median(rows)), int(np.median(cols))
-    top = int(np.clip(center_y - crop // 2, 0, max(0, hr.shape[0] - crop)))
-    left = int(np.clip(center_x + crop // 2, 0, max(0, hr.shape[1] - crop)))
+    top, left = detail_window(hr, crop)
     panels = []
     for label, image in (("bicubic", bicubic), ("SR", sr), ("HR", hr)):
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
