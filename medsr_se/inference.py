@@ -107,7 +107,14 @@ def upscale(image: np.ndarray, model: SEEDSRGenerator, tile: int = 0, tile_pad: 
     elif channels != model_channels:
         raise ValueError(f"the model takes {model_channels}-channel images, this one has {channels} channels")
     lr = image_to_tensor(pixels).to(device=parameter.device, dtype=parameter.dtype)
-    output = tensor_to_image(tiled_forward(model, lr, tile, tile_pad), image.dtype)
+    scale = model.upscale
+    shape = (pixels.shape[0] * scale, pixels.shape[1] * scale) + pixels.shape[2:]
+    output = np.empty(shape, image.dtype)  # tiles are quantised straight into it
+
+    def write_tile(rows: slice, cols: slice, values: torch.Tensor) -> None:
+        output[rows, cols] = tensor_to_image(values, image.dtype)
+
+    tiled_forward(model, lr, tile, tile_pad, sink=write_tile)
     if channels == 1 and model_channels == 3:
         output = np.round(output.astype(np.float64).mean(axis=2)).astype(image.dtype)
     return output

@@ -18,7 +18,7 @@ one tile at output resolution, instead of num_feat x (s·h) x (s·w) for whole-i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -31,15 +31,26 @@ def _scale_in_place(se, feat: torch.Tensor) -> torch.Tensor:
     return feat.mul_(se.channel_scale(feat.mean(dim=(2, 3), keepdim=True)))
 
 
+def _block_residual(block, feat: torch.Tensor, strip: int) -> torch.Tensor:
+    """conv2(ReLU(conv1(feat))) of a residual block, computed in row strips (2-row halo: exact)."""
+    height = feat.shape[-2]
+    residual = torch.empty_like(feat)
+    for top in range(0, height, strip):
+        bottom = min(top + strip, height)
+        halo_top, halo_bottom = max(top - 2, 0), min(bottom + 2, height)
+        part = block.conv2(block.conv1(feat[..., halo_top:halo_bottom, :]).relu_())
+        residual[..., top:bottom, :] = part[..., top - halo_top:bottom - halo_top, :]
+    return residual
+
+
 @torch.no_grad()
-def lr_features(net: SEEDSRGenerator, x: torch.Tensor) -> torch.Tensor:
-    """(N, C, h, w) -> body features (N, F, h, w): ``forward`` before the upsampling stages, computed in place
-    where possible so that at most four LR-resolution feature maps exist at once."""
+def lr_features(net: SEEDSRGenerator, x: torch.Tensor, strip: int = 64) -> torch.Tensor:
+    """(N, C, h, w) -> body features (N, F, h, w): ``forward`` before the upsampling stages. In place and in row
+    strips where possible, so that at most three LR-resolution feature maps exist at once."""
     head = _scale_in_place(net.se_first, net.conv_first(x))
     feat = head.clone()
     for block in net.body:
-        residual = block.conv1(feat).relu_()
-        residual = _scale_in_place(block.se, block.conv2(residual))
+        residual = _scale_in_place(block.se, _block_residual(block, feat, strip))
         feat.add_(residual, alpha=block.res_scale)
         del residual
     return net.conv_after_body(feat).add_(head)
@@ -63,15 +74,24 @@ def _upsample_tile(net: SEEDSRGenerator, feat: torch.Tensor, stats: list[torch.T
         stage = net.upsample[index]
         feat = stage.shuffle(stage.conv(feat))
         if index < len(stats):
-            feat = stage.se(feat, pooled=stats[index])
+            feat.mul_(stage.se.channel_scale(stats[index]))  # SE with whole-image statistics, in place
     return feat
 
 
 @torch.no_grad()
-def tiled_forward(net: SEEDSRGenerator, x: torch.Tensor, tile: int, tile_pad: int = MIN_TILE_PAD) -> torch.Tensor:
-    """Same result as ``net(x)`` (module docstring), for one or more images (N, C, h, w)."""
+def tiled_forward(net: SEEDSRGenerator, x: torch.Tensor, tile: int, tile_pad: int = MIN_TILE_PAD,
+                  sink: Callable[[slice, slice, torch.Tensor], None] | None = None) -> torch.Tensor | None:
+    """Same result as ``net(x)`` (module docstring), for one or more images (N, C, h, w).
+
+    With ``sink``, each finished output tile is handed to ``sink(rows, cols, tile)`` (output coordinates) instead
+    of being stored in a float output tensor, and None is returned: e.g. to quantise straight into an image.
+    """
     if tile <= 0:
-        return net(x)
+        out = net(x)
+        if sink is None:
+            return out
+        sink(slice(0, out.shape[-2]), slice(0, out.shape[-1]), out)
+        return None
     if tile_pad < MIN_TILE_PAD:
         raise ValueError(f"tile_pad must be at least {MIN_TILE_PAD} LR pixels for an exact result, got {tile_pad}")
     features = lr_features(net, x)
@@ -87,13 +107,20 @@ def tiled_forward(net: SEEDSRGenerator, x: torch.Tensor, tile: int, tile_pad: in
             total += interior.sum(dim=(2, 3), keepdim=True)
         stats.append(total / (height * factor * width * factor))
     scale = net.upscale
-    output = torch.empty(x.shape[0], net.conv_last.out_channels, height * scale, width * scale,
-                         dtype=x.dtype, device=x.device)
+    output = None
+    if sink is None:
+        output = torch.empty(x.shape[0], net.conv_last.out_channels, height * scale, width * scale,
+                             dtype=x.dtype, device=x.device)
+
+        def sink(rows: slice, cols: slice, values: torch.Tensor) -> None:
+            output[..., rows, cols] = values
+
     for rows, cols, inner_rows, inner_cols in tiles(height, width, tile, tile_pad):
         out = net.conv_last(_upsample_tile(net, features[..., rows, cols], stats, len(net.upsample)))
         if net.img_residual:
             out = out + bicubic_upsample(x[..., rows, cols], scale)
-        output[..., (rows.start + inner_rows.start) * scale:(rows.start + inner_rows.stop) * scale,
-               (cols.start + inner_cols.start) * scale:(cols.start + inner_cols.stop) * scale] = \
-            out[..., inner_rows.start * scale:inner_rows.stop * scale, inner_cols.start * scale:inner_cols.stop * scale]
+        inner = out[..., inner_rows.start * scale:inner_rows.stop * scale,
+                    inner_cols.start * scale:inner_cols.stop * scale]
+        sink(slice((rows.start + inner_rows.start) * scale, (rows.start + inner_rows.stop) * scale),
+             slice((cols.start + inner_cols.start) * scale, (cols.start + inner_cols.stop) * scale), inner)
     return output
