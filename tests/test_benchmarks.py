@@ -10,7 +10,7 @@ from tests.conftest import REPO_ROOT, run_python
 
 
 @pytest.mark.parametrize("script", ["train_step.py", "gan_iteration.py", "quality.py", "prepare_speed.py",
-                                    "inference.py", "train_memory.py"])
+                                    "inference.py", "train_memory.py", "startup.py"])
 def test_quick_mode_runs_and_reports(script, tmp_path):
     out = tmp_path / "report.json"
     extra = ["--scales", "4", "8"] if script in ("train_step.py", "train_memory.py") else []
