@@ -47,8 +47,8 @@ def run_case(arch: str, scale: int, lr_size: tuple[int, int], tile: int, repeats
     with torch.no_grad():
         for index in range(repeats + 1):
             start = time.perf_counter()
-            # SEEDSR as medsr-infer runs it (uint8 image in and out, tiles quantised as they finish)
-            out = upscale(image, net, tile) if arch == "SEEDSR" else net(x)
+            # whole image: the network alone for both; tiled: as medsr-infer runs it (uint8 in and out)
+            out = upscale(image, net, tile) if tile else net(x)
             if index:
                 times.append(time.perf_counter() - start)
             del out
