@@ -70,7 +70,8 @@ setup(
         "scikit-image",
     ],
     extras_require={
-        "test": ["pytest", "ruff"],
+        "onnx": ["onnx", "onnxruntime"],
+        "test": ["pytest", "ruff", "onnx", "onnxruntime"],
     },
     entry_points={
         "console_scripts": [
@@ -80,6 +81,7 @@ setup(
             "medsr-evaluate=medsr_se.evaluate:main",
             "medsr-demo=medsr_se.demo:main",
             "medsr-infer=medsr_se.infer:main",
+            "medsr-export=medsr_se.export:main",
         ],
     },
 )
