@@ -71,7 +71,8 @@ setup(
     ],
     extras_require={
         "onnx": ["onnx", "onnxruntime"],
-        "test": ["pytest", "ruff", "onnx", "onnxruntime"],
+        "dicom": ["pydicom"],
+        "test": ["pytest", "ruff", "onnx", "onnxruntime", "pydicom"],
     },
     entry_points={
         "console_scripts": [

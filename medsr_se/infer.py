@@ -3,8 +3,9 @@
     medsr-infer -i photo.png -o out/ --model experiments/SEEDSR_GAN_x4/models/net_g_latest.pth
     medsr-infer -i folder/ -o out/ --model net_g.pth --scale 4 --tile 256     # large images, bounded memory
 
-Reads png, jpg, tif/tiff, ppm/pgm and bmp; keeps each image's bit depth (8 / 16) and channel count (a gray image
-through an RGB model is converted and back) and writes ``<output>/<stem>.png``. The architecture and scale are
+Reads png, jpg, tif/tiff, ppm/pgm, bmp and (with the ``dicom`` extra) unsigned monochrome DICOM ``.dcm``; keeps each
+image's bit depth (8 / 16) and channel count (a gray image through an RGB model is converted and back) and writes
+``<output>/<stem>.png`` (16-bit PNG for 16-bit input, DICOM included). The architecture and scale are
 read from the checkpoint (``params_ema`` if present); ``--scale`` only checks it. ``--tile`` splits the LR image
 into tiles whose result equals whole-image inference (see medsr_se.tiling).
 """
@@ -16,12 +17,35 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import torch
 from mmengine.utils import ProgressBar
 
 from medsr_se.inference import CheckpointError, load_generator, upscale
 
-SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm", ".bmp")
+SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm", ".bmp", ".dcm")
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Pixels as stored (uint8 / uint16, BGR or gray); DICOM through pydicom (``pip install "medsr-se[dicom]"``)."""
+    if path.suffix.lower() == ".dcm":
+        try:
+            import pydicom
+        except ImportError as error:
+            raise ValueError('reading DICOM needs the extra: pip install "medsr-se[dicom]"') from error
+        try:
+            dataset = pydicom.dcmread(str(path))
+            pixels = dataset.pixel_array
+        except Exception as error:  # pydicom raises many types for damaged files
+            raise ValueError(f"{path}: cannot read the DICOM pixel data ({error})") from error
+        if pixels.dtype not in (np.uint8, np.uint16) or pixels.ndim != 2:
+            raise ValueError(f"{path}: only unsigned 8/16-bit single-frame monochrome DICOM is supported so far "
+                             f"(got {pixels.dtype}, shape {pixels.shape})")
+        return pixels
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError(f"{path}: cannot read the image (unsupported or corrupt)")
+    return image
 
 
 def input_files(source: Path) -> list[Path]:
@@ -56,9 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         args.output.mkdir(parents=True, exist_ok=True)
         bar = ProgressBar(len(files), file=sys.stderr)
         for path in files:
-            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-            if image is None:
-                raise ValueError(f"{path}: cannot read the image (unsupported or corrupt)")
+            image = read_image(path)
             try:
                 result = upscale(image, model, args.tile, args.tile_pad)
             except ValueError as error:

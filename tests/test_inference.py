@@ -112,3 +112,37 @@ def test_clear_errors(tmp_path, capsys):
     assert infer.main(["-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--model", checkpoint,
                        "--fp16", "--device", "cpu"]) == 2
     assert "--fp16 needs a CUDA device" in capsys.readouterr().err
+
+
+def write_dicom(pixels: np.ndarray, path) -> None:
+    """A minimal CT slice, as a scanner would store it (unsigned 16-bit, MONOCHROME2)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset = Dataset()
+    dataset.file_meta = meta
+    dataset.SOPClassUID, dataset.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
+    dataset.Modality = "CT"
+    dataset.Rows, dataset.Columns = pixels.shape
+    dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 1, "MONOCHROME2"
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit, dataset.PixelRepresentation = 16, 16, 15, 0
+    dataset.PixelData = pixels.astype(np.uint16).tobytes()
+    dataset.save_as(str(path), enforce_file_format=True)
+
+
+def test_cli_reads_dicom_and_writes_16_bit(retina, tmp_path, capsys):
+    slice_ = cv2.cvtColor(retina[600:640, 600:656], cv2.COLOR_RGB2GRAY).astype(np.uint16) * 200
+    write_dicom(slice_, tmp_path / "slice.dcm")
+    net = SEEDSRGenerator(1, 1, num_feat=8, num_block=1, upscale=2, img_residual=True)
+    checkpoint = save_checkpoint(net, tmp_path / "ct.pth")
+    assert infer.main(["-i", str(tmp_path / "slice.dcm"), "-o", str(tmp_path / "out"), "--model", checkpoint]) == 0
+    out = cv2.imread(str(tmp_path / "out" / "slice.png"), cv2.IMREAD_UNCHANGED)
+    assert out.dtype == np.uint16 and out.shape == (80, 112)
+    assert abs(float(out.mean()) - float(slice_.mean())) < 0.01 * float(slice_.mean())  # untrained skip = bicubic
+    (tmp_path / "bad.dcm").write_bytes(b"DICM? no")
+    assert infer.main(["-i", str(tmp_path / "bad.dcm"), "-o", str(tmp_path / "out"), "--model", checkpoint]) == 2
+    assert "bad.dcm: cannot read the DICOM" in capsys.readouterr().err
