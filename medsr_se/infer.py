@@ -3,9 +3,11 @@
     medsr-infer -i photo.png -o out/ --model experiments/SEEDSR_GAN_x4/models/net_g_latest.pth
     medsr-infer -i folder/ -o out/ --model net_g.pth --scale 4 --tile 256     # large images, bounded memory
 
-Reads png, jpg, tif/tiff, ppm/pgm, bmp and (with the ``dicom`` extra) unsigned monochrome DICOM ``.dcm``; keeps each
-image's bit depth (8 / 16) and channel count (a gray image through an RGB model is converted and back) and writes
-``<output>/<stem>.png`` (16-bit PNG for 16-bit input, DICOM included). The architecture and scale are
+Reads png, jpg, tif/tiff, ppm/pgm, bmp and (with the ``dicom`` extra) single-frame monochrome DICOM ``.dcm``; keeps
+each image's bit depth (8 / 16) and channel count (a gray image through an RGB model is converted and back) and
+writes ``<output>/<stem>.png``, or ``<stem>.dcm`` for DICOM: the input's header with the new size, pixel spacing
+divided by the scale, a new SOP instance UID and the same pixel type (signed 16-bit pixels, as CT stores them, go
+through the network offset by 32768 into the unsigned range and come back signed). The architecture and scale are
 read from the checkpoint (``params_ema`` if present); ``--scale`` only checks it. ``--tile`` splits the LR image
 into tiles whose result equals whole-image inference (see medsr_se.tiling).
 """
@@ -26,22 +28,45 @@ from medsr_se.inference import CheckpointError, load_generator, upscale
 SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm", ".bmp", ".dcm")
 
 
+SIGNED_OFFSET = 32768  # int16 <-> uint16 for the network; undone before writing
+
+
+def read_dicom(path: Path):
+    """(dataset, pixels as uint8/uint16) of a single-frame monochrome DICOM; signed pixels are offset by 32768."""
+    try:
+        import pydicom
+    except ImportError as error:
+        raise ValueError('reading DICOM needs the extra: pip install "medsr-se[dicom]"') from error
+    try:
+        dataset = pydicom.dcmread(str(path))
+        pixels = dataset.pixel_array
+    except Exception as error:  # pydicom raises many types for damaged files
+        raise ValueError(f"{path}: cannot read the DICOM pixel data ({error})") from error
+    if pixels.ndim != 2 or pixels.dtype not in (np.uint8, np.uint16, np.int16):
+        raise ValueError(f"{path}: only single-frame monochrome 8/16-bit DICOM is supported "
+                         f"(got {pixels.dtype}, shape {pixels.shape})")
+    if pixels.dtype == np.int16:
+        pixels = (pixels.astype(np.int32) + SIGNED_OFFSET).astype(np.uint16)
+    return dataset, pixels
+
+
+def write_dicom(dataset, result: np.ndarray, scale: int, path: Path) -> None:
+    """The input's DICOM with the super-resolved pixels: same pixel type, new size, spacing / scale, new UID."""
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    if dataset.get("PixelRepresentation", 0) == 1:
+        result = (result.astype(np.int32) - SIGNED_OFFSET).astype(np.int16)
+    dataset.Rows, dataset.Columns = result.shape
+    if "PixelSpacing" in dataset:
+        dataset.PixelSpacing = [float(v) / scale for v in dataset.PixelSpacing]
+    dataset.SOPInstanceUID = generate_uid()
+    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset.PixelData = np.ascontiguousarray(result).tobytes()
+    dataset.save_as(str(path), enforce_file_format=True)
+
+
 def read_image(path: Path) -> np.ndarray:
-    """Pixels as stored (uint8 / uint16, BGR or gray); DICOM through pydicom (``pip install "medsr-se[dicom]"``)."""
-    if path.suffix.lower() == ".dcm":
-        try:
-            import pydicom
-        except ImportError as error:
-            raise ValueError('reading DICOM needs the extra: pip install "medsr-se[dicom]"') from error
-        try:
-            dataset = pydicom.dcmread(str(path))
-            pixels = dataset.pixel_array
-        except Exception as error:  # pydicom raises many types for damaged files
-            raise ValueError(f"{path}: cannot read the DICOM pixel data ({error})") from error
-        if pixels.dtype not in (np.uint8, np.uint16) or pixels.ndim != 2:
-            raise ValueError(f"{path}: only unsigned 8/16-bit single-frame monochrome DICOM is supported so far "
-                             f"(got {pixels.dtype}, shape {pixels.shape})")
-        return pixels
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ValueError(f"{path}: cannot read the image (unsupported or corrupt)")
@@ -80,12 +105,19 @@ def main(argv: list[str] | None = None) -> int:
         args.output.mkdir(parents=True, exist_ok=True)
         bar = ProgressBar(len(files), file=sys.stderr)
         for path in files:
-            image = read_image(path)
+            dicom = None
+            if path.suffix.lower() == ".dcm":
+                dicom, image = read_dicom(path)
+            else:
+                image = read_image(path)
             try:
                 result = upscale(image, model, args.tile, args.tile_pad)
             except ValueError as error:
                 raise ValueError(f"{path}: {error}") from error
-            cv2.imwrite(str(args.output / f"{path.stem}.png"), result)
+            if dicom is not None:
+                write_dicom(dicom, result, model.upscale, args.output / f"{path.stem}.dcm")
+            else:
+                cv2.imwrite(str(args.output / f"{path.stem}.png"), result)
             bar.update()
         sys.stderr.write("\n")
     except (FileNotFoundError, ValueError, CheckpointError) as error:

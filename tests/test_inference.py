@@ -115,7 +115,7 @@ def test_clear_errors(tmp_path, capsys):
 
 
 def write_dicom(pixels: np.ndarray, path) -> None:
-    """A minimal CT slice, as a scanner would store it (unsigned 16-bit, MONOCHROME2)."""
+    """A minimal CT slice as a scanner stores it: 16-bit MONOCHROME2, signed when ``pixels`` is int16."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
@@ -128,21 +128,33 @@ def write_dicom(pixels: np.ndarray, path) -> None:
     dataset.SOPClassUID, dataset.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
     dataset.Modality = "CT"
     dataset.Rows, dataset.Columns = pixels.shape
+    dataset.PixelSpacing = [0.8, 0.8]
     dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 1, "MONOCHROME2"
-    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit, dataset.PixelRepresentation = 16, 16, 15, 0
-    dataset.PixelData = pixels.astype(np.uint16).tobytes()
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 16, 15
+    dataset.PixelRepresentation = 1 if pixels.dtype == np.int16 else 0
+    dataset.RescaleIntercept, dataset.RescaleSlope = -1024, 1
+    dataset.PixelData = np.ascontiguousarray(pixels).tobytes()
     dataset.save_as(str(path), enforce_file_format=True)
 
 
-def test_cli_reads_dicom_and_writes_16_bit(retina, tmp_path, capsys):
-    slice_ = cv2.cvtColor(retina[600:640, 600:656], cv2.COLOR_RGB2GRAY).astype(np.uint16) * 200
+@pytest.mark.parametrize("dtype", [np.uint16, np.int16])
+def test_cli_dicom_in_dicom_out(retina, tmp_path, capsys, dtype):
+    import pydicom
+
+    base = cv2.cvtColor(retina[600:640, 600:656], cv2.COLOR_RGB2GRAY).astype(np.int32) * 8
+    slice_ = (base - 1000).astype(dtype) if dtype == np.int16 else base.astype(dtype)  # signed: air below 0
     write_dicom(slice_, tmp_path / "slice.dcm")
     net = SEEDSRGenerator(1, 1, num_feat=8, num_block=1, upscale=2, img_residual=True)
     checkpoint = save_checkpoint(net, tmp_path / "ct.pth")
     assert infer.main(["-i", str(tmp_path / "slice.dcm"), "-o", str(tmp_path / "out"), "--model", checkpoint]) == 0
-    out = cv2.imread(str(tmp_path / "out" / "slice.png"), cv2.IMREAD_UNCHANGED)
-    assert out.dtype == np.uint16 and out.shape == (80, 112)
-    assert abs(float(out.mean()) - float(slice_.mean())) < 0.01 * float(slice_.mean())  # untrained skip = bicubic
+    written = pydicom.dcmread(str(tmp_path / "out" / "slice.dcm"))
+    out = written.pixel_array
+    assert out.dtype == dtype and out.shape == (80, 112)
+    assert (written.Rows, written.Columns) == (80, 112) and float(written.PixelSpacing[0]) == pytest.approx(0.4)
+    assert written.RescaleIntercept == -1024 and written.SOPInstanceUID != pydicom.dcmread(
+        str(tmp_path / "slice.dcm")).SOPInstanceUID
+    # the untrained skip model is bicubic: the mean level survives, sign included
+    assert abs(float(out.mean()) - float(slice_.mean())) < 0.02 * abs(float(slice_.mean())) + 2
     (tmp_path / "bad.dcm").write_bytes(b"DICM? no")
     assert infer.main(["-i", str(tmp_path / "bad.dcm"), "-o", str(tmp_path / "out"), "--model", checkpoint]) == 2
     assert "bad.dcm: cannot read the DICOM" in capsys.readouterr().err

@@ -42,10 +42,11 @@ def test_option_file_builds_its_networks_and_losses(path):
     opt = load_options(path)
     scale = opt["scale"]
     generator = build_network({**opt["network_g"], "num_block": 1})
+    channels = opt["network_g"]["num_in_ch"]
     assert generator.upscale == scale
-    assert generator(torch.rand(1, 3, 8, 8)).shape[-1] == 8 * scale
+    assert generator(torch.rand(1, channels, 8, 8)).shape[-1] == 8 * scale
     if "network_d" in opt:
-        assert build_network(opt["network_d"])(torch.rand(2, 3, 64, 64)).shape == (2, 1)
+        assert build_network(opt["network_d"])(torch.rand(2, channels, 64, 64)).shape == (2, 1)
     train = opt.get("train", {})
     if "fusion_opt" in train:
         fusion = dict(train["fusion_opt"], vgg_weights_path="random")
@@ -148,3 +149,42 @@ def test_evaluate_cli_errors(prepared, tmp_path, capsys):
     torch.save({"params": SEEDSRGenerator(num_feat=8, num_block=1, upscale=8).state_dict()}, wrong)
     assert evaluate_module.main(["--data", str(root), "--model", f"x4={wrong}", "-o", str(tmp_path / "e")]) == 2
     assert "upscale=8" in capsys.readouterr().err
+
+
+def test_gray_16_bit_recipe_trains(retina, tmp_path):
+    """1-channel 16-bit slices: prepared with --gray --keep-depth, read at full depth, trained by BasicSR's loop."""
+    from basicsr.data import build_dataset
+
+    from medsr_se.data.prepare_stare import Params, prepare
+
+    slices = tmp_path / "slices"
+    slices.mkdir()
+    gray = cv2.cvtColor(retina, cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257 + 3  # not a multiple of 257
+    for index in range(5):
+        cv2.imwrite(str(slices / f"slice{index}.png"), gray[300 + 60 * index:556 + 60 * index, 400:656])
+    prepare(slices, tmp_path / "datasets" / "CT", Params((4,), 128, 64, gray=True, keep_depth=True), n_test=1,
+            workers=1, progress=False)
+    dataset = build_dataset({"name": "ct", "type": "PairedMedicalImageDataset", "phase": "train", "scale": 4,
+                             "dataroot_gt": str(tmp_path / "datasets" / "CT" / "train" / "HR.lmdb"),
+                             "dataroot_lq": str(tmp_path / "datasets" / "CT" / "train" / "LR_x4.lmdb"),
+                             "io_backend": {"type": "lmdb"}, "gt_size": 64, "use_hflip": True, "use_rot": True})
+    sample = dataset[0]
+    assert sample["gt"].shape == (1, 64, 64) and sample["lq"].shape == (1, 16, 16)
+    levels = sample["gt"].flatten() * 65535
+    assert torch.allclose(levels, levels.round(), atol=1e-2) and (levels.round() % 257 != 0).any()  # 16-bit kept
+
+    overrides = ["name=gray_x4", "num_gpu=0", "train:total_iter=3", "val:val_freq=3",
+                 "logger:save_checkpoint_freq=3", "logger:print_freq=1", "logger:use_tb_logger=false",
+                 "datasets:train:batch_size_per_gpu=2", "datasets:train:num_worker_per_gpu=0",
+                 "datasets:train:gt_size=64", "network_g:num_feat=8", "network_g:num_block=1", "network_d:num_feat=8",
+                 "train:fusion_opt:vgg_weights_path=random"]
+    import subprocess
+
+    run = subprocess.run([sys.executable, "-m", "medsr_se.train", "-opt", str(REPO_ROOT / "options" / "x4_gray.yml"),
+                          "--force_yml", *overrides], cwd=tmp_path, env=subprocess_env(), capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    log = next((tmp_path / "experiments" / "gray_x4").glob("train_*.log")).read_text()
+    assert re.search(r"Validation CT_test\s+# psnr: [\d.]+", log)
+    saved = torch.load(tmp_path / "experiments" / "gray_x4" / "models" / "net_g_3.pth", weights_only=True)
+    assert saved["params"]["conv_first.weight"].shape[1] == 1
