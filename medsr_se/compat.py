@@ -171,9 +171,12 @@ def _local_rank_apply() -> None:
 
 # --------------------------------------------------------------------------------------------- vgg_path
 def _vgg_path_needed() -> bool:
+    """BasicSR's path is missing but a local copy exists elsewhere (else there is nothing to point BasicSR at)."""
     from basicsr.archs import vgg_arch
 
-    return not osp.isfile(vgg_arch.VGG_PRETRAIN_PATH)
+    from medsr_se.vgg_features import find_vgg_weights
+
+    return not osp.isfile(vgg_arch.VGG_PRETRAIN_PATH) and find_vgg_weights("vgg19") is not None
 
 
 def _vgg_path_apply() -> None:
@@ -181,9 +184,7 @@ def _vgg_path_apply() -> None:
 
     from medsr_se.vgg_features import find_vgg_weights
 
-    found = find_vgg_weights("vgg19")
-    if found is not None:
-        vgg_arch.VGG_PRETRAIN_PATH = found
+    vgg_arch.VGG_PRETRAIN_PATH = find_vgg_weights("vgg19")
 
 
 # --------------------------------------------------------------------------------------------- driver

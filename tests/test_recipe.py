@@ -31,6 +31,21 @@ def load_options(path: Path) -> dict:
         return yaml.load(handle, Loader=ordered_yaml()[0])
 
 
+def train_option_file(option_file: str, name: str, iters: int, cwd: Path, overrides: list[str]) -> str:
+    """Run ``python -m medsr_se.train`` on one of the shipped option files, shrunk by --force_yml; the log text."""
+    import subprocess
+
+    shrink = [f"name={name}", "num_gpu=0", f"train:total_iter={iters}", f"val:val_freq={iters}",
+              f"logger:save_checkpoint_freq={iters}", "logger:use_tb_logger=false",
+              "datasets:train:batch_size_per_gpu=2", "datasets:train:num_worker_per_gpu=0", "network_d:num_feat=8",
+              "train:fusion_opt:vgg_weights_path=random", *overrides]
+    run = subprocess.run([sys.executable, "-m", "medsr_se.train", "-opt", str(REPO_ROOT / "options" / option_file),
+                          "--force_yml", *shrink], cwd=cwd, env=subprocess_env(), capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return next((cwd / "experiments" / name).glob("train_*.log")).read_text()
+
+
 def test_option_files_exist():
     names = {p.name for p in OPTION_FILES}
     for scale in (4, 8, 16):
@@ -66,18 +81,8 @@ def test_x4_recipe_trains_on_prepared_data(prepared, tmp_path):
     root, _ = prepared
     (tmp_path / "datasets").mkdir()
     (tmp_path / "datasets" / "STARE").symlink_to(root)
-    overrides = ["name=recipe_x4", "num_gpu=0", "train:total_iter=4", "val:val_freq=4",
-                 "logger:save_checkpoint_freq=4", "logger:print_freq=2", "logger:use_tb_logger=false",
-                 "datasets:train:batch_size_per_gpu=2", "datasets:train:num_worker_per_gpu=0",
-                 "network_g:num_feat=16", "network_g:num_block=2", "network_d:num_feat=8",
-                 "train:fusion_opt:vgg_weights_path=random"]
-    import subprocess
-
-    run = subprocess.run([sys.executable, "-m", "medsr_se.train", "-opt", str(REPO_ROOT / "options" / "x4.yml"),
-                          "--force_yml", *overrides], cwd=tmp_path, env=subprocess_env(), capture_output=True,
-                         text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    log = next((tmp_path / "experiments" / "recipe_x4").glob("train_*.log")).read_text()
+    log = train_option_file("x4.yml", "recipe_x4", 4, tmp_path,
+                            ["network_g:num_feat=16", "network_g:num_block=2", "logger:print_freq=2"])
     for metric in ("psnr", "ssim", "psnr_y", "psnr_fov", "ssim_fov"):
         assert re.search(rf"# {metric}: [\d.]+", log), metric
     assert (tmp_path / "experiments" / "recipe_x4" / "models" / "net_g_4.pth").exists()
@@ -173,18 +178,9 @@ def test_gray_16_bit_recipe_trains(retina, tmp_path):
     levels = sample["gt"].flatten() * 65535
     assert torch.allclose(levels, levels.round(), atol=1e-2) and (levels.round() % 257 != 0).any()  # 16-bit kept
 
-    overrides = ["name=gray_x4", "num_gpu=0", "train:total_iter=3", "val:val_freq=3",
-                 "logger:save_checkpoint_freq=3", "logger:print_freq=1", "logger:use_tb_logger=false",
-                 "datasets:train:batch_size_per_gpu=2", "datasets:train:num_worker_per_gpu=0",
-                 "datasets:train:gt_size=64", "network_g:num_feat=8", "network_g:num_block=1", "network_d:num_feat=8",
-                 "train:fusion_opt:vgg_weights_path=random"]
-    import subprocess
-
-    run = subprocess.run([sys.executable, "-m", "medsr_se.train", "-opt", str(REPO_ROOT / "options" / "x4_gray.yml"),
-                          "--force_yml", *overrides], cwd=tmp_path, env=subprocess_env(), capture_output=True,
-                         text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    log = next((tmp_path / "experiments" / "gray_x4").glob("train_*.log")).read_text()
+    log = train_option_file("x4_gray.yml", "gray_x4", 3, tmp_path,
+                            ["datasets:train:gt_size=64", "network_g:num_feat=8", "network_g:num_block=1",
+                             "logger:print_freq=1"])
     assert re.search(r"Validation CT_test\s+# psnr: [\d.]+", log)
     saved = torch.load(tmp_path / "experiments" / "gray_x4" / "models" / "net_g_3.pth", weights_only=True)
     assert saved["params"]["conv_first.weight"].shape[1] == 1
