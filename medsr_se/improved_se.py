@@ -9,12 +9,52 @@ For a feature map x of shape (N, C, H, W):
 W1 (C -> C/r) and W2 (C/r -> C) are 1x1 convolutions with bias, r the reduction ratio (16 by default). Plain SE
 uses only sigmoid(W2 ReLU(W1 y)) in (0, 1) and can only shrink features; the identity-like sigmoid(y) term and
 the factor 2 let the block keep or amplify a channel, so deep stacks of SE blocks do not fade.
+
+Implementation note (speed only, same values): the squeeze is a sum times 1/(H·W), whose backward is a broadcast
+view instead of a full-size tensor, and ``ChannelScale`` computes ds as one batched dot product per channel
+instead of materialising dL/dout ⊙ x. At x16 the upsampling stages run SE on 64-channel maps of up to 512×512 per
+image, where these full-size temporaries were most of the block's cost (BENCHMARKS.md, table 1).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+
+def spatial_mean(x: torch.Tensor) -> torch.Tensor:
+    """y = mean_{H,W} x, (N, C, H, W) -> (N, C, 1, 1), as a sum times 1/(H·W) (cheaper backward, see above)."""
+    return x.sum(dim=(2, 3), keepdim=True) * (1.0 / (x.shape[2] * x.shape[3]))
+
+
+class ChannelScale(torch.autograd.Function):
+    """out = x ⊙ s for x (N, C, H, W) and s (N, C, 1, 1), with a lean backward:
+
+        dL/dx = dL/dout ⊙ s            dL/ds[n, c] = <dL/dout[n, c], x[n, c]>  (batched dot products, no temporary)
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, scale)
+        return x * scale
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        x, scale = ctx.saved_tensors
+        grad_x = grad_out * scale if ctx.needs_input_grad[0] else None
+        grad_scale = None
+        if ctx.needs_input_grad[1]:
+            rows = x.shape[0] * x.shape[1]
+            grad_scale = torch.bmm(grad_out.reshape(rows, 1, -1), x.reshape(rows, -1, 1)).view_as(scale)
+        return grad_x, grad_scale
+
+
+def scale_channels(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """x ⊙ s; through ``ChannelScale`` when autograd records (training), a plain product otherwise (inference,
+    ONNX export)."""
+    if torch.is_grad_enabled() and (x.requires_grad or scale.requires_grad):
+        return ChannelScale.apply(x, scale)
+    return x * scale
 
 
 class ImprovedSE(nn.Module):
@@ -43,5 +83,5 @@ class ImprovedSE(nn.Module):
     def forward(self, x: torch.Tensor, pooled: torch.Tensor | None = None) -> torch.Tensor:
         """out = s ⊙ x. ``pooled`` overrides y = mean_{H,W} x (e.g. statistics of a whole image for one tile)."""
         if pooled is None:
-            pooled = x.mean(dim=(2, 3), keepdim=True)
-        return x * self.channel_scale(pooled)
+            pooled = spatial_mean(x)
+        return scale_channels(x, self.channel_scale(pooled))

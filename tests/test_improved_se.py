@@ -47,3 +47,30 @@ def test_pooled_override_uses_given_statistics():
     x = torch.randn(1, 8, 6, 6)
     whole = torch.randn(1, 8, 1, 1)
     torch.testing.assert_close(se(x, pooled=whole), x * se.channel_scale(whole))
+
+
+def test_channel_scale_gradients_match_autograd_of_the_product():
+    """The lean backward of ChannelScale is exact: gradcheck, and equal to autograd's x * s."""
+    from medsr_se.improved_se import ChannelScale
+
+    torch.manual_seed(2)
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    scale = torch.rand(2, 3, 1, 1, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(ChannelScale.apply, (x, scale))
+    grad_out = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+    lean = torch.autograd.grad(ChannelScale.apply(x, scale), (x, scale), grad_out)
+    plain = torch.autograd.grad(x * scale, (x, scale), grad_out)
+    for got, expected in zip(lean, plain):
+        torch.testing.assert_close(got, expected)
+
+
+def test_block_gradients_equal_the_plain_formula():
+    """Training through ImprovedSE (sum-based squeeze, ChannelScale) gives the gradients of x * s(mean x)."""
+    torch.manual_seed(3)
+    se = ImprovedSE(16, 4).double()
+    x = torch.randn(2, 16, 6, 6, dtype=torch.float64, requires_grad=True)
+    params = [x, *se.parameters()]
+    got = torch.autograd.grad(se(x).square().sum(), params)
+    expected = torch.autograd.grad((x * se.channel_scale(x.mean(dim=(2, 3), keepdim=True))).square().sum(), params)
+    for got_grad, expected_grad in zip(got, expected):
+        torch.testing.assert_close(got_grad, expected_grad)
