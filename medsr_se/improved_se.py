@@ -10,10 +10,12 @@ W1 (C -> C/r) and W2 (C/r -> C) are 1x1 convolutions with bias, r the reduction 
 uses only sigmoid(W2 ReLU(W1 y)) in (0, 1) and can only shrink features; the identity-like sigmoid(y) term and
 the factor 2 let the block keep or amplify a channel, so deep stacks of SE blocks do not fade.
 
-Implementation note (speed only, same values): the squeeze is a sum times 1/(H·W), whose backward is a broadcast
-view instead of a full-size tensor, and ``ChannelScale`` computes ds as one batched dot product per channel
-instead of materialising dL/dout ⊙ x. At x16 the upsampling stages run SE on 64-channel maps of up to 512×512 per
-image, where these full-size temporaries were most of the block's cost (BENCHMARKS.md, table 1).
+Implementation note (speed and memory only, same values): the squeeze is a sum times 1/(H·W), whose backward is a
+broadcast view instead of a full-size tensor; ``ChannelScale`` computes ds as one batched dot product per channel
+instead of materialising dL/dout ⊙ x; and ``forward_in_place`` (used by the generator's upsampling stages, whose
+input is a fresh PixelShuffle output) rescales x in its own memory and keeps only the output for backward. At x16
+the upsampling stages run SE on 64-channel maps of up to 512×512 per image, where full-size temporaries were most
+of the block's cost (BENCHMARKS.md, table 1).
 """
 
 from __future__ import annotations
@@ -46,6 +48,34 @@ class ChannelScale(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             rows = x.shape[0] * x.shape[1]
             grad_scale = torch.bmm(grad_out.reshape(rows, 1, -1), x.reshape(rows, -1, 1)).view_as(scale)
+        return grad_x, grad_scale
+
+
+class ChannelScaleInPlace(torch.autograd.Function):
+    """x ⊙= s in x's own memory, keeping only out = x ⊙ s and s for backward:
+
+        dL/dx = dL/dout ⊙ s            dL/ds[n, c] = <dL/dout[n, c], out[n, c]> / s[n, c]
+
+    s > 0 always (s in (0, 2)); it is clamped to the smallest normal float before dividing, so a scale that
+    underflowed to 0 gives a zero gradient instead of a NaN.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        ctx.mark_dirty(x)
+        out = x.mul_(scale)
+        ctx.save_for_backward(out, scale)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        out, scale = ctx.saved_tensors
+        grad_x = grad_out * scale if ctx.needs_input_grad[0] else None
+        grad_scale = None
+        if ctx.needs_input_grad[1]:
+            rows = out.shape[0] * out.shape[1]
+            dots = torch.bmm(grad_out.reshape(rows, 1, -1), out.reshape(rows, -1, 1)).view_as(scale)
+            grad_scale = dots / scale.clamp_min(torch.finfo(scale.dtype).tiny)
         return grad_x, grad_scale
 
 
@@ -85,3 +115,11 @@ class ImprovedSE(nn.Module):
         if pooled is None:
             pooled = spatial_mean(x)
         return scale_channels(x, self.channel_scale(pooled))
+
+    def forward_in_place(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` that overwrites x with the result: only for an x that nothing else reads afterwards (e.g. a
+        fresh PixelShuffle output). Saves one full-size tensor in forward and in what autograd keeps."""
+        scale = self.channel_scale(spatial_mean(x))
+        if torch.is_grad_enabled() and (x.requires_grad or scale.requires_grad):
+            return ChannelScaleInPlace.apply(x, scale)
+        return x.mul_(scale)

@@ -61,7 +61,7 @@ class UpsampleSE(nn.Module):
         self.se = ImprovedSE(num_feat, reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.se(self.shuffle(self.conv(x)))
+        return self.se.forward_in_place(self.shuffle(self.conv(x)))  # the shuffled map is fresh: rescale in place
 
 
 class SEEDSRGenerator(nn.Module):

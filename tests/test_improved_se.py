@@ -74,3 +74,28 @@ def test_block_gradients_equal_the_plain_formula():
     expected = torch.autograd.grad((x * se.channel_scale(x.mean(dim=(2, 3), keepdim=True))).square().sum(), params)
     for got_grad, expected_grad in zip(got, expected):
         torch.testing.assert_close(got_grad, expected_grad)
+
+
+def test_in_place_forward_equals_forward_with_the_same_gradients():
+    """forward_in_place (ChannelScaleInPlace: grad of s from the output / s) is exact, values and gradients."""
+    from medsr_se.improved_se import ChannelScaleInPlace
+
+    torch.manual_seed(4)
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+    scale = torch.rand(2, 3, 1, 1, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t, s: ChannelScaleInPlace.apply(t.clone(), s),
+                                    (x.clone().requires_grad_(), scale))
+    se = ImprovedSE(16, 4).double()
+    features = torch.randn(2, 16, 6, 6, dtype=torch.float64, requires_grad=True)
+    params = [features, *se.parameters()]
+    expected_out = se(features)
+    expected = torch.autograd.grad(expected_out.square().sum(), params)
+    out = se.forward_in_place(features * 1.0)  # a fresh tensor, as the PixelShuffle output in the generator
+    torch.testing.assert_close(out, expected_out)
+    for got_grad, expected_grad in zip(torch.autograd.grad(out.square().sum(), params), expected):
+        torch.testing.assert_close(got_grad, expected_grad)
+    plain = torch.randn(1, 16, 3, 3)
+    with torch.no_grad():
+        reference = se.float()(plain)
+        assert se.forward_in_place(plain) is plain  # no autograd: plain in-place product
+    torch.testing.assert_close(plain, reference)
