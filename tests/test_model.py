@@ -45,6 +45,49 @@ def test_one_step_updates_generator_and_discriminator_and_logs_terms(pairs_x4, t
     assert any(not torch.equal(g_before[k], ema[k]) for k in ema)
 
 
+def alternating_step(model, lq, gt):
+    """The textbook RaGAN step, two separate updates: G with D frozen (D(gt) without grad), then D on sr.detach()."""
+    from medsr_se.fusion_loss import relativistic_d_loss
+
+    for param in model.net_d.parameters():
+        param.requires_grad = False
+    model.optimizer_g.zero_grad()
+    sr = model.net_g(lq)
+    with torch.no_grad():
+        d_hr = model.net_d(gt)
+    l_g_total, _ = model.cri_fusion(sr, gt, model.net_d(sr), d_hr)
+    l_g_total.backward()
+    model.optimizer_g.step()
+    for param in model.net_d.parameters():
+        param.requires_grad = True
+    model.optimizer_d.zero_grad()
+    l_d_real, l_d_fake = relativistic_d_loss(model.net_d(sr.detach()), model.net_d(gt))
+    (l_d_real + l_d_fake).backward()
+    model.optimizer_d.step()
+
+
+def test_shared_discriminator_pass_equals_the_alternating_step(pairs_x4, tmp_path):
+    """One D pass over cat[gt, sr] with per-network backward gives the gradients of two separate updates."""
+    torch.manual_seed(5)
+    ours = build_tiny_model(pairs_x4, tmp_path)
+    reference = build_tiny_model(pairs_x4, tmp_path / "reference")
+    torch.nn.init.normal_(ours.net_g.conv_last.weight, std=0.01)  # a zero tail would leave G's body without gradient
+    for name in ("net_g", "net_d", "cri_fusion"):  # same weights, the same (random) VGG; float64: exact comparison
+        getattr(reference, name).load_state_dict(getattr(ours, name).state_dict())
+        getattr(ours, name).double()
+        getattr(reference, name).double()
+    lq, gt = torch.rand(2, 3, 16, 16, dtype=torch.float64), torch.rand(2, 3, 64, 64, dtype=torch.float64)
+    ours.feed_data({"lq": lq, "gt": gt})
+    ours.optimize_parameters(1)
+    alternating_step(reference, lq, gt)
+    for name in ("net_g", "net_d"):  # the gradients each optimizer stepped with (left in .grad)
+        got = dict(getattr(ours, name).named_parameters())
+        assert sum(param.grad.count_nonzero() > 0 for param in got.values()) > len(got) // 2  # not a trivial check
+        for key, param in getattr(reference, name).named_parameters():
+            assert got[key].grad is not None, f"{name}.{key} got no gradient"
+            torch.testing.assert_close(got[key].grad, param.grad, rtol=1e-9, atol=1e-12, msg=f"{name}.{key}")
+
+
 def test_net_d_init_iters_skips_generator(pairs_x4, tmp_path):
     model = build_tiny_model(pairs_x4, tmp_path, net_d_init_iters=5)
     g_before = copy.deepcopy(model.net_g.state_dict())
