@@ -10,6 +10,11 @@ MATLAB-style bicubic of each region (medsr_se.bicubic.matlab_bicubic), as the ST
 Training (same for every model): L1 loss, Adam lr 1e-4 betas (0.9, 0.999) eps 1e-8, batch 4, LR patch 32, random
 flips, torch threads = 2, until the process has used ``--cpu-seconds`` of CPU time (process_time, so a busy
 machine slows every model alike). Models: SEEDSRGenerator 64x16 with img_residual on / off, BasicSR EDSR 64x16.
+``seedsr_gan`` is the recipe scaled down: the first ``--gan-start`` share of the same budget as ``seedsr_skip``
+(the L1 pretraining stage), the rest through ``RelativisticGANModel`` built from ``options/x{scale}.yml``
+(FusionSEDiscriminator, FusionLoss, EMA) with batch 4 and gt 128. Its VGG19 is ``--vgg`` (local ImageNet
+weights) or, by default, an explicitly random VGG19 (ImageNet weights cannot be downloaded here): with random
+features the perceptual term is not the paper's, and the report says which one ran.
 Evaluation on the held-out region: BasicSR PSNR/SSIM (crop_border = scale), Y channel, FOV-masked; bicubic is
 the MATLAB-style upsampling of the same LR.
 """
@@ -72,6 +77,7 @@ def sample_batch(hr: torch.Tensor, lr: torch.Tensor, scale: int, batch: int, pat
 
 
 def train(model: torch.nn.Module, regions, scale: int, cpu_seconds: float, seed: int) -> dict:
+    """L1 + Adam on random crops until ``cpu_seconds`` of process CPU time are spent."""
     hr, lr = (image_to_tensor(x) for x in regions["train"])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8)
     rng = np.random.default_rng(seed)
@@ -86,6 +92,55 @@ def train(model: torch.nn.Module, regions, scale: int, cpu_seconds: float, seed:
         iterations += 1
     return {"iterations": iterations, "cpu_seconds": time.process_time() - start_cpu,
             "wall_seconds": time.time() - start_wall}
+
+
+def recipe_gan_model(generator: torch.nn.Module, scale: int, vgg: str, tmp: Path):
+    """RelativisticGANModel from options/x{scale}.yml, narrowed to ``generator``'s size, starting from its weights."""
+    import yaml
+    from basicsr.models import build_model as build_basicsr_model
+    from basicsr.utils.options import ordered_yaml
+
+    with open(Path(__file__).resolve().parents[1] / "options" / f"x{scale}.yml") as handle:
+        opt = yaml.load(handle, Loader=ordered_yaml()[0])
+    opt["network_g"].update(num_feat=generator.conv_first.out_channels, num_block=len(generator.body))
+    opt["network_d"]["num_feat"] = generator.conv_first.out_channels
+    opt["train"]["fusion_opt"]["vgg_weights_path"] = vgg
+    opt.update(num_gpu=0, is_train=True, dist=False, rank=0, world_size=1, auto_resume=False)
+    opt["path"].update(experiments_root=str(tmp), models=str(tmp), training_states=str(tmp), log=str(tmp),
+                       visualization=str(tmp))
+    model = build_basicsr_model(opt)
+    model.net_g.load_state_dict(generator.state_dict())
+    model.model_ema(decay=0)  # the EMA copy starts from the pretrained generator too
+    return model
+
+
+def train_gan(model, regions, scale: int, cpu_seconds: float, seed: int) -> dict:
+    """``optimize_parameters`` of the recipe on random crops (gt 128) until ``cpu_seconds`` are spent."""
+    hr, lr = (image_to_tensor(x) for x in regions["train"])
+    rng = np.random.default_rng(seed + 1)
+    start_cpu, start_wall, iterations = time.process_time(), time.time(), 0
+    while time.process_time() - start_cpu < cpu_seconds:
+        lq, gt = sample_batch(hr, lr, scale, 4, 128 // scale, rng)
+        model.feed_data({"lq": lq, "gt": gt})
+        iterations += 1
+        model.optimize_parameters(iterations)
+    return {"gan_iterations": iterations, "gan_cpu_seconds": time.process_time() - start_cpu,
+            "gan_wall_seconds": time.time() - start_wall}
+
+
+def run_gan(regions, args) -> dict:
+    """seedsr_gan: L1 stage for ``gan_start`` of the budget, then the GAN recipe for the rest (module docstring)."""
+    import tempfile
+
+    generator = build_model("seedsr_skip", args.scale, args.width, args.depth)
+    untrained = evaluate(generator, regions, args.scale)
+    pretrain = train(generator.train(), regions, args.scale, args.cpu_seconds * args.gan_start, args.seed)
+    after_l1 = evaluate(generator, regions, args.scale)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = recipe_gan_model(generator, args.scale, args.vgg, Path(tmp))
+        gan = train_gan(model, regions, args.scale, args.cpu_seconds * (1 - args.gan_start), args.seed)
+    return {"untrained": untrained, "after_l1_stage": after_l1, "metrics": evaluate(model.net_g, regions, args.scale),
+            "ema_metrics": evaluate(model.net_g_ema, regions, args.scale), "vgg": args.vgg, **pretrain, **gan}
 
 
 @torch.no_grad()
@@ -105,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--depth", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--gan-start", type=float, default=0.5, help="share of the budget spent on the L1 stage")
+    parser.add_argument("--vgg", default="random", help="VGG19 weights for seedsr_gan: a local file or 'random'")
     parser.add_argument("--quick", action="store_true", help="tiny networks, 2 CPU-seconds each")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
@@ -114,11 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     regions = fundus_regions(args.scale)
     results = {"bicubic": {"metrics": evaluate(None, regions, args.scale)}}
     for name in args.models:
-        model = build_model(name, args.scale, args.width, args.depth)
-        untrained = evaluate(model, regions, args.scale)
-        run = train(model.train(), regions, args.scale, args.cpu_seconds, args.seed)
-        results[name] = {"untrained": untrained, "metrics": evaluate(model, regions, args.scale), **run}
-        print(f"{name}: {run['iterations']} iterations, PSNR {results[name]['metrics']['psnr']:.2f} "
+        if name == "seedsr_gan":
+            results[name] = run_gan(regions, args)
+        else:
+            model = build_model(name, args.scale, args.width, args.depth)
+            untrained = evaluate(model, regions, args.scale)
+            run = train(model.train(), regions, args.scale, args.cpu_seconds, args.seed)
+            results[name] = {"untrained": untrained, "metrics": evaluate(model, regions, args.scale), **run}
+        print(f"{name}: {results[name]['iterations']} iterations, PSNR {results[name]['metrics']['psnr']:.2f} "
               f"(bicubic {results['bicubic']['metrics']['psnr']:.2f})", flush=True)
     report = {"benchmark": "quality", "scale": args.scale, "cpu_seconds_per_model": args.cpu_seconds,
               "width": args.width, "depth": args.depth, "threads": args.threads, "date": time.strftime("%Y-%m-%d"),
@@ -130,8 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     bicubic = results["bicubic"]["metrics"]
     print("| model | iterations | PSNR | SSIM | PSNR-Y | PSNR-FOV | SSIM-FOV | gain over bicubic (PSNR / PSNR-FOV) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name, entry in results.items():
-        m = entry["metrics"]
+    rows = [(name, entry["metrics"]) for name, entry in results.items()]
+    if "seedsr_gan" in results:
+        rows += [("seedsr_gan, L1 stage only", results["seedsr_gan"]["after_l1_stage"]),
+                 ("seedsr_gan, EMA weights", results["seedsr_gan"]["ema_metrics"])]
+    for name, m in rows:
+        entry = results.get(name, {})
         print(f"| {name} | {entry.get('iterations', '–')} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['psnr_y']:.2f} | "
               f"{m['psnr_fov']:.2f} | {m['ssim_fov']:.4f} | {m['psnr'] - bicubic['psnr']:+.2f} / "
               f"{m['psnr_fov'] - bicubic['psnr_fov']:+.2f} |")

@@ -15,6 +15,11 @@ import yaml
 import medsr_se  # noqa: F401  (compat + registration for every test)
 from medsr_se.bicubic import matlab_bicubic
 from medsr_se.data.prepare_stare import Params
+from medsr_se.data.stare_like import (  # noqa: F401  (re-exported for the tests)
+    stare_like_images,
+    write_stare_tar,
+    write_stare_zip,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,60 +102,6 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 def run_python(args: list[str], cwd: Path, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=cwd, env=subprocess_env(**env), capture_output=True,
                           text=True, timeout=timeout)
-
-
-STARE_SIZE = (605, 700)  # height, width of every STARE photograph
-
-
-def stare_like_images(retina: np.ndarray, count: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """``imNNNN`` -> 700x605 BGR images: real fundus pixels (crops of scikit-image's photo, resized)."""
-    rng = np.random.default_rng(seed)
-    images = {}
-    for number in range(1, count + 1):
-        size = int(rng.integers(500, 1000))
-        top, left = rng.integers(0, retina.shape[0] - size, size=2)
-        crop = retina[top:top + size, left:left + size, ::-1]
-        images[f"im{number:04d}"] = cv2.resize(crop, STARE_SIZE[::-1], interpolation=cv2.INTER_AREA)
-    return images
-
-
-def ppm_bytes(image: np.ndarray) -> bytes:
-    ok, buffer = cv2.imencode(".ppm", image)
-    assert ok
-    return buffer.tobytes()
-
-
-def write_stare_zip(images: dict[str, np.ndarray], path: Path, extra: dict[str, bytes] | None = None) -> Path:
-    """Like STARE's ``all-images.zip``: plain ``imNNNN.ppm`` members."""
-    import zipfile
-
-    with zipfile.ZipFile(path, "w") as archive:
-        for stem, image in images.items():
-            archive.writestr(f"{stem}.ppm", ppm_bytes(image))
-        for name, data in (extra or {}).items():
-            archive.writestr(name, data)
-    return path
-
-
-def write_stare_tar(images: dict[str, np.ndarray], path: Path, truncate: set[str] = frozenset(),
-                    extra: dict[str, bytes] | None = None) -> Path:
-    """Like STARE's subsets: a tar of ``imNNNN.ppm.gz``; stems in ``truncate`` get a cut-off gzip member."""
-    import gzip
-    import io
-    import tarfile
-
-    with tarfile.open(path, "w") as archive:
-        members = {f"{stem}.ppm.gz": gzip.compress(ppm_bytes(image), compresslevel=1)
-                   for stem, image in images.items()}
-        for stem in truncate:
-            data = members[f"{stem}.ppm.gz"]
-            members[f"{stem}.ppm.gz"] = data[: len(data) // 2]
-        members.update(extra or {})
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return path
 
 
 STARE_PARAMS = Params(scales=(4, 8, 16), crop_size=256, step=192, gray=False, keep_depth=False)

@@ -10,12 +10,19 @@ from tests.conftest import REPO_ROOT, run_python
 
 
 @pytest.mark.parametrize("script", ["train_step.py", "gan_iteration.py", "quality.py", "prepare_speed.py",
-                                    "inference.py", "train_memory.py", "startup.py"])
+                                    "inference.py", "train_memory.py", "startup.py", "loader.py"])
 def test_quick_mode_runs_and_reports(script, tmp_path):
     out = tmp_path / "report.json"
-    extra = ["--scales", "4", "8"] if script in ("train_step.py", "train_memory.py") else []
+    extra = {"train_step.py": ["--scales", "4", "8"], "train_memory.py": ["--scales", "4", "8"],
+             "loader.py": ["--scales", "4"], "quality.py": ["--models", "seedsr_skip", "seedsr_gan"]}.get(script, [])
     run = run_python([str(REPO_ROOT / "benchmarks" / script), "--quick", "--out", str(out), *extra], cwd=tmp_path,
                      timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["benchmark"] == script.removesuffix(".py") and report["date"]
+    if script == "loader.py":
+        row = report["rows"][0]
+        assert row["loader_samples_per_s"] > 0 and row["demand_samples_per_s"] > 0
+    if script == "quality.py":
+        gan = report["results"]["seedsr_gan"]
+        assert gan["gan_iterations"] >= 1 and gan["vgg"] == "random" and "ema_metrics" in gan

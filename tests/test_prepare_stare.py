@@ -15,9 +15,9 @@ from basicsr.data import build_dataset
 from medsr_se.bicubic import matlab_bicubic, mod_crop
 from medsr_se.data import prepare_stare
 from medsr_se.data.prepare_stare import Params, PrepareError, make_split, prepare
+from medsr_se.data.stare_like import write_stare_tar, write_stare_zip
 from medsr_se.data.verify import verify
 from tests.conftest import STARE_PARAMS as PARAMS
-from tests.conftest import write_stare_tar, write_stare_zip
 
 
 def run(source, output, **kwargs):
