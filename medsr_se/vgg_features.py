@@ -38,12 +38,16 @@ def candidate_paths(vgg_type: str) -> list[str]:
             osp.join(os.getcwd(), "experiments", "pretrained_models", file_name)]
 
 
+class MissingVGGWeights(FileNotFoundError):
+    """No local VGG weights file where the options or the usual places say (the message names them)."""
+
+
 def find_vgg_weights(vgg_type: str = "vgg19") -> str | None:
     return next((path for path in candidate_paths(vgg_type) if osp.isfile(path)), None)
 
 
 def resolve_vgg_weights(vgg_type: str, weights_path: str | None) -> str | None:
-    """The weights file to load, or None for an explicitly random VGG; FileNotFoundError when none is found."""
+    """The weights file to load, or None for an explicitly random VGG; MissingVGGWeights when none is found."""
     if vgg_type not in WEIGHT_FILES:
         raise ValueError(f"vgg_type must be one of {sorted(WEIGHT_FILES)}, got {vgg_type!r}")
     if weights_path == RANDOM_WEIGHTS:
@@ -51,12 +55,12 @@ def resolve_vgg_weights(vgg_type: str, weights_path: str | None) -> str | None:
     if weights_path is not None:
         weights_path = osp.expanduser(weights_path)
         if not osp.isfile(weights_path):
-            raise FileNotFoundError(f"vgg_weights_path: no file at {weights_path}")
+            raise MissingVGGWeights(f"vgg_weights_path: no file at {weights_path}")
         return weights_path
     found = find_vgg_weights(vgg_type)
     if found is None:
         places = "\n  ".join(candidate_paths(vgg_type))
-        raise FileNotFoundError(
+        raise MissingVGGWeights(
             f"ImageNet weights for {vgg_type} ({WEIGHT_FILES[vgg_type]}) were not found and cannot be downloaded "
             f"here. Put the file at one of\n  {places}\nor set vgg_weights_path in the loss options; "
             f"vgg_weights_path: {RANDOM_WEIGHTS} builds an untrained VGG (for tests only).")

@@ -99,3 +99,16 @@ def test_ddp_two_processes_on_cpu(pairs_x4, tmp_path):
     assert re.search(r"Validation retina_val\s+# psnr", log)
     assert (experiment / "training_states" / "6.state").exists()
     assert (experiment / "models" / "net_g_latest.pth").exists()
+
+
+def test_missing_vgg_weights_end_the_run_with_the_message(pairs_x4, tmp_path):
+    """A user without the VGG19 file gets one message naming it (exit 2), not a traceback."""
+    options = tiny_gan_options(pairs_x4, "no_vgg", total_iter=2, checkpoint_every=2, val_every=2)
+    missing = tmp_path / "weights" / "vgg19-dcbb9e9d.pth"
+    options["train"]["fusion_opt"]["vgg_weights_path"] = str(missing)
+    path = write_options(options, tmp_path / "no_vgg.yml")
+    run = subprocess.run([sys.executable, "-m", "medsr_se.train", "-opt", str(path)], cwd=tmp_path,
+                         env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2
+    assert f"vgg_weights_path: no file at {missing}" in run.stderr
+    assert "Traceback" not in run.stderr
