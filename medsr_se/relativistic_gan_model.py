@@ -4,19 +4,17 @@ Everything except the step itself is BasicSR's ``SRGANModel``: networks from ``n
 pretrained and resume paths, EMA (``ema_decay``), ``net_d_iters`` / ``net_d_init_iters``, optimizers (``optim_g``,
 ``optim_d``), schedulers, validation, saving. The step, for a batch of LR ``lq`` and HR ``gt``:
 
-    sr = G(lq);  [d_hr, d_sr] = D(cat[gt, sr])      one discriminator pass over both halves (D has no batch
-                                                    statistics), shared by both updates
-    generator     (when current_iter % net_d_iters == 0 and current_iter > net_d_init_iters)
-        L_G = FusionLoss(sr, gt, d_sr, d_hr.detach())   VGG + L1 + RaGAN + MSE (``train.fusion_opt``)
-        gradients of L_G for G's parameters only
-    discriminator (every iteration)
+    sr = G(lq)
+    discriminator (every iteration; gradients now, its update last)
+        [d_hr, d_sr] = D(cat[gt, sr.detach()])    one pass over both halves (D has no batch statistics)
         L_D = ½ BCE(d_hr − mean d_sr, 1) + ½ BCE(d_sr − mean d_hr, 0)
-        gradients of L_D for D's parameters only
+    generator     (when current_iter % net_d_iters == 0 and current_iter > net_d_init_iters)
+        L_G = FusionLoss(sr, gt, D(sr), d_hr.detach())    VGG + L1 + RaGAN + MSE (``train.fusion_opt``), D frozen
+    optimizer steps: G, then D
 
-This is the usual alternating step (G updated with D fixed, then D on the same sr) computed from one pass: D's
-weights do not change between the two updates, so D(gt) and D(sr) are the same for both, and each backward is
-restricted to its own network (``backward(inputs=...)``), so no gradient leaks across. Without the generator
-update (``net_d_init_iters``) D sees sr detached.
+This is the usual alternating step (G updated against a fixed D, then D on the same sr) with one pass of D over
+the HR images fewer: D's weights do not change until both gradients are computed, so the D(gt) logits of the
+discriminator pass are exactly those the generator's relativistic term needs.
 
 Logged: every weighted generator term, ``l_d_real``, ``l_d_fake`` and the mean logits ``out_d_real``,
 ``out_d_fake``. Checkpoints are written atomically (:class:`medsr_se.checkpoint.AtomicSaveMixin`).
@@ -45,27 +43,29 @@ class RelativisticGANModel(AtomicSaveMixin, SRGANModel):
         super().init_training_settings()
         self.cri_fusion = build_loss(train_opt["fusion_opt"]).to(self.device)
 
+    def _set_d_trainable(self, trainable: bool) -> None:
+        for param in self.net_d.parameters():
+            param.requires_grad = trainable
+
     def optimize_parameters(self, current_iter: int) -> None:
         loss_dict: OrderedDict[str, torch.Tensor] = OrderedDict()
-        update_g = current_iter % self.net_d_iters == 0 and current_iter > self.net_d_init_iters
-        for param in self.net_d.parameters():  # BasicSR's SRGANModel may have left them frozen
-            param.requires_grad = True
-        self.optimizer_g.zero_grad()
-        self.optimizer_d.zero_grad()
-
         self.output = self.net_g(self.lq)
-        sr = self.output if update_g else self.output.detach()
-        logits = self.net_d(torch.cat([self.gt, sr], dim=0))
+
+        self._set_d_trainable(True)
+        self.optimizer_d.zero_grad()
+        logits = self.net_d(torch.cat([self.gt, self.output.detach()], dim=0))
         d_hr, d_sr = logits.split(self.gt.shape[0], dim=0)
         l_d_real, l_d_fake = relativistic_d_loss(d_sr, d_hr)
-        if update_g:
-            l_g_total, terms = self.cri_fusion(self.output, self.gt, d_sr, d_hr.detach())
-            loss_dict.update(terms)
-        # D's backward keeps the shared graph for G's; G's backward, which walks all of it, then frees it
-        (l_d_real + l_d_fake).backward(inputs=list(self.net_d.parameters()), retain_graph=update_g)
-        if update_g:
-            l_g_total.backward(inputs=list(self.net_g.parameters()))
+        (l_d_real + l_d_fake).backward()
+
+        if current_iter % self.net_d_iters == 0 and current_iter > self.net_d_init_iters:
+            self._set_d_trainable(False)  # D is fixed for the generator's update (and gets no gradient from it)
+            self.optimizer_g.zero_grad()
+            l_g_total, terms = self.cri_fusion(self.output, self.gt, self.net_d(self.output), d_hr.detach())
+            l_g_total.backward()
             self.optimizer_g.step()
+            self._set_d_trainable(True)
+            loss_dict.update(terms)
         self.optimizer_d.step()
         loss_dict["l_d_real"] = l_d_real
         loss_dict["l_d_fake"] = l_d_fake

@@ -66,8 +66,8 @@ def alternating_step(model, lq, gt):
     model.optimizer_d.step()
 
 
-def test_shared_discriminator_pass_equals_the_alternating_step(pairs_x4, tmp_path):
-    """One D pass over cat[gt, sr] with per-network backward gives the gradients of two separate updates."""
+def test_shared_hr_logits_equal_the_alternating_step(pairs_x4, tmp_path):
+    """Reusing the discriminator pass's D(gt) logits in G's term gives the alternating step's gradients."""
     torch.manual_seed(5)
     ours = build_tiny_model(pairs_x4, tmp_path)
     reference = build_tiny_model(pairs_x4, tmp_path / "reference")
