@@ -11,7 +11,9 @@ Target: ours >= 3x ESRGAN's iterations per second.
 
 Also timed, interleaved with the iterations: the perceptual term alone in each model (VGG19 forward on sr and gt,
 backward to sr), which both iterations must pay; ``ESRGAN / perceptual`` bounds the speed-up any generator and
-discriminator could reach.
+discriminator could reach. And counted (``torch.utils.flop_counter``): the floating-point operations of one
+iteration of each model, in total and per network, forward and backward; their ratio is the speed-up the two
+iterations would show at equal arithmetic throughput.
 """
 
 from __future__ import annotations
@@ -67,6 +69,19 @@ def build_models(vgg_file: Path, tmp: Path, quick: bool):
     return {"RelativisticGANModel": build_model(ours), "ESRGANModel": build_model(esrgan)}
 
 
+def iteration_flops(model, batch: dict) -> dict[str, float]:
+    """GFLOPs of one ``optimize_parameters`` (forward and backward), in total and per top-level module."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model.feed_data(batch)
+        model.optimize_parameters(10**6)  # any iteration past the warm-up that updates G
+    per_module = {name: sum(counts.values()) / 1e9 for name, counts in counter.get_flop_counts().items()
+                  if "." not in name and name != "Global"}
+    return {"total": counter.get_total_flops() / 1e9, **per_module}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -103,11 +118,15 @@ def main(argv: list[str] | None = None) -> int:
         steps["perceptual_ours"] = perceptual_of(ours.cri_fusion.perceptual)
         steps["perceptual_esrgan"] = perceptual_of(lambda sr, gt: esrgan.cri_perceptual(sr, gt)[0])
         medians = interleaved_medians(steps, 1 if args.quick else args.repeats, warmup=1)
+        gflops = {name: iteration_flops(model, batch) for name, model in models.items()}
+    flop_ratio = gflops["ESRGANModel"]["total"] / gflops["RelativisticGANModel"]["total"]
+    print({"gflops": gflops, "flop_ratio": flop_ratio}, flush=True)
     speedup = medians["ESRGANModel"] / medians["RelativisticGANModel"]
     bound = medians["ESRGANModel"] / medians["perceptual_ours"]
     print({**medians, "speedup": speedup, "bound_with_free_g_and_d": bound}, flush=True)
     write_report("gan_iteration", {"batch": 4, "gt_size": 128, "seconds": medians, "speedup_vs_esrgan": speedup,
-                                   "speedup_bound_with_free_g_and_d": bound}, args.out)
+                                   "speedup_bound_with_free_g_and_d": bound, "gflops_per_iteration": gflops,
+                                   "flop_ratio_esrgan_over_ours": flop_ratio}, args.out)
     return 0
 
 
