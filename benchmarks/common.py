@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+OPTIONS_DIR = Path(__file__).resolve().parents[1] / "options"
+
 
 def interleaved_medians(steps: dict[str, Callable[[], None]], repeats: int, warmup: int = 2) -> dict[str, float]:
     """Median seconds per call of each step; the steps take turns so drift on a shared machine hits all alike."""
@@ -33,3 +35,23 @@ def write_report(name: str, payload: dict, out: Path | None) -> dict:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=1))
     return report
+
+
+def load_recipe(scale: int) -> dict:
+    """The option file ``options/x{scale}.yml`` as BasicSR reads it (ordered mapping)."""
+    import yaml
+    from basicsr.utils.options import ordered_yaml
+
+    with open(OPTIONS_DIR / f"x{scale}.yml") as handle:
+        return yaml.load(handle, Loader=ordered_yaml()[0])
+
+
+def recipe_for_cpu_training(scale: int, tmp: Path, vgg_weights: str = "random") -> dict:
+    """``load_recipe(scale)`` made ready for ``basicsr.models.build_model`` in this process: one CPU process, every
+    output path under ``tmp``, the perceptual term's VGG19 from ``vgg_weights`` (a file, or ``random``)."""
+    opt = load_recipe(scale)
+    opt.update(num_gpu=0, is_train=True, dist=False, rank=0, world_size=1, auto_resume=False)
+    opt["path"].update(experiments_root=str(tmp), models=str(tmp), training_states=str(tmp), log=str(tmp),
+                       visualization=str(tmp))
+    opt["train"]["fusion_opt"]["vgg_weights_path"] = vgg_weights
+    return opt

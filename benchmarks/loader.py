@@ -26,13 +26,13 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-from common import write_report  # noqa: E402
+from common import load_recipe, write_report  # noqa: E402
 from train_memory import measure as measure_iteration  # noqa: E402
 
 MARGIN = 5.0
 
 
-def prepare_dataset(root: Path, images: int, quick: bool) -> Path:
+def prepare_dataset(root: Path, images: int) -> Path:
     from skimage import data
 
     from medsr_se.data.stare_like import write_stare_shaped_zip
@@ -47,12 +47,7 @@ def prepare_dataset(root: Path, images: int, quick: bool) -> Path:
 
 
 def train_loader_options(scale: int, dataset_root: Path, quick: bool) -> dict:
-    import yaml
-    from basicsr.utils.options import ordered_yaml
-
-    with open(REPO_ROOT / "options" / f"x{scale}.yml") as handle:
-        opt = yaml.load(handle, Loader=ordered_yaml()[0])
-    train = dict(opt["datasets"]["train"])
+    train = dict(load_recipe(scale)["datasets"]["train"])
     for key in ("dataroot_gt", "dataroot_lq"):
         train[key] = str(dataset_root / Path(train[key]).relative_to("datasets/STARE"))
     train.update(phase="train", scale=scale)
@@ -61,30 +56,28 @@ def train_loader_options(scale: int, dataset_root: Path, quick: bool) -> dict:
     return train
 
 
-def samples_per_second(dataset_opt: dict, workers: int, batches: int) -> float:
+def samples_per_second(dataset_opt: dict, workers: int, batches: int) -> tuple[float, int]:
+    """(samples per second, batches timed): the loader's batches after its first, within one epoch (a new epoch
+    would restart the workers and time their start-up)."""
     from basicsr.data import build_dataloader, build_dataset
 
     dataset_opt = {**dataset_opt, "num_worker_per_gpu": workers}
     loader = build_dataloader(build_dataset(dataset_opt), dataset_opt, num_gpu=1, dist=False, seed=0)
+    batches = min(batches, len(loader) - 1)
+    if batches < 1:
+        raise SystemExit(f"one epoch has {len(loader)} batch(es): prepare more --images")
     iterator = iter(loader)
     next(iterator)  # worker start-up and first batch are not throughput
     start = time.perf_counter()
-    count = 0
-    for _ in range(batches):
-        try:
-            batch = next(iterator)
-        except StopIteration:
-            iterator = iter(loader)
-            batch = next(iterator)
-        count += batch["gt"].shape[0]
-    return count / (time.perf_counter() - start)
+    count = sum(next(iterator)["gt"].shape[0] for _ in range(batches))
+    return count / (time.perf_counter() - start), batches
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scales", type=int, nargs="+", default=[4, 8, 16])
-    parser.add_argument("--images", type=int, default=40, help="STARE-shaped photographs to prepare")
-    parser.add_argument("--batches", type=int, default=30, help="batches timed per loader")
+    parser.add_argument("--images", type=int, default=60, help="STARE-shaped photographs to prepare")
+    parser.add_argument("--batches", type=int, default=30, help="batches timed per loader (at most one epoch)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
@@ -96,18 +89,19 @@ def main(argv: list[str] | None = None) -> int:
     images, batches = (4, 3) if args.quick else (args.images, args.batches)
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
-        dataset_root = prepare_dataset(Path(tmp_name), images, args.quick)
+        dataset_root = prepare_dataset(Path(tmp_name), images)
         for scale in args.scales:
             dataset_opt = train_loader_options(scale, dataset_root, args.quick)
             batch = dataset_opt["batch_size_per_gpu"]
             workers = dataset_opt["num_worker_per_gpu"]
-            loader_rate = samples_per_second(dataset_opt, workers, batches)
-            single_core_rate = samples_per_second(dataset_opt, 0, batches)
+            loader_rate, timed = samples_per_second(dataset_opt, workers, batches)
+            single_core_rate, _ = samples_per_second(dataset_opt, 0, batches)
             step_seconds = measure_iteration(scale, args.quick, iterations=1 if args.quick else 2)[
                 "cpu_iteration_seconds"]
             demand = batch / step_seconds
             rows.append({"scale": scale, "batch": batch, "gt_size": dataset_opt["gt_size"], "workers": workers,
-                         "loader_samples_per_s": loader_rate, "main_process_samples_per_s": single_core_rate,
+                         "batches_timed": timed, "loader_samples_per_s": loader_rate,
+                         "main_process_samples_per_s": single_core_rate,
                          "step_seconds": step_seconds, "demand_samples_per_s": demand,
                          "loader_over_demand": loader_rate / demand,
                          "shortest_step_fed_5x_s": MARGIN * batch / loader_rate})

@@ -22,8 +22,6 @@ the MATLAB-style upsampling of the same LR.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -37,8 +35,13 @@ from medsr_se.bicubic import matlab_bicubic, mod_crop
 from medsr_se.evaluate import image_metrics
 from medsr_se.inference import image_to_tensor, tensor_to_image
 from medsr_se.seedsr_arch import SEEDSRGenerator
+from medsr_se.vgg_features import MissingVGGWeights, resolve_vgg_weights
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import recipe_for_cpu_training, write_report  # noqa: E402
 
 TRAIN_COLUMNS = 896
+MODELS = ("seedsr_skip", "seedsr_plain", "edsr", "seedsr_gan")
 
 
 def fundus_regions(scale: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -96,18 +99,11 @@ def train(model: torch.nn.Module, regions, scale: int, cpu_seconds: float, seed:
 
 def recipe_gan_model(generator: torch.nn.Module, scale: int, vgg: str, tmp: Path):
     """RelativisticGANModel from options/x{scale}.yml, narrowed to ``generator``'s size, starting from its weights."""
-    import yaml
     from basicsr.models import build_model as build_basicsr_model
-    from basicsr.utils.options import ordered_yaml
 
-    with open(Path(__file__).resolve().parents[1] / "options" / f"x{scale}.yml") as handle:
-        opt = yaml.load(handle, Loader=ordered_yaml()[0])
+    opt = recipe_for_cpu_training(scale, tmp, vgg)
     opt["network_g"].update(num_feat=generator.conv_first.out_channels, num_block=len(generator.body))
     opt["network_d"]["num_feat"] = generator.conv_first.out_channels
-    opt["train"]["fusion_opt"]["vgg_weights_path"] = vgg
-    opt.update(num_gpu=0, is_train=True, dist=False, rank=0, world_size=1, auto_resume=False)
-    opt["path"].update(experiments_root=str(tmp), models=str(tmp), training_states=str(tmp), log=str(tmp),
-                       visualization=str(tmp))
     model = build_basicsr_model(opt)
     model.net_g.load_state_dict(generator.state_dict())
     model.model_ema(decay=0)  # the EMA copy starts from the pretrained generator too
@@ -155,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--cpu-seconds", type=float, default=600)
-    parser.add_argument("--models", nargs="+", default=["seedsr_skip", "seedsr_plain", "edsr"])
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=["seedsr_skip", "seedsr_plain", "edsr"])
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--depth", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
@@ -167,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.cpu_seconds, args.width, args.depth = 2, 8, 2
+    if "seedsr_gan" in args.models:
+        try:  # a wrong --vgg path fails now, not after the L1 stage
+            resolve_vgg_weights("vgg19", args.vgg)
+        except MissingVGGWeights as error:
+            parser.error(f"--vgg: {error}")
     torch.set_num_threads(args.threads)
     regions = fundus_regions(args.scale)
     results = {"bicubic": {"metrics": evaluate(None, regions, args.scale)}}
@@ -180,13 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = {"untrained": untrained, "metrics": evaluate(model, regions, args.scale), **run}
         print(f"{name}: {results[name]['iterations']} iterations, PSNR {results[name]['metrics']['psnr']:.2f} "
               f"(bicubic {results['bicubic']['metrics']['psnr']:.2f})", flush=True)
-    report = {"benchmark": "quality", "scale": args.scale, "cpu_seconds_per_model": args.cpu_seconds,
-              "width": args.width, "depth": args.depth, "threads": args.threads, "date": time.strftime("%Y-%m-%d"),
-              "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads", "torch": torch.__version__,
-              "results": results}
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=1))
+    write_report("quality", {"scale": args.scale, "cpu_seconds_per_model": args.cpu_seconds, "width": args.width,
+                             "depth": args.depth, "results": results}, args.out)
     bicubic = results["bicubic"]["metrics"]
     print("| model | iterations | PSNR | SSIM | PSNR-Y | PSNR-FOV | SSIM-FOV | gain over bicubic (PSNR / PSNR-FOV) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-from common import write_report  # noqa: E402
+from common import recipe_for_cpu_training, write_report  # noqa: E402
 
 
 def rss_mib() -> float:
@@ -38,25 +38,18 @@ def measure(scale: int, quick: bool, iterations: int = 1) -> dict:
     import time
 
     import torch
-    import yaml
     from basicsr.models import build_model
-    from basicsr.utils.options import ordered_yaml
 
     import medsr_se  # noqa: F401
 
     torch.set_num_threads(2)
-    with open(REPO_ROOT / "options" / f"x{scale}.yml") as handle:
-        opt = yaml.load(handle, Loader=ordered_yaml()[0])
+    opt = recipe_for_cpu_training(scale, Path(tempfile.mkdtemp()))
     batch, gt_size = opt["datasets"]["train"]["batch_size_per_gpu"], opt["datasets"]["train"]["gt_size"]
     if quick:
         batch, gt_size = 2, 64
         opt["network_g"].update(num_feat=8, num_block=1)
         opt["network_d"].update(num_feat=8)
         opt["train"]["fusion_opt"]["vgg_layers"] = {"conv1_2": 1.0}
-    tmp = tempfile.mkdtemp()
-    opt.update(num_gpu=0, is_train=True, dist=False, rank=0, world_size=1, auto_resume=False)
-    opt["path"].update(experiments_root=tmp, models=tmp, training_states=tmp, log=tmp, visualization=tmp)
-    opt["train"]["fusion_opt"]["vgg_weights_path"] = "random"
     model = build_model(opt)
     lq = torch.rand(batch, 3, gt_size // scale, gt_size // scale)
     gt = torch.rand(batch, 3, gt_size, gt_size)

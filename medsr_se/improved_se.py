@@ -29,10 +29,18 @@ def spatial_mean(x: torch.Tensor) -> torch.Tensor:
     return x.sum(dim=(2, 3), keepdim=True) * (1.0 / (x.shape[2] * x.shape[3]))
 
 
+def channel_dots(grad_out: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """<grad_out[n, c], features[n, c]> over H, W for (N, C, H, W) inputs -> (N, C, 1, 1): one batched dot product
+    per channel, without materialising grad_out ⊙ features."""
+    rows = features.shape[0] * features.shape[1]
+    dots = torch.bmm(grad_out.reshape(rows, 1, -1), features.reshape(rows, -1, 1))
+    return dots.view(features.shape[0], features.shape[1], 1, 1)
+
+
 class ChannelScale(torch.autograd.Function):
     """out = x ⊙ s for x (N, C, H, W) and s (N, C, 1, 1), with a lean backward:
 
-        dL/dx = dL/dout ⊙ s            dL/ds[n, c] = <dL/dout[n, c], x[n, c]>  (batched dot products, no temporary)
+        dL/dx = dL/dout ⊙ s            dL/ds = channel_dots(dL/dout, x)
     """
 
     @staticmethod
@@ -44,17 +52,14 @@ class ChannelScale(torch.autograd.Function):
     def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         x, scale = ctx.saved_tensors
         grad_x = grad_out * scale if ctx.needs_input_grad[0] else None
-        grad_scale = None
-        if ctx.needs_input_grad[1]:
-            rows = x.shape[0] * x.shape[1]
-            grad_scale = torch.bmm(grad_out.reshape(rows, 1, -1), x.reshape(rows, -1, 1)).view_as(scale)
+        grad_scale = channel_dots(grad_out, x) if ctx.needs_input_grad[1] else None
         return grad_x, grad_scale
 
 
 class ChannelScaleInPlace(torch.autograd.Function):
     """x ⊙= s in x's own memory, keeping only out = x ⊙ s and s for backward:
 
-        dL/dx = dL/dout ⊙ s            dL/ds[n, c] = <dL/dout[n, c], out[n, c]> / s[n, c]
+        dL/dx = dL/dout ⊙ s            dL/ds = channel_dots(dL/dout, out) / s
 
     s > 0 always (s in (0, 2)); it is clamped to the smallest normal float before dividing, so a scale that
     underflowed to 0 gives a zero gradient instead of a NaN.
@@ -73,18 +78,13 @@ class ChannelScaleInPlace(torch.autograd.Function):
         grad_x = grad_out * scale if ctx.needs_input_grad[0] else None
         grad_scale = None
         if ctx.needs_input_grad[1]:
-            rows = out.shape[0] * out.shape[1]
-            dots = torch.bmm(grad_out.reshape(rows, 1, -1), out.reshape(rows, -1, 1)).view_as(scale)
-            grad_scale = dots / scale.clamp_min(torch.finfo(scale.dtype).tiny)
+            grad_scale = channel_dots(grad_out, out) / scale.clamp_min(torch.finfo(scale.dtype).tiny)
         return grad_x, grad_scale
 
 
-def scale_channels(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """x ⊙ s; through ``ChannelScale`` when autograd records (training), a plain product otherwise (inference,
-    ONNX export)."""
-    if torch.is_grad_enabled() and (x.requires_grad or scale.requires_grad):
-        return ChannelScale.apply(x, scale)
-    return x * scale
+def autograd_records(x: torch.Tensor, scale: torch.Tensor) -> bool:
+    """True while training (a graph is being built through x or s); inference and ONNX export take the plain ops."""
+    return torch.is_grad_enabled() and (x.requires_grad or scale.requires_grad)
 
 
 class ImprovedSE(nn.Module):
@@ -114,12 +114,11 @@ class ImprovedSE(nn.Module):
         """out = s ⊙ x. ``pooled`` overrides y = mean_{H,W} x (e.g. statistics of a whole image for one tile)."""
         if pooled is None:
             pooled = spatial_mean(x)
-        return scale_channels(x, self.channel_scale(pooled))
+        scale = self.channel_scale(pooled)
+        return ChannelScale.apply(x, scale) if autograd_records(x, scale) else x * scale
 
     def forward_in_place(self, x: torch.Tensor) -> torch.Tensor:
         """``forward`` that overwrites x with the result: only for an x that nothing else reads afterwards (e.g. a
         fresh PixelShuffle output). Saves one full-size tensor in forward and in what autograd keeps."""
         scale = self.channel_scale(spatial_mean(x))
-        if torch.is_grad_enabled() and (x.requires_grad or scale.requires_grad):
-            return ChannelScaleInPlace.apply(x, scale)
-        return x.mul_(scale)
+        return ChannelScaleInPlace.apply(x, scale) if autograd_records(x, scale) else x.mul_(scale)

@@ -15,11 +15,7 @@ import yaml
 import medsr_se  # noqa: F401  (compat + registration for every test)
 from medsr_se.bicubic import matlab_bicubic
 from medsr_se.data.prepare_stare import Params
-from medsr_se.data.stare_like import (  # noqa: F401  (re-exported for the tests)
-    stare_like_images,
-    write_stare_tar,
-    write_stare_zip,
-)
+from medsr_se.data.stare_like import stare_like_images, write_stare_tar
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
