@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -5,6 +6,9 @@ from setuptools.command.build_py import build_py
 from setuptools.command.editable_wheel import editable_wheel
 
 AUTOLOAD_PTH = "medsr_se_autoload.pth"
+# the version is written once, in medsr_se/version.py
+VERSION_FILE = Path(__file__).resolve().parent / "medsr_se" / "version.py"
+VERSION = re.search(r'__version__ = "([^"]+)"', VERSION_FILE.read_text()).group(1)
 # One line that site.py runs at interpreter start (see medsr_se_autoload.py); failures become one warning.
 AUTOLOAD_LINE = (
     "import importlib, warnings; exec(\"try:\\n    importlib.import_module('medsr_se_autoload').install()\\n"
@@ -50,7 +54,7 @@ class EditableWheelWithAutoload(editable_wheel):
 
 setup(
     name="medsr-se",
-    version="0.1.0",
+    version=VERSION,
     description="Improved-SE super-resolution GAN for medical images (retinal fundus first), as a BasicSR plugin",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
@@ -78,11 +82,11 @@ setup(
         "console_scripts": [
             "medsr-train=medsr_se.train:main",
             "medsr-test=medsr_se.test:main",
-            "medsr-prepare-stare=medsr_se.data.prepare_stare:main",
-            "medsr-evaluate=medsr_se.evaluate:main",
-            "medsr-demo=medsr_se.demo:main",
-            "medsr-infer=medsr_se.infer:main",
-            "medsr-export=medsr_se.export:main",
+            "medsr-prepare-stare=medsr_se.cli.prepare_stare:main",
+            "medsr-evaluate=medsr_se.cli.evaluate:main",
+            "medsr-demo=medsr_se.cli.demo:main",
+            "medsr-infer=medsr_se.cli.infer:main",
+            "medsr-export=medsr_se.cli.export:main",
         ],
     },
 )

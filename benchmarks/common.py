@@ -11,8 +11,6 @@ from pathlib import Path
 
 import torch
 
-OPTIONS_DIR = Path(__file__).resolve().parents[1] / "options"
-
 
 def interleaved_medians(steps: dict[str, Callable[[], None]], repeats: int, warmup: int = 2) -> dict[str, float]:
     """Median seconds per call of each step; the steps take turns so drift on a shared machine hits all alike."""
@@ -39,19 +37,16 @@ def write_report(name: str, payload: dict, out: Path | None) -> dict:
 
 def load_recipe(scale: int) -> dict:
     """The option file ``options/x{scale}.yml`` as BasicSR reads it (ordered mapping)."""
-    import yaml
-    from basicsr.utils.options import ordered_yaml
+    from medsr_se.options import load_recipe as load
 
-    with open(OPTIONS_DIR / f"x{scale}.yml") as handle:
-        return yaml.load(handle, Loader=ordered_yaml()[0])
+    return load(f"x{scale}")
 
 
 def recipe_for_cpu_training(scale: int, tmp: Path, vgg_weights: str = "random") -> dict:
     """``load_recipe(scale)`` made ready for ``basicsr.models.build_model`` in this process: one CPU process, every
     output path under ``tmp``, the perceptual term's VGG19 from ``vgg_weights`` (a file, or ``random``)."""
-    opt = load_recipe(scale)
-    opt.update(num_gpu=0, is_train=True, dist=False, rank=0, world_size=1, auto_resume=False)
-    opt["path"].update(experiments_root=str(tmp), models=str(tmp), training_states=str(tmp), log=str(tmp),
-                       visualization=str(tmp))
+    from medsr_se.options import for_in_process_model
+
+    opt = for_in_process_model(load_recipe(scale), tmp)
     opt["train"]["fusion_opt"]["vgg_weights_path"] = vgg_weights
     return opt

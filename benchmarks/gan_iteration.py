@@ -26,46 +26,38 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved_medians, write_report  # noqa: E402
+from common import interleaved_medians, recipe_for_cpu_training, write_report  # noqa: E402
 
 import medsr_se  # noqa: E402,F401
 
 
-def base_options(tmp: Path, name: str) -> dict:
-    adam = {"type": "Adam", "lr": 1e-4, "betas": [0.9, 0.999], "eps": 1e-8}
-    return {"name": name, "scale": 4, "num_gpu": 0, "is_train": True, "dist": False, "rank": 0, "world_size": 1,
-            "auto_resume": False,
-            "path": {"experiments_root": str(tmp), "models": str(tmp), "training_states": str(tmp),
-                     "log": str(tmp), "visualization": str(tmp)},
-            "train": {"ema_decay": 0.999, "optim_g": dict(adam), "optim_d": dict(adam),
-                      "scheduler": {"type": "MultiStepLR", "milestones": [10**6], "gamma": 0.5},
-                      "net_d_iters": 1, "net_d_init_iters": 0}}
-
-
 def build_models(vgg_file: Path, tmp: Path, quick: bool):
+    """Both models from ``options/x4.yml`` (batch, optimizers, EMA as in the recipe); ESRGAN swaps in its networks
+    and losses. ``quick`` shrinks the networks to seconds."""
     from basicsr.archs import vgg_arch
     from basicsr.models import build_model
 
+    from medsr_se.options import deep_update
+
     width, g_blocks, rrdb_blocks = (8, 2, 1) if quick else (64, 16, 23)
     vgg_arch.VGG_PRETRAIN_PATH = str(vgg_file)
-    ours = base_options(tmp, "ours")
-    ours.update(model_type="RelativisticGANModel",
-                network_g={"type": "SEEDSRGenerator", "num_feat": width, "num_block": g_blocks, "upscale": 4,
-                           "img_residual": True},
-                network_d={"type": "FusionSEDiscriminator", "num_feat": width})
-    ours["train"]["fusion_opt"] = {"type": "FusionLoss", "vgg_weights_path": str(vgg_file)}
-    esrgan = base_options(tmp, "esrgan")
-    esrgan.update(model_type="ESRGANModel",
-                  network_g={"type": "RRDBNet", "num_in_ch": 3, "num_out_ch": 3, "num_feat": width,
-                             "num_block": rrdb_blocks, "num_grow_ch": 32},
-                  network_d={"type": "VGGStyleDiscriminator", "num_in_ch": 3, "num_feat": width})
-    esrgan["train"].update(
-        pixel_opt={"type": "L1Loss", "loss_weight": 0.01, "reduction": "mean"},
-        perceptual_opt={"type": "PerceptualLoss", "layer_weights": {"conv5_4": 1}, "vgg_type": "vgg19",
-                        "use_input_norm": True, "range_norm": False, "perceptual_weight": 1.0, "style_weight": 0,
-                        "criterion": "l1"},
-        gan_opt={"type": "GANLoss", "gan_type": "vanilla", "real_label_val": 1.0, "fake_label_val": 0.0,
-                 "loss_weight": 0.005})
+    ours = deep_update(recipe_for_cpu_training(4, tmp / "ours", str(vgg_file)), {
+        "name": "ours", "network_g": {"num_feat": width, "num_block": g_blocks}, "network_d": {"num_feat": width}})
+    esrgan = recipe_for_cpu_training(4, tmp / "esrgan", str(vgg_file))
+    del esrgan["train"]["fusion_opt"]
+    esrgan["network_g"] = {"type": "RRDBNet", "num_in_ch": 3, "num_out_ch": 3, "num_feat": width,
+                           "num_block": rrdb_blocks, "num_grow_ch": 32}
+    esrgan["network_d"] = {"type": "VGGStyleDiscriminator", "num_in_ch": 3, "num_feat": width}
+    deep_update(esrgan, {
+        "name": "esrgan", "model_type": "ESRGANModel",
+        "train": {"pixel_opt": {"type": "L1Loss", "loss_weight": 0.01, "reduction": "mean"},
+                  "perceptual_opt": {"type": "PerceptualLoss", "layer_weights": {"conv5_4": 1}, "vgg_type": "vgg19",
+                                     "use_input_norm": True, "range_norm": False, "perceptual_weight": 1.0,
+                                     "style_weight": 0, "criterion": "l1"},
+                  "gan_opt": {"type": "GANLoss", "gan_type": "vanilla", "real_label_val": 1.0,
+                              "fake_label_val": 0.0, "loss_weight": 0.005}}})
+    for opt in (ours, esrgan):
+        opt["train"]["scheduler"]["milestones"] = [10**6]
     return {"RelativisticGANModel": build_model(ours), "ESRGANModel": build_model(esrgan)}
 
 

@@ -31,8 +31,8 @@ def run_case(arch: str, scale: int, lr_size: tuple[int, int], tile: int, repeats
     import torch
 
     import medsr_se  # noqa: F401
+    from medsr_se.archs.seedsr_arch import SEEDSRGenerator
     from medsr_se.inference import upscale
-    from medsr_se.seedsr_arch import SEEDSRGenerator
 
     torch.set_num_threads(2)
     if arch == "EDSR":

@@ -35,11 +35,11 @@ MARGIN = 5.0
 def prepare_dataset(root: Path, images: int) -> Path:
     from skimage import data
 
-    from medsr_se.data.stare_like import write_stare_shaped_zip
+    from medsr_se.prepare.stare_like import write_stare_shaped_zip
 
     archive, _ = write_stare_shaped_zip(data.retina(), root / "all-images.zip", images)
     output = root / "STARE"
-    command = [sys.executable, "-m", "medsr_se.data.prepare_stare", str(archive), "-o", str(output), "--n-test", "2"]
+    command = [sys.executable, "-m", "medsr_se.cli.prepare_stare", str(archive), "-o", str(output), "--n-test", "2"]
     run = subprocess.run(command, capture_output=True, text=True)
     if run.returncode != 0:
         raise SystemExit(f"preparation failed:\n{run.stderr[-3000:]}")

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_report  # noqa: E402
 
-from medsr_se.data.stare_like import write_stare_shaped_zip  # noqa: E402
+from medsr_se.prepare.stare_like import write_stare_shaped_zip  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         archive, count = write_stare_shaped_zip(data.retina(), tmp / "all-images.zip", 6 if args.quick else 402)
-        command = [sys.executable, "-m", "medsr_se.data.prepare_stare", str(archive), "-o", str(tmp / "STARE")]
+        command = [sys.executable, "-m", "medsr_se.cli.prepare_stare", str(archive), "-o", str(tmp / "STARE")]
         if args.quick:
             command += ["--n-test", "2"]
         start = time.perf_counter()

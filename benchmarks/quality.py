@@ -31,11 +31,11 @@ import torch
 from torch.nn import functional as F
 
 import medsr_se  # noqa: F401  (compat + registration)
+from medsr_se.archs.seedsr_arch import SEEDSRGenerator
 from medsr_se.bicubic import matlab_bicubic, mod_crop
-from medsr_se.evaluate import image_metrics
+from medsr_se.evaluation import image_metrics
 from medsr_se.inference import image_to_tensor, tensor_to_image
-from medsr_se.seedsr_arch import SEEDSRGenerator
-from medsr_se.vgg_features import MissingVGGWeights, resolve_vgg_weights
+from medsr_se.losses.vgg_features import MissingVGGWeights, resolve_vgg_weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import recipe_for_cpu_training, write_report  # noqa: E402

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import interleaved_medians, write_report  # noqa: E402
 
 import medsr_se  # noqa: E402,F401
-from medsr_se.seedsr_arch import SEEDSRGenerator  # noqa: E402
+from medsr_se.archs.seedsr_arch import SEEDSRGenerator  # noqa: E402
 
 
 def make_step(model: torch.nn.Module, scale: int, batch: int, patch: int):

@@ -1,11 +1,14 @@
 """medsr-se: the improved-SE super-resolution GAN for medical images, as a BasicSR plugin.
 
 ``import medsr_se`` makes basicsr importable on the current torch stack (:mod:`medsr_se.compat`) and registers
-``SEEDSRGenerator``, ``FusionSEDiscriminator`` (ARCH_REGISTRY), ``FusionLoss`` (LOSS_REGISTRY),
-``RelativisticGANModel`` and ``SEEDSRModel`` (MODEL_REGISTRY).
+``SEEDSRGenerator``, ``FusionSEDiscriminator`` (ARCH_REGISTRY, from ``medsr_se.archs``), ``FusionLoss``
+(LOSS_REGISTRY, ``medsr_se.losses``), ``RelativisticGANModel`` and ``SEEDSRModel`` (MODEL_REGISTRY,
+``medsr_se.models``), ``PairedMedicalImageDataset`` (DATASET_REGISTRY, ``medsr_se.data``) and the FOV metrics
+(METRIC_REGISTRY, ``medsr_se.metrics``).
 """
 
 from medsr_se import compat
+from medsr_se.version import __version__
 
 compat.apply()
 
@@ -13,4 +16,4 @@ from medsr_se.registration import register_all  # noqa: E402  (basicsr is import
 
 register_all()
 
-__version__ = "0.1.0"
+__all__ = ["__version__", "register_all"]

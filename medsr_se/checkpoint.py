@@ -1,63 +1,67 @@
-"""Crash-safe checkpoints for BasicSR models.
+"""Reading a trained ``SEEDSRGenerator`` from a BasicSR network checkpoint (``net_g_*.pth``).
 
-BasicSR writes ``models/net_*_<iter>.pth`` and ``training_states/<iter>.state`` in place and, when ``torch.save``
-fails three times, only logs a warning. A run killed (or out of disk) while saving leaves a truncated newest
-``.state`` that ``--auto_resume`` then picks up. :class:`AtomicSaveMixin` lets BasicSR's own ``save`` write into a
-staging folder, checks every file, and moves them into place with ``os.replace`` (atomic on one file system):
-networks first, the training state last, so a ``.state`` file only ever appears when its networks are complete.
+A BasicSR ``net_g_*.pth`` holds ``params`` (and ``params_ema`` when EMA was on). The architecture is read off the
+tensors themselves (channels, width, depth, scale, SE reduction, image skip), so no option file is needed.
+Writing checkpoints is the models' business (:mod:`medsr_se.models.atomic_save`).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import zipfile
+import re
 from os import path as osp
 
-from basicsr.utils import get_root_logger
-from basicsr.utils.dist_util import get_dist_info
+import torch
 
-STAGING_DIR = ".saving"
-
-
-class CheckpointWriteError(RuntimeError):
-    pass
+from medsr_se.archs.seedsr_arch import IMG_RESIDUAL_KEY, SEEDSRGenerator
 
 
-class AtomicSaveMixin:
-    """Put before a BasicSR model class in the bases: ``class M(AtomicSaveMixin, SRGANModel)``."""
-
-    def save(self, epoch: int, current_iter: int) -> None:
-        paths = self.opt["path"]
-        final_dirs = {"models": paths["models"], "training_states": paths["training_states"]}
-        rank, _ = get_dist_info()
-        staging = osp.join(paths["experiments_root"], STAGING_DIR)
-        if rank == 0:
-            shutil.rmtree(staging, ignore_errors=True)
-            for key in final_dirs:
-                os.makedirs(osp.join(staging, key))
-        try:
-            for key in final_dirs:
-                paths[key] = osp.join(staging, key)
-            super().save(epoch, current_iter)
-        finally:
-            paths.update(final_dirs)
-        if rank == 0:
-            _publish(staging, final_dirs)
+class CheckpointError(ValueError):
+    """A file that is not a SEEDSRGenerator checkpoint; the message names it."""
 
 
-def _publish(staging: str, final_dirs: dict[str, str]) -> None:
-    """Check every staged file, then move networks and finally training states into place."""
-    staged = {key: sorted(os.listdir(osp.join(staging, key))) for key in final_dirs}
-    for key, names in staged.items():
-        for name in names:
-            if not zipfile.is_zipfile(osp.join(staging, key, name)):
-                shutil.rmtree(staging, ignore_errors=True)
-                raise CheckpointWriteError(f"writing {osp.join(final_dirs[key], name)} failed (see the warnings "
-                                           "above); the previous checkpoints are untouched")
-    for key in ("models", "training_states"):
-        os.makedirs(final_dirs[key], exist_ok=True)
-        for name in staged[key]:
-            os.replace(osp.join(staging, key, name), osp.join(final_dirs[key], name))
-    shutil.rmtree(staging, ignore_errors=True)
-    get_root_logger().debug("checkpoint published: %s", staged)
+def generator_config(state: dict[str, torch.Tensor]) -> dict:
+    """SEEDSRGenerator keyword arguments that reproduce the layout of ``state``."""
+    try:
+        conv_first, conv_last = state["conv_first.weight"], state["conv_last.weight"]
+        num_feat = conv_first.shape[0]
+        return {
+            "num_in_ch": conv_first.shape[1], "num_out_ch": conv_last.shape[0], "num_feat": num_feat,
+            "num_block": len({m.group(1) for key in state if (m := re.match(r"body\.(\d+)\.", key))}),
+            "upscale": 2 ** len({m.group(1) for key in state if (m := re.match(r"upsample\.(\d+)\.", key))}),
+            "reduction": num_feat // state["se_first.fc1.weight"].shape[0],
+            "img_residual": IMG_RESIDUAL_KEY in state,
+        }
+    except KeyError as error:
+        raise CheckpointError(f"not a SEEDSRGenerator state dict (missing {error})") from error
+
+
+def load_generator(path: str, param_key: str = "params_ema", device: str | torch.device = "cpu",
+                   **expected) -> SEEDSRGenerator:
+    """The generator in ``path`` (``params_ema`` if present, else ``params``), in eval mode.
+
+    ``expected`` (e.g. ``upscale=4``) is checked against the checkpoint, with an error naming the file.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for a file that is not a checkpoint
+        raise CheckpointError(f"{path}: cannot be read as a torch checkpoint ({error})") from error
+    if isinstance(saved, dict) and param_key not in saved and "params" in saved:
+        param_key = "params"
+    state = saved.get(param_key, saved) if isinstance(saved, dict) else None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a BasicSR network checkpoint")
+    try:
+        config = generator_config(state)
+    except CheckpointError as error:
+        raise CheckpointError(f"{path}: {error}") from error
+    for key, value in expected.items():
+        if value is not None and config.get(key) != value:
+            raise CheckpointError(f"{path}: trained with {key}={config.get(key)}, but {key}={value} was asked for")
+    net = SEEDSRGenerator(**config)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as error:
+        raise CheckpointError(f"{path}: does not match SEEDSRGenerator({config}): {error}") from error
+    return net.eval().to(device)

@@ -174,7 +174,7 @@ def _vgg_path_needed() -> bool:
     """BasicSR's path is missing but a local copy exists elsewhere (else there is nothing to point BasicSR at)."""
     from basicsr.archs import vgg_arch
 
-    from medsr_se.vgg_features import find_vgg_weights
+    from medsr_se.losses.vgg_features import find_vgg_weights
 
     return not osp.isfile(vgg_arch.VGG_PRETRAIN_PATH) and find_vgg_weights("vgg19") is not None
 
@@ -182,7 +182,7 @@ def _vgg_path_needed() -> bool:
 def _vgg_path_apply() -> None:
     from basicsr.archs import vgg_arch
 
-    from medsr_se.vgg_features import find_vgg_weights
+    from medsr_se.losses.vgg_features import find_vgg_weights
 
     vgg_arch.VGG_PRETRAIN_PATH = find_vgg_weights("vgg19")
 

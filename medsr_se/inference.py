@@ -1,70 +1,22 @@
-"""Loading a trained ``SEEDSRGenerator`` from a BasicSR checkpoint and super-resolving numpy images with it.
+"""The Python API of inference: super-resolving numpy images with a trained ``SEEDSRGenerator``.
 
-A BasicSR ``net_g_*.pth`` holds ``params`` (and ``params_ema`` when EMA was on). The architecture is read off the
-tensors themselves (channels, width, depth, scale, SE reduction, image skip), so no option file is needed.
+    from medsr_se.inference import load_generator, upscale
+    net = load_generator("experiments/SEEDSR_GAN_x4/models/net_g_latest.pth")
+    sr = upscale(image, net, tile=128)
+
+``load_generator`` (re-exported from :mod:`medsr_se.checkpoint`) reads the architecture off the checkpoint;
+``upscale`` keeps the image's dtype and channel count and can tile (:mod:`medsr_se.archs.seedsr_tiling`).
 """
 
 from __future__ import annotations
 
-import re
-from os import path as osp
-
 import numpy as np
 import torch
 
-from medsr_se.seedsr_arch import IMG_RESIDUAL_KEY, SEEDSRGenerator
+from medsr_se.archs.seedsr_arch import SEEDSRGenerator
+from medsr_se.checkpoint import CheckpointError, load_generator
 
-
-class CheckpointError(ValueError):
-    """A file that is not a SEEDSRGenerator checkpoint; the message names it."""
-
-
-def generator_config(state: dict[str, torch.Tensor]) -> dict:
-    """SEEDSRGenerator keyword arguments that reproduce the layout of ``state``."""
-    try:
-        conv_first, conv_last = state["conv_first.weight"], state["conv_last.weight"]
-        num_feat = conv_first.shape[0]
-        return {
-            "num_in_ch": conv_first.shape[1], "num_out_ch": conv_last.shape[0], "num_feat": num_feat,
-            "num_block": len({m.group(1) for key in state if (m := re.match(r"body\.(\d+)\.", key))}),
-            "upscale": 2 ** len({m.group(1) for key in state if (m := re.match(r"upsample\.(\d+)\.", key))}),
-            "reduction": num_feat // state["se_first.fc1.weight"].shape[0],
-            "img_residual": IMG_RESIDUAL_KEY in state,
-        }
-    except KeyError as error:
-        raise CheckpointError(f"not a SEEDSRGenerator state dict (missing {error})") from error
-
-
-def load_generator(path: str, param_key: str = "params_ema", device: str | torch.device = "cpu",
-                   **expected) -> SEEDSRGenerator:
-    """The generator in ``path`` (``params_ema`` if present, else ``params``), in eval mode.
-
-    ``expected`` (e.g. ``upscale=4``) is checked against the checkpoint, with an error naming the file.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several types for a file that is not a checkpoint
-        raise CheckpointError(f"{path}: cannot be read as a torch checkpoint ({error})") from error
-    if isinstance(saved, dict) and param_key not in saved and "params" in saved:
-        param_key = "params"
-    state = saved.get(param_key, saved) if isinstance(saved, dict) else None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: not a BasicSR network checkpoint")
-    try:
-        config = generator_config(state)
-    except CheckpointError as error:
-        raise CheckpointError(f"{path}: {error}") from error
-    for key, value in expected.items():
-        if value is not None and config.get(key) != value:
-            raise CheckpointError(f"{path}: trained with {key}={config.get(key)}, but {key}={value} was asked for")
-    net = SEEDSRGenerator(**config)
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as error:
-        raise CheckpointError(f"{path}: does not match SEEDSRGenerator({config}): {error}") from error
-    return net.eval().to(device)
+__all__ = ["CheckpointError", "image_to_tensor", "load_generator", "tensor_to_image", "upscale"]
 
 
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -93,10 +45,11 @@ def tensor_to_image(tensor: torch.Tensor, dtype: np.dtype) -> np.ndarray:
 def upscale(image: np.ndarray, model: SEEDSRGenerator, tile: int = 0, tile_pad: int = 4) -> np.ndarray:
     """Super-resolve one image; dtype (uint8 / uint16) and channel count are kept.
 
-    ``tile`` > 0 processes LR tiles of that size with :func:`medsr_se.tiling.tiled_forward`, which gives the
-    whole-image result with far less memory. A gray image through a 3-channel model is converted and back.
+    ``tile`` > 0 processes LR tiles of that size with
+    :func:`medsr_se.archs.seedsr_tiling.tiled_forward`, which gives the whole-image result with far less memory.
+    A gray image through a 3-channel model is converted and back.
     """
-    from medsr_se.tiling import tiled_forward
+    from medsr_se.archs.seedsr_tiling import tiled_forward
 
     parameter = next(model.parameters())
     model_channels = model.conv_first.in_channels

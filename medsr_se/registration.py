@@ -1,8 +1,20 @@
-"""Put medsr_se's classes into BasicSR's registries (and mmengine's), once and by their class names."""
+"""Put medsr_se's classes into BasicSR's registries (and mmengine's), once and by their class names.
+
+The one place that knows every registered class: archs, losses, models, datasets and metrics are plain modules
+(no registration decorators, no imports back into this module), so there is no import cycle and registering
+twice is a no-op (:func:`register_all` runs on ``import medsr_se``).
+"""
 
 from __future__ import annotations
 
-from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY, Registry
+from basicsr.utils.registry import (
+    ARCH_REGISTRY,
+    DATASET_REGISTRY,
+    LOSS_REGISTRY,
+    METRIC_REGISTRY,
+    MODEL_REGISTRY,
+    Registry,
+)
 
 
 def register_once(registry: Registry, obj: type) -> None:
@@ -17,12 +29,14 @@ def register_once(registry: Registry, obj: type) -> None:
 
 
 def register_all() -> None:
-    from medsr_se import fov_metrics, mm_registry
-    from medsr_se.fusion_discriminator_arch import FusionSEDiscriminator
-    from medsr_se.fusion_loss import FusionLoss
-    from medsr_se.medical_dataset import PairedMedicalImageDataset
-    from medsr_se.relativistic_gan_model import RelativisticGANModel, SEEDSRModel
-    from medsr_se.seedsr_arch import SEEDSRGenerator
+    from medsr_se import mm_registry
+    from medsr_se.archs.fusion_discriminator_arch import FusionSEDiscriminator
+    from medsr_se.archs.seedsr_arch import SEEDSRGenerator
+    from medsr_se.data.paired_medical_image_dataset import PairedMedicalImageDataset
+    from medsr_se.losses.fusion_loss import FusionLoss
+    from medsr_se.metrics.fov_metrics import calculate_psnr_fov, calculate_ssim_fov
+    from medsr_se.models.relativistic_gan_model import RelativisticGANModel
+    from medsr_se.models.seedsr_model import SEEDSRModel
 
     for arch in (SEEDSRGenerator, FusionSEDiscriminator):
         register_once(ARCH_REGISTRY, arch)
@@ -30,5 +44,6 @@ def register_all() -> None:
     register_once(DATASET_REGISTRY, PairedMedicalImageDataset)
     for model in (RelativisticGANModel, SEEDSRModel):
         register_once(MODEL_REGISTRY, model)
-    fov_metrics.register()
+    for metric in (calculate_psnr_fov, calculate_ssim_fov):
+        register_once(METRIC_REGISTRY, metric)
     mm_registry.register(SEEDSRGenerator, FusionSEDiscriminator, FusionLoss)

@@ -12,7 +12,7 @@ import os
 import sys
 
 import medsr_se  # noqa: F401  (compatibility fixes and registration)
-from medsr_se.vgg_features import MissingVGGWeights
+from medsr_se.losses.vgg_features import MissingVGGWeights
 
 
 def main() -> None:

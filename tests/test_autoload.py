@@ -10,7 +10,7 @@ from pathlib import Path
 
 import basicsr
 
-from tests.conftest import run_python, subprocess_env, tiny_gan_options, write_options
+from tests.helpers import run_python, subprocess_env, tiny_gan_options, write_options
 
 
 def test_pth_file_is_installed_next_to_the_packages():

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import REPO_ROOT, run_python
+from tests.helpers import REPO_ROOT, run_python
 
 
 @pytest.mark.parametrize("script", ["train_step.py", "gan_iteration.py", "quality.py", "prepare_speed.py",

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from medsr_se import compat
-from tests.conftest import REPO_ROOT, run_python
+from tests.helpers import REPO_ROOT, run_python
 
 
 def test_every_fix_applied_once_and_apply_is_idempotent():

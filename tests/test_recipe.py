@@ -17,11 +17,12 @@ from basicsr.losses import build_loss
 from basicsr.metrics import calculate_psnr, calculate_ssim
 from basicsr.utils.options import ordered_yaml
 
-from medsr_se import evaluate as evaluate_module
+from medsr_se import evaluation as evaluate_module
+from medsr_se.archs.seedsr_arch import SEEDSRGenerator
 from medsr_se.bicubic import matlab_bicubic
-from medsr_se.fov_metrics import calculate_psnr_fov, calculate_ssim_fov, fov_mask
-from medsr_se.seedsr_arch import SEEDSRGenerator
-from tests.conftest import REPO_ROOT, subprocess_env
+from medsr_se.cli import evaluate as evaluate_cli
+from medsr_se.metrics.fov_metrics import calculate_psnr_fov, calculate_ssim_fov, fov_mask
+from tests.helpers import REPO_ROOT, subprocess_env
 
 OPTION_FILES = sorted((REPO_ROOT / "options").glob("*.yml"))
 
@@ -147,12 +148,12 @@ def test_evaluation_bicubic_equals_basicsr_and_model_rows(prepared, tmp_path):
 
 def test_evaluate_cli_errors(prepared, tmp_path, capsys):
     root, _ = prepared
-    assert evaluate_module.main(["--data", str(root), "--model", "x4=" + str(tmp_path / "missing.pth"),
+    assert evaluate_cli.main(["--data", str(root), "--model", "x4=" + str(tmp_path / "missing.pth"),
                                  "-o", str(tmp_path / "e")]) == 2
     assert "missing.pth" in capsys.readouterr().err
     wrong = tmp_path / "x8.pth"
     torch.save({"params": SEEDSRGenerator(num_feat=8, num_block=1, upscale=8).state_dict()}, wrong)
-    assert evaluate_module.main(["--data", str(root), "--model", f"x4={wrong}", "-o", str(tmp_path / "e")]) == 2
+    assert evaluate_cli.main(["--data", str(root), "--model", f"x4={wrong}", "-o", str(tmp_path / "e")]) == 2
     assert "upscale=8" in capsys.readouterr().err
 
 
@@ -160,7 +161,7 @@ def test_gray_16_bit_recipe_trains(retina, tmp_path):
     """1-channel 16-bit slices: prepared with --gray --keep-depth, read at full depth, trained by BasicSR's loop."""
     from basicsr.data import build_dataset
 
-    from medsr_se.data.prepare_stare import Params, prepare
+    from medsr_se.prepare.prepare_stare import Params, prepare
 
     slices = tmp_path / "slices"
     slices.mkdir()

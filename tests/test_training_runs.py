@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from tests.conftest import subprocess_env, tiny_gan_options, write_options
+from tests.helpers import subprocess_env, tiny_gan_options, write_options
 
 
 def latest_log(experiment: Path) -> str:

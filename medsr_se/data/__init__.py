@@ -1,1 +1,2 @@
-"""Data preparation: turning STARE (or any folder of fundus / medical images) into BasicSR-ready pairs."""
+"""Dataset classes (BasicSR's ``DATASET_REGISTRY``): ``paired_medical_image_dataset``. Preparing data from
+downloads is :mod:`medsr_se.prepare`."""

@@ -1,0 +1,126 @@
+"""Tiled ``SEEDSRGenerator`` inference that gives the whole-image answer with bounded memory.
+
+Every improved SE block pools over the *whole* feature map, so naive tiles (each with its own pooling) drift from
+whole-image inference. Here the statistics always come from the whole image:
+
+1. LR-resolution part (head, residual blocks, global skip) on the whole LR image: its feature maps have s² times
+   fewer pixels than the output, and their SE blocks pool exactly as in ``forward``.
+2. For each upsampling stage k = 1..log2(s): one tiled pass over the body features computes the stage's
+   conv + PixelShuffle output tile by tile (earlier stages use their already known statistics) and accumulates
+   its channel sums; their mean is the stage's SE statistic.
+3. A last tiled pass runs all stages with the known statistics, the final conv and the bicubic image skip.
+
+Tiles are taken on the LR grid with a halo of ``tile_pad`` LR pixels (>= 4 makes every tile's interior exact:
+each upsampling conv reaches 1 pixel at its own resolution, the bicubic skip 2 LR pixels); image borders are
+handled as in whole-image inference. Peak memory: a few LR-resolution feature maps (num_feat x h x w floats) plus
+one tile at output resolution, instead of num_feat x (s·h) x (s·w) for whole-image inference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+
+from medsr_se.archs.seedsr_arch import SEEDSRGenerator, bicubic_upsample
+
+MIN_TILE_PAD = 4
+
+
+def _scale_in_place(se, feat: torch.Tensor) -> torch.Tensor:
+    return feat.mul_(se.channel_scale(feat.mean(dim=(2, 3), keepdim=True)))
+
+
+def _block_residual(block, feat: torch.Tensor, strip: int) -> torch.Tensor:
+    """conv2(ReLU(conv1(feat))) of a residual block, computed in row strips (2-row halo: exact)."""
+    height = feat.shape[-2]
+    residual = torch.empty_like(feat)
+    for top in range(0, height, strip):
+        bottom = min(top + strip, height)
+        halo_top, halo_bottom = max(top - 2, 0), min(bottom + 2, height)
+        part = block.conv2(block.conv1(feat[..., halo_top:halo_bottom, :]).relu_())
+        residual[..., top:bottom, :] = part[..., top - halo_top:bottom - halo_top, :]
+    return residual
+
+
+@torch.no_grad()
+def lr_features(net: SEEDSRGenerator, x: torch.Tensor, strip: int = 64) -> torch.Tensor:
+    """(N, C, h, w) -> body features (N, F, h, w): ``forward`` before the upsampling stages. In place and in row
+    strips where possible, so that at most three LR-resolution feature maps exist at once."""
+    head = _scale_in_place(net.se_first, net.conv_first(x))
+    feat = head.clone()
+    for block in net.body:
+        residual = _scale_in_place(block.se, _block_residual(block, feat, strip))
+        feat.add_(residual, alpha=block.res_scale)
+        del residual
+    return net.conv_after_body(feat).add_(head)
+
+
+def tiles(height: int, width: int, tile: int, pad: int) -> Iterator[tuple[slice, slice, slice, slice]]:
+    """(padded rows, padded cols, interior rows within the padded tile, same for cols) on the LR grid."""
+    for top in range(0, height, tile):
+        for left in range(0, width, tile):
+            bottom, right = min(top + tile, height), min(left + tile, width)
+            p_top, p_left = max(top - pad, 0), max(left - pad, 0)
+            p_bottom, p_right = min(bottom + pad, height), min(right + pad, width)
+            yield (slice(p_top, p_bottom), slice(p_left, p_right),
+                   slice(top - p_top, bottom - p_top), slice(left - p_left, right - p_left))
+
+
+def _upsample_tile(net: SEEDSRGenerator, feat: torch.Tensor, stats: list[torch.Tensor], stages: int) -> torch.Tensor:
+    """Run ``stages`` upsampling stages on a feature tile; stages < len(stats) apply SE with known statistics,
+    the stage ``len(stats)`` (if reached) is returned before its SE."""
+    for index in range(stages):
+        stage = net.upsample[index]
+        feat = stage.shuffle(stage.conv(feat))
+        if index < len(stats):
+            feat.mul_(stage.se.channel_scale(stats[index]))  # SE with whole-image statistics, in place
+    return feat
+
+
+@torch.no_grad()
+def tiled_forward(net: SEEDSRGenerator, x: torch.Tensor, tile: int, tile_pad: int = MIN_TILE_PAD,
+                  sink: Callable[[slice, slice, torch.Tensor], None] | None = None) -> torch.Tensor | None:
+    """Same result as ``net(x)`` (module docstring), for one or more images (N, C, h, w).
+
+    With ``sink``, each finished output tile is handed to ``sink(rows, cols, tile)`` (output coordinates) instead
+    of being stored in a float output tensor, and None is returned: e.g. to quantise straight into an image.
+    """
+    if tile <= 0:
+        out = net(x)
+        if sink is None:
+            return out
+        sink(slice(0, out.shape[-2]), slice(0, out.shape[-1]), out)
+        return None
+    if tile_pad < MIN_TILE_PAD:
+        raise ValueError(f"tile_pad must be at least {MIN_TILE_PAD} LR pixels for an exact result, got {tile_pad}")
+    features = lr_features(net, x)
+    height, width = x.shape[-2:]
+    stats: list[torch.Tensor] = []
+    for stage in range(1, len(net.upsample) + 1):  # SE statistics of each upsampling stage, whole-image
+        factor = 2 ** stage
+        total = torch.zeros(x.shape[0], features.shape[1], 1, 1, dtype=features.dtype, device=features.device)
+        for rows, cols, inner_rows, inner_cols in tiles(height, width, tile, tile_pad):
+            out = _upsample_tile(net, features[..., rows, cols], stats, stage)
+            interior = out[..., inner_rows.start * factor:inner_rows.stop * factor,
+                           inner_cols.start * factor:inner_cols.stop * factor]
+            total += interior.sum(dim=(2, 3), keepdim=True)
+        stats.append(total / (height * factor * width * factor))
+    scale = net.upscale
+    output = None
+    if sink is None:
+        output = torch.empty(x.shape[0], net.conv_last.out_channels, height * scale, width * scale,
+                             dtype=x.dtype, device=x.device)
+
+        def sink(rows: slice, cols: slice, values: torch.Tensor) -> None:
+            output[..., rows, cols] = values
+
+    for rows, cols, inner_rows, inner_cols in tiles(height, width, tile, tile_pad):
+        out = net.conv_last(_upsample_tile(net, features[..., rows, cols], stats, len(net.upsample)))
+        if net.img_residual:
+            out = out + bicubic_upsample(x[..., rows, cols], scale)
+        inner = out[..., inner_rows.start * scale:inner_rows.stop * scale,
+                    inner_cols.start * scale:inner_cols.stop * scale]
+        sink(slice((rows.start + inner_rows.start) * scale, (rows.start + inner_rows.stop) * scale),
+             slice((cols.start + inner_cols.start) * scale, (cols.start + inner_cols.stop) * scale), inner)
+    return output

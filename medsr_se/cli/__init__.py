@@ -1,0 +1,3 @@
+"""Console commands, one module each: ``infer`` (medsr-infer), ``export`` (medsr-export), ``evaluate``
+(medsr-evaluate), ``demo`` (medsr-demo), ``prepare_stare`` (medsr-prepare-stare). ``medsr_se.train`` and
+``medsr_se.test`` sit at the package top, as in BasicSR and Real-ESRGAN (``python -m medsr_se.train``)."""

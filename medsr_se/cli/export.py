@@ -1,0 +1,77 @@
+"""``medsr-export``: a trained SEEDSRGenerator as ONNX, with dynamic batch, height and width, checked after export.
+
+    medsr-export --model experiments/SEEDSR_GAN_x4/models/net_g_latest.pth -o seedsr_x4.onnx
+
+Input ``lr`` (N, C, h, w) float in [0, 1], RGB (or 1 channel); output ``sr`` (N, C, s·h, s·w), not clamped. After
+exporting, onnxruntime runs the file on a random input of another size than the one traced and the result is
+compared with PyTorch (max abs difference <= ``--tolerance``, 1e-4 by default); a larger difference is an error.
+Needs the extra: ``pip install "medsr-se[onnx]"`` (onnx, onnxruntime).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from medsr_se.archs.seedsr_arch import SEEDSRGenerator
+from medsr_se.inference import CheckpointError, load_generator
+
+DYNAMIC_AXES = {"lr": {0: "batch", 2: "height", 3: "width"}, "sr": {0: "batch", 2: "out_height", 3: "out_width"}}
+
+
+def export_onnx(net: SEEDSRGenerator, path: Path, opset: int = 17) -> None:
+    example = torch.rand(1, net.conv_first.in_channels, 32, 32)
+    torch.onnx.export(net.eval().cpu(), (example,), str(path), input_names=["lr"], output_names=["sr"],
+                      dynamic_axes=DYNAMIC_AXES, opset_version=opset, dynamo=False)
+
+
+def check_onnx(net: SEEDSRGenerator, path: Path, shape: tuple[int, int, int, int]) -> float:
+    """Max abs difference between onnxruntime and PyTorch on a random input of ``shape``."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    lr = torch.rand(*shape)
+    (onnx_out,) = session.run(None, {"lr": lr.numpy()})
+    with torch.no_grad():
+        reference = net.eval().cpu()(lr).numpy()
+    if onnx_out.shape != reference.shape:
+        raise ValueError(f"ONNX output shape {onnx_out.shape} differs from PyTorch's {reference.shape}")
+    return float(np.abs(onnx_out - reference).max())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="medsr-export", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="BasicSR net_g checkpoint of a SEEDSRGenerator")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
+    parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--tolerance", type=float, default=1e-4)
+    args = parser.parse_args(argv)
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        print('error: ONNX export needs the extra: pip install "medsr-se[onnx]"', file=sys.stderr)
+        return 2
+    try:
+        net = load_generator(args.model)
+    except (FileNotFoundError, CheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    export_onnx(net, args.output, args.opset)
+    difference = check_onnx(net, args.output, (2, net.conv_first.in_channels, 45, 37))
+    if difference > args.tolerance:
+        print(f"error: {args.output}: onnxruntime differs from PyTorch by {difference:.2e} (> {args.tolerance})",
+              file=sys.stderr)
+        return 1
+    print(f"{args.output}: x{net.upscale}, dynamic batch/height/width; onnxruntime vs PyTorch on 2x45x37: "
+          f"max abs diff {difference:.1e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

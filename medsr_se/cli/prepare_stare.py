@@ -1,0 +1,82 @@
+"""``medsr-prepare-stare``: STARE (or any fundus / medical image set) -> BasicSR-ready paired data.
+
+    medsr-prepare-stare all-images.zip                  # -> datasets/STARE
+    medsr-prepare-stare stare.tar -o datasets/STARE --scales 4 8 16 --skip-bad
+    medsr-prepare-stare --verify datasets/STARE
+
+What is made and how: :mod:`medsr_se.prepare.prepare_stare`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from medsr_se.prepare.prepare_stare import DEFAULT_OUTPUT, Params, PrepareError, prepare
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="medsr-prepare-stare", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("source", nargs="?", type=Path,
+                        help="STARE all-images.zip, a tar of .ppm.gz, or a folder of images")
+    parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT, help="output folder")
+    parser.add_argument("--scales", type=int, nargs="+", default=[4, 8, 16], help="LR scales to make")
+    parser.add_argument("--n-test", type=int, default=20, help="images in the test split (STARE: 397 = 377 + 20)")
+    parser.add_argument("--test-list", type=Path, help="file with the test stems, one per line (overrides --n-test)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the train/test split")
+    parser.add_argument("--crop-size", type=int, default=384, help="training sub-image size (HR pixels)")
+    parser.add_argument("--step", type=int, default=192, help="training sub-image step (HR pixels)")
+    parser.add_argument("--gray", action="store_true", help="one channel (CT/MRI); default: 3-channel BGR")
+    parser.add_argument("--keep-depth", action="store_true", help="keep 16-bit pixels; default: convert to 8-bit")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output (once complete)")
+    parser.add_argument("--skip-bad", action="store_true", help="leave unreadable images out (recorded)")
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    parser.add_argument("--verify", type=Path, metavar="DIR", help="check a prepared dataset and exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.verify is not None:
+        from medsr_se.prepare.verify import verify
+
+        problems = verify(args.verify)
+        for problem in problems:
+            print(f"problem: {problem}", file=sys.stderr)
+        print(f"{args.verify}: {'OK' if not problems else f'{len(problems)} problem(s)'}")
+        return 1 if problems else 0
+    if args.source is None:
+        build_parser().error("give the STARE archive or image folder (or --verify DIR)")
+    test_list = None
+    if args.test_list is not None:
+        if not args.test_list.is_file():
+            print(f"error: --test-list {args.test_list}: no such file", file=sys.stderr)
+            return 2
+        test_list = [line.strip() for line in args.test_list.read_text().splitlines() if line.strip()]
+    params = Params(tuple(sorted(set(args.scales))), args.crop_size, args.step, args.gray, args.keep_depth)
+    try:
+        manifest = prepare(args.source, args.output, params, args.n_test, args.seed, test_list, args.overwrite,
+                           args.skip_bad, args.workers)
+    except (PrepareError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    counts = manifest["counts"]
+    print(f"{args.output}: {counts['train_images']} train images ({counts['train_pieces']} sub-images), "
+          f"{counts['test_images']} test images, scales {list(params.scales)}, "
+          f"{len(manifest['skipped'])} skipped")
+    for entry in manifest["skipped"]:
+        print(f"skipped: {entry['error']}", file=sys.stderr)
+    conversions: dict[str, int] = {}
+    for image_notes in manifest["notes"].values():
+        for note in image_notes:
+            conversions[note] = conversions.get(note, 0) + 1
+    for note, count in sorted(conversions.items()):
+        print(f"note: {count} image(s): {note}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""The seed's results table (model vs bicubic, PSNR/SSIM) on a prepared test split: the API behind
+``medsr-evaluate`` (:mod:`medsr_se.cli.evaluate`).
+
+For each scale: bicubic = MATLAB-style ``imresize(LR, s)`` (the resize the preparation used, so bicubic is
+measured exactly as the LR was made), SR = the checkpoint's generator (``params_ema`` if present). Metrics are
+BasicSR's ``calculate_psnr`` / ``calculate_ssim`` (crop_border = scale) on RGB and on Y, and the FOV-masked
+versions of :mod:`medsr_se.metrics.fov_metrics`, averaged over the test images. Writes ``table.md``, ``table.csv``,
+``per_image.csv`` and, per test image, a comparison sheet (bicubic | SR | HR with a zoomed crop) under ``sheets/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+from basicsr.metrics import calculate_psnr, calculate_ssim
+
+from medsr_se.bicubic import matlab_bicubic
+from medsr_se.inference import load_generator, upscale
+from medsr_se.metrics.fov_metrics import calculate_psnr_fov, calculate_ssim_fov, fov_mask
+
+# PSNR (dB) / SSIM on the STARE test set reported by the seed slides, for reference in the table
+PAPER = {4: {"bicubic": (40.03, 0.9512), "SEEDSR-GAN": (42.65, 0.9567)},
+         8: {"bicubic": (35.41, 0.9195), "SEEDSR-GAN": (39.88, 0.9330)},
+         16: {"bicubic": (31.60, 0.8915), "SEEDSR-GAN": (36.62, 0.9181)}}
+METRICS = ("psnr", "ssim", "psnr_y", "ssim_y", "psnr_fov", "ssim_fov")
+
+
+def image_metrics(sr: np.ndarray, hr: np.ndarray, scale: int) -> dict[str, float]:
+    """All six metrics for one uint8 BGR pair, BasicSR's conventions (crop_border = scale)."""
+    return {
+        "psnr": calculate_psnr(sr, hr, scale), "ssim": calculate_ssim(sr, hr, scale),
+        "psnr_y": calculate_psnr(sr, hr, scale, test_y_channel=True),
+        "ssim_y": calculate_ssim(sr, hr, scale, test_y_channel=True),
+        "psnr_fov": calculate_psnr_fov(sr, hr, scale), "ssim_fov": calculate_ssim_fov(sr, hr, scale),
+    }
+
+
+def detail_window(hr: np.ndarray, crop: int) -> tuple[int, int]:
+    """(top, left) of the crop x crop window inside the field of view with the most detail (Laplacian energy)."""
+    gray = cv2.cvtColor(hr, cv2.COLOR_BGR2GRAY) if hr.ndim == 3 else hr
+    energy = np.abs(cv2.Laplacian(gray.astype(np.float32), cv2.CV_32F))
+    mask = fov_mask(hr)
+    best, best_score = (0, 0), -1.0
+    step = max(1, crop // 2)
+    for top in range(0, max(1, hr.shape[0] - crop + 1), step):
+        for left in range(0, max(1, hr.shape[1] - crop + 1), step):
+            window = (slice(top, top + crop), slice(left, left + crop))
+            if mask[window].all() and energy[window].mean() > best_score:
+                best, best_score = (top, left), float(energy[window].mean())
+    return best
+
+
+def comparison_sheet(bicubic: np.ndarray, sr: np.ndarray, hr: np.ndarray, zoom: int = 3, crop: int = 96) -> np.ndarray:
+    """bicubic | SR | HR side by side, and below each a ``zoom``x crop from inside the field of view."""
+    top, left = detail_window(hr, crop)
+    panels = []
+    for label, image in (("bicubic", bicubic), ("SR", sr), ("HR", hr)):
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
+        detail = cv2.resize(image[top:top + crop, left:left + crop], None, fx=zoom, fy=zoom,
+                            interpolation=cv2.INTER_NEAREST)
+        cv2.rectangle(image, (left, top), (left + crop, top + crop), (0, 255, 255), 2)
+        cv2.putText(image, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
+        pad = np.zeros((detail.shape[0], image.shape[1], 3), np.uint8)
+        pad[:, : min(detail.shape[1], image.shape[1])] = detail[:, : image.shape[1]]
+        panels.append(np.vstack([image, pad]))
+    return np.hstack(panels)
+
+
+def evaluate_scale(data: Path, scale: int, checkpoint: str | None, sheets: Path | None,
+                   device: str = "cpu") -> list[dict]:
+    """Per-image rows (image, scale, method, metrics...) for bicubic and, if given, the model."""
+    hr_dir, lr_dir = data / "test" / "HR", data / "test" / f"LR_x{scale}"
+    names = sorted(p.name for p in hr_dir.glob("*.png"))
+    if not names or not lr_dir.is_dir():
+        raise FileNotFoundError(f"no test pairs for x{scale} in {data}/test (run medsr-prepare-stare first)")
+    model = load_generator(checkpoint, device=device, upscale=scale) if checkpoint else None
+    rows = []
+    for name in names:
+        hr = cv2.imread(str(hr_dir / name), cv2.IMREAD_COLOR)
+        lr = cv2.imread(str(lr_dir / name), cv2.IMREAD_COLOR)
+        if hr is None or lr is None:
+            raise FileNotFoundError(f"cannot read {hr_dir / name} or {lr_dir / name}")
+        bicubic = matlab_bicubic(lr, scale)
+        outputs = {"bicubic": bicubic}
+        if model is not None:
+            outputs["SEEDSR-GAN"] = upscale(lr, model)
+        for method, output in outputs.items():
+            rows.append({"image": Path(name).stem, "scale": scale, "method": method,
+                         **image_metrics(output, hr, scale)})
+        if sheets is not None and model is not None:
+            sheets.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(sheets / f"x{scale}_{Path(name).stem}.png"),
+                        comparison_sheet(bicubic, outputs["SEEDSR-GAN"], hr))
+    return rows
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean of every metric per (scale, method)."""
+    groups: dict[tuple[int, str], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["scale"], row["method"]), []).append(row)
+    return [{"scale": scale, "method": method, "images": len(group),
+             **{metric: float(np.mean([r[metric] for r in group])) for metric in METRICS}}
+            for (scale, method), group in sorted(groups.items())]
+
+
+def markdown_table(summary: list[dict]) -> str:
+    lines = ["| scale | method | images | PSNR | SSIM | PSNR-Y | SSIM-Y | PSNR-FOV | SSIM-FOV | paper PSNR / SSIM |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in summary:
+        paper = PAPER.get(row["scale"], {}).get(row["method"])
+        paper_text = f"{paper[0]:.2f} / {paper[1]:.4f}" if paper else "–"
+        lines.append(f"| x{row['scale']} | {row['method']} | {row['images']} | {row['psnr']:.2f} | {row['ssim']:.4f} "
+                     f"| {row['psnr_y']:.2f} | {row['ssim_y']:.4f} | {row['psnr_fov']:.2f} | {row['ssim_fov']:.4f} "
+                     f"| {paper_text} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def evaluate(data: Path, checkpoints: dict[int, str], output: Path, scales: list[int] | None = None,
+             sheets: bool = True, device: str = "cpu") -> list[dict]:
+    """Evaluate, write the table files into ``output`` and return the summary rows."""
+    if scales is None:
+        manifest = data / "manifest.json"
+        scales = json.loads(manifest.read_text())["parameters"]["scales"] if manifest.is_file() else []
+        scales = sorted(set(scales) | set(checkpoints))
+    output.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for scale in scales:
+        rows += evaluate_scale(data, scale, checkpoints.get(scale), output / "sheets" if sheets else None, device)
+    summary = summarise(rows)
+    (output / "table.md").write_text(markdown_table(summary))
+    write_csv(summary, output / "table.csv")
+    write_csv(rows, output / "per_image.csv")
+    return summary

@@ -1,0 +1,1 @@
+"""Metrics (BasicSR's ``METRIC_REGISTRY``): ``fov_metrics`` (PSNR / SSIM inside a fundus field of view)."""

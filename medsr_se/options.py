@@ -1,0 +1,128 @@
+"""Option files: finding the shipped recipes, loading YAML safely, and deriving variants from a recipe.
+
+The recipes are the YAML files of ``options/`` (``x4``, ``x8``, ``x16``, ``pretrain_x4``, ``test_x4``, ...), the one
+source of every setting. Demos, tests and benchmarks start from one of them and override only what they must
+(:func:`derive`), never from a hand-written copy.
+
+Loading is safe: :class:`SafeOrderedLoader` is PyYAML's ``SafeLoader`` (plain data only: a ``!!python/...`` tag is
+an error, nothing is constructed or run) keeping the order of mappings as BasicSR's own loader does.
+:mod:`medsr_se.compat` installs it as BasicSR's ``ordered_yaml`` loader, so BasicSR's entry points load option
+files safely too once medsr-se is installed.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from collections.abc import Mapping
+from os import path as osp
+from pathlib import Path
+
+import yaml
+
+REPO_OPTIONS_DIR = Path(__file__).resolve().parents[1] / "options"  # a clone or an editable install
+PACKAGED_OPTIONS_DIR = Path(__file__).resolve().parent / "recipes"  # a wheel (setup.py copies options/ there)
+
+
+class OptionFileError(ValueError):
+    """An option file that cannot be found or parsed; the message names it."""
+
+
+class SafeOrderedLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader (no Python objects, no code) whose mappings are OrderedDicts, like BasicSR's loader."""
+
+
+def _construct_ordered_mapping(loader: SafeOrderedLoader, node: yaml.MappingNode) -> OrderedDict:
+    loader.flatten_mapping(node)
+    return OrderedDict(loader.construct_pairs(node))
+
+
+SafeOrderedLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_ordered_mapping)
+
+
+def load_yaml(path: str | Path) -> dict:
+    """The mapping in an option file, parsed safely; :class:`OptionFileError` naming the file otherwise."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.load(handle, Loader=SafeOrderedLoader)
+    except OSError as error:
+        raise OptionFileError(f"{path}: cannot read the option file ({error.strerror or error})") from error
+    except yaml.YAMLError as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if isinstance(error, yaml.constructor.ConstructorError):
+            reason = f"{reason.strip()} {getattr(error, 'problem', '') or ''}".strip()
+            reason += " (option files hold plain data only; Python tags are refused)"
+        raise OptionFileError(f"{path}: not a valid option file: {reason}") from error
+    if not isinstance(data, dict):
+        raise OptionFileError(f"{path}: an option file must be a YAML mapping")
+    return data
+
+
+def options_dirs() -> list[Path]:
+    """Where recipes are looked up by name, in order: the clone's ``options/``, then the packaged copy."""
+    return [folder for folder in (REPO_OPTIONS_DIR, PACKAGED_OPTIONS_DIR) if folder.is_dir()]
+
+
+def recipe_names() -> list[str]:
+    """Names of the shipped recipes (``x4``, ``pretrain_x4``, ...)."""
+    return sorted({path.stem for folder in options_dirs() for path in folder.glob("*.yml")})
+
+
+def recipe_path(name_or_path: str | Path) -> Path:
+    """An existing option file path as given, else the shipped recipe of that name (``x4`` or ``x4.yml``)."""
+    candidate = Path(osp.expanduser(str(name_or_path)))
+    if candidate.is_file():
+        return candidate
+    name = candidate.name[:-4] if candidate.name.endswith(".yml") else candidate.name
+    if candidate.parent in (Path("."), Path("options")):
+        for folder in options_dirs():
+            if (folder / f"{name}.yml").is_file():
+                return folder / f"{name}.yml"
+    raise OptionFileError(f"{name_or_path}: no such option file, and not a recipe name "
+                          f"(recipes: {', '.join(recipe_names()) or 'none found'})")
+
+
+def load_recipe(name_or_path: str | Path) -> dict:
+    """A recipe's options (ordered mapping), by name (``x4``) or path."""
+    return load_yaml(recipe_path(name_or_path))
+
+
+def deep_update(options: dict, overrides: Mapping) -> dict:
+    """Merge ``overrides`` into ``options`` in place: nested mappings are merged, anything else replaces."""
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(options.get(key), dict):
+            deep_update(options[key], value)
+        else:
+            options[key] = copy.deepcopy(value)
+    return options
+
+
+def derive(recipe: str | Path, overrides: Mapping) -> dict:
+    """``load_recipe(recipe)`` with ``overrides`` merged in (see :func:`deep_update`)."""
+    return deep_update(load_recipe(recipe), overrides)
+
+
+def for_in_process_model(options: dict, root: str | Path) -> dict:
+    """What BasicSR's ``parse_options`` adds for ``basicsr.models.build_model`` in this process: one CPU process,
+    not resuming, every output path under ``root``."""
+    root = str(root)
+    options.update(num_gpu=0, is_train=True, dist=False, rank=0, world_size=1, auto_resume=False)
+    options.setdefault("path", {}).update(experiments_root=root, models=osp.join(root, "models"),
+                                          training_states=osp.join(root, "training_states"), log=root,
+                                          visualization=osp.join(root, "visualization"))
+    return options
+
+
+def plain(value):
+    """Nested OrderedDicts (what the ordered loader gives) as plain dicts and lists, for ``yaml.safe_dump``."""
+    if isinstance(value, Mapping):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
+
+
+def dump_yaml(options: Mapping, path: str | Path) -> Path:
+    """Write ``options`` as a plain YAML option file (loadable by BasicSR and by :func:`load_yaml`)."""
+    Path(path).write_text(yaml.safe_dump(plain(options), sort_keys=False), encoding="utf-8")
+    return Path(path)

@@ -1,0 +1,316 @@
+"""STARE (or any fundus / medical image set) -> BasicSR-ready paired data; the command is ``medsr-prepare-stare``
+(:mod:`medsr_se.cli.prepare_stare`).
+
+Steps, per image (in parallel over all cores, streamed: at most a few images in memory):
+
+1. read the member (gunzip ``.ppm.gz``), decode, convert to 8-bit BGR unless ``--gray`` / ``--keep-depth``;
+2. mod-crop the HR so that the largest scale divides it;
+3. LR_x{s} = MATLAB-style bicubic ``imresize(HR, 1/s)`` (:func:`medsr_se.bicubic.matlab_bicubic`) of the whole
+   mod-cropped HR, rounded to the HR's integer type;
+4. test images are kept whole (PNG folders, for BasicSR validation); training images are cut into overlapping
+   sub-images (``--crop-size``, ``--step``, multiples of the largest scale) with the LR cut at the same place.
+
+Output (``-o``, default ``datasets/STARE``): ``train/HR.lmdb`` and ``train/LR_x{s}.lmdb`` (identical key sets),
+``test/HR/`` and ``test/LR_x{s}/``, and ``manifest.json`` (split, source checksums, parameters, counts, versions).
+Everything is written into a hidden sibling folder and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import multiprocessing
+import os
+import random
+import shutil
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from mmengine.utils import ProgressBar
+
+from medsr_se.bicubic import matlab_bicubic, mod_crop
+from medsr_se.prepare.lmdb_writer import LmdbWriter
+from medsr_se.prepare.sources import BadImageError, SourceImage, decode, list_images, read_bytes
+
+DEFAULT_OUTPUT = Path("datasets") / "STARE"
+PNG_LEVEL = 1
+
+
+class PrepareError(RuntimeError):
+    """A problem with the input or the options; the message names the file or option."""
+
+
+@dataclass(frozen=True)
+class Params:
+    scales: tuple[int, ...]
+    crop_size: int
+    step: int
+    gray: bool
+    keep_depth: bool
+
+    @property
+    def modulus(self) -> int:
+        return max(self.scales)
+
+
+@dataclass
+class Piece:
+    """One HR image (or sub-image) and its LR versions, PNG-encoded."""
+
+    key: str
+    hr_png: bytes
+    hr_shape: tuple[int, ...]
+    lr_png: dict[int, bytes]
+    lr_shape: dict[int, tuple[int, ...]]
+
+
+@dataclass
+class ImageResult:
+    stem: str
+    name: str
+    split: str
+    sha256: str = ""
+    pieces: list[Piece] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+# ---------------------------------------------------------------------------------------------------- split
+def make_split(stems: list[str], n_test: int, seed: int, test_list: list[str] | None) -> dict[str, list[str]]:
+    """Deterministic train/test split of sorted stems: ``test_list`` if given, else a seeded sample of n_test."""
+    stems = sorted(stems)
+    if test_list is not None:
+        unknown = sorted(set(test_list) - set(stems))
+        if unknown:
+            raise PrepareError(f"--test-list names images that are not in the input: {', '.join(unknown[:10])}")
+        test = sorted(set(test_list))
+    else:
+        if not 0 < n_test < len(stems):
+            raise PrepareError(f"--n-test {n_test}: must be between 1 and {len(stems) - 1} for {len(stems)} images")
+        test = sorted(random.Random(seed).sample(stems, n_test))
+    test_set = set(test)
+    return {"train": [s for s in stems if s not in test_set], "test": test}
+
+
+# ---------------------------------------------------------------------------------------------------- pixels
+def normalise_pixels(pixels: np.ndarray, gray: bool, keep_depth: bool) -> tuple[np.ndarray, list[str]]:
+    """8-bit BGR by default; ``gray`` keeps/makes one channel, ``keep_depth`` keeps 16-bit values."""
+    notes = []
+    if pixels.dtype not in (np.uint8, np.uint16):
+        raise BadImageError(f"unsupported pixel type {pixels.dtype} (8- or 16-bit integer images only)")
+    if pixels.ndim == 3 and pixels.shape[2] == 4:
+        pixels, _ = pixels[:, :, :3], notes.append("alpha channel dropped")
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    if pixels.dtype == np.uint16 and not keep_depth:
+        pixels = np.round(pixels / 257.0).astype(np.uint8)
+        notes.append("16-bit converted to 8-bit (use --keep-depth to keep it)")
+    if gray and pixels.ndim == 3:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
+        notes.append("colour converted to gray (--gray)")
+    elif not gray and pixels.ndim == 2:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
+        notes.append("gray replicated to 3 channels (use --gray to keep one channel)")
+    return np.ascontiguousarray(pixels), notes
+
+
+def crop_starts(length: int, crop: int, step: int) -> list[int]:
+    """Start offsets covering [0, length) with windows of ``crop`` every ``step``, the last flush with the end."""
+    if length <= crop:
+        return [0]
+    starts = list(range(0, length - crop + 1, step))
+    if starts[-1] != length - crop:
+        starts.append(length - crop)
+    return starts
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    ok, buffer = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, PNG_LEVEL])
+    if not ok:
+        raise BadImageError("PNG encoding failed")
+    return buffer.tobytes()
+
+
+def make_pieces(stem: str, hr: np.ndarray, split: str, params: Params) -> list[Piece]:
+    """Whole image for test; overlapping sub-images (LR cut at the same place) for train."""
+    lrs = {scale: matlab_bicubic(hr, 1 / scale) for scale in params.scales}
+    height, width = hr.shape[:2]
+    if split == "test":
+        windows = [(stem, 0, 0, height, width)]
+    else:
+        crop_h, crop_w = min(params.crop_size, height), min(params.crop_size, width)
+        windows = [(f"{stem}_s{index:03d}", top, left, crop_h, crop_w) for index, (top, left) in enumerate(
+            (top, left) for top in crop_starts(height, crop_h, params.step)
+            for left in crop_starts(width, crop_w, params.step))]
+    pieces = []
+    for key, top, left, crop_h, crop_w in windows:
+        hr_piece = hr[top:top + crop_h, left:left + crop_w]
+        lr_pieces = {s: lr[top // s:(top + crop_h) // s, left // s:(left + crop_w) // s] for s, lr in lrs.items()}
+        lr_png = {s: encode_png(p) for s, p in lr_pieces.items()}
+        pieces.append(Piece(key, encode_png(hr_piece), hr_piece.shape, lr_png,
+                            {s: p.shape for s, p in lr_pieces.items()}))
+    return pieces
+
+
+def process_image(task: tuple[SourceImage, str, Params]) -> ImageResult:
+    """Worker: read, decode, normalise, mod-crop, downsample and cut one image. Errors are returned, not raised."""
+    image, split, params = task
+    result = ImageResult(image.stem, image.name, split)
+    try:
+        raw = read_bytes(image)
+        result.sha256 = hashlib.sha256(raw).hexdigest()
+        pixels, result.notes = normalise_pixels(decode(raw, image.name), params.gray, params.keep_depth)
+        hr = mod_crop(pixels, params.modulus)
+        if min(hr.shape[:2]) < params.modulus:
+            raise BadImageError(f"{pixels.shape[1]}x{pixels.shape[0]} is smaller than the largest scale "
+                                f"{params.modulus}")
+        result.pieces = make_pieces(image.stem, hr, split, params)
+    except BadImageError as error:
+        message = str(error)
+        result.error = message if message.startswith(image.name) else f"{image.name}: {message}"
+    return result
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one image per process; basicsr's imresize runs on torch
+    cv2.setNumThreads(1)
+    # decoding errors are reported by us, with the member's name, not by OpenCV's logger
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+# ---------------------------------------------------------------------------------------------------- output
+class OutputWriter:
+    """Streams pieces into ``<tmp>/train/*.lmdb`` and ``<tmp>/test/*/`` as results arrive."""
+
+    def __init__(self, root: Path, scales: tuple[int, ...], initial_map_size: int) -> None:
+        self.root = root
+        self.scales = scales
+        (root / "train").mkdir(parents=True)
+        self.lmdbs = {"HR": LmdbWriter(root / "train" / "HR.lmdb", initial_map_size, compress_level=PNG_LEVEL)}
+        for scale in scales:
+            self.lmdbs[f"LR_x{scale}"] = LmdbWriter(root / "train" / f"LR_x{scale}.lmdb", initial_map_size,
+                                                     compress_level=PNG_LEVEL)
+            (root / "test" / f"LR_x{scale}").mkdir(parents=True)
+        (root / "test" / "HR").mkdir(parents=True)
+        self.counts = {"train_images": 0, "train_pieces": 0, "test_images": 0}
+
+    def add(self, result: ImageResult) -> None:
+        if result.split == "train":
+            for piece in result.pieces:
+                self.lmdbs["HR"].put(piece.key, piece.hr_png, piece.hr_shape)
+                for scale in self.scales:
+                    self.lmdbs[f"LR_x{scale}"].put(piece.key, piece.lr_png[scale], piece.lr_shape[scale])
+            self.counts["train_images"] += 1
+            self.counts["train_pieces"] += len(result.pieces)
+        else:
+            (piece,) = result.pieces
+            (self.root / "test" / "HR" / f"{piece.key}.png").write_bytes(piece.hr_png)
+            for scale in self.scales:
+                (self.root / "test" / f"LR_x{scale}" / f"{piece.key}.png").write_bytes(piece.lr_png[scale])
+            self.counts["test_images"] += 1
+
+    def close(self) -> None:
+        for writer in self.lmdbs.values():
+            writer.close()
+
+
+def versions() -> dict[str, str]:
+    import basicsr
+    import lmdb
+
+    from medsr_se.version import __version__
+
+    return {"medsr_se": __version__, "basicsr": basicsr.__version__, "opencv": cv2.__version__,
+            "numpy": np.__version__, "lmdb": lmdb.__version__, "python": sys.version.split()[0]}
+
+
+def _remove_stale_partials(output: Path) -> None:
+    for stale in output.parent.glob(f".{output.name}.partial-*"):
+        print(f"note: removing {stale}, left by an interrupted run", file=sys.stderr)
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _publish(tmp: Path, output: Path) -> None:
+    """Move the finished tmp folder into place; an existing output is replaced only after that succeeds."""
+    old = output.parent / f".{output.name}.old-{uuid.uuid4().hex[:8]}"
+    if output.exists():
+        output.rename(old)
+    tmp.rename(output)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def prepare(source: Path, output: Path, params: Params, n_test: int = 20, seed: int = 0,
+            test_list: list[str] | None = None, overwrite: bool = False, skip_bad: bool = False,
+            workers: int | None = None, initial_map_size: int = 1 << 28, progress: bool = True) -> dict:
+    """Build the dataset (module docstring); returns the manifest."""
+    for scale in params.scales:
+        if scale not in (2, 4, 8, 16):
+            raise PrepareError(f"--scales: {scale} is not one of 2, 4, 8, 16")
+    if params.crop_size % params.modulus or params.step % params.modulus or params.step <= 0:
+        raise PrepareError(f"--crop-size {params.crop_size} and --step {params.step} must be positive multiples "
+                           f"of the largest scale {params.modulus}")
+    if output.exists() and not overwrite:
+        raise PrepareError(f"{output} already exists; pass --overwrite to replace it (it is kept until the new "
+                           "dataset is complete)")
+    try:
+        images, ignored = list_images(source)
+    except (BadImageError, ValueError) as error:
+        raise PrepareError(str(error)) from error
+    for name in ignored:
+        print(f"note: ignoring {name} (not an image)", file=sys.stderr)
+    split = make_split([image.stem for image in images], n_test, seed, test_list)
+    split_of = {stem: name for name, stems in split.items() for stem in stems}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(output)
+    tmp = output.parent / f".{output.name}.partial-{uuid.uuid4().hex[:8]}"
+    skipped, notes, checksums = [], {}, {}
+    try:
+        writer = OutputWriter(tmp, params.scales, initial_map_size)
+        tasks = [(image, split_of[image.stem], params) for image in images]
+        workers = workers or os.cpu_count() or 1
+        bar = ProgressBar(len(tasks), file=sys.stderr) if progress else None
+        # fresh workers: a fork of a process whose OpenMP / OpenCV thread pools already ran can deadlock
+        context = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
+        with contextlib.ExitStack() as stack:
+            if workers > 1:
+                pool = stack.enter_context(context.Pool(workers, initializer=_init_worker))
+                results = pool.imap(process_image, tasks, chunksize=2)
+            else:
+                results = map(process_image, tasks)
+            for result in results:
+                if bar:
+                    bar.update()
+                if result.sha256:
+                    checksums[result.stem] = result.sha256
+                if result.error:
+                    if not skip_bad:
+                        raise PrepareError(f"{result.error}\n(pass --skip-bad to leave such images out)")
+                    skipped.append({"stem": result.stem, "split": result.split, "error": result.error})
+                    continue
+                if result.notes:
+                    notes[result.stem] = result.notes
+                writer.add(result)
+        writer.close()
+        if bar:
+            sys.stderr.write("\n")
+        manifest = {
+            "source": str(source), "parameters": {
+                "scales": list(params.scales), "crop_size": params.crop_size, "step": params.step,
+                "mod_crop": params.modulus, "gray": params.gray, "keep_depth": params.keep_depth,
+                "n_test": len(split["test"]), "seed": seed, "test_list": test_list is not None,
+                "downsampling": "basicsr.utils.matlab_functions.imresize (MATLAB bicubic, antialiased), rounded"},
+            "split": split, "skipped": skipped, "ignored_files": ignored, "notes": notes,
+            "counts": writer.counts, "source_sha256": checksums, "versions": versions(),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        _publish(tmp, output)
+        return manifest
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

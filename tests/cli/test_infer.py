@@ -1,0 +1,160 @@
+"""medsr-infer and tiled inference."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from medsr_se.archs.seedsr_arch import SEEDSRGenerator
+from medsr_se.archs.seedsr_tiling import tiled_forward
+from medsr_se.cli import infer
+from medsr_se.inference import CheckpointError, load_generator, upscale
+
+
+def trained_looking(net: SEEDSRGenerator, seed: int = 0) -> SEEDSRGenerator:
+    """Non-trivial weights (a zero tail would hide tiling errors behind the bicubic skip)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
+    return net.eval()
+
+
+def save_checkpoint(net: SEEDSRGenerator, path) -> str:
+    torch.save({"params": net.state_dict(), "params_ema": net.state_dict()}, path)
+    return str(path)
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(peak ** 2 / mse)
+
+
+@pytest.mark.parametrize("scale,skip", [(2, True), (4, True), (8, False), (16, True)])
+def test_tiled_equals_whole_image(scale, skip):
+    net = trained_looking(SEEDSRGenerator(num_feat=16, num_block=2, upscale=scale, img_residual=skip), scale)
+    x = torch.rand(2, 3, 23, 31)
+    with torch.no_grad():
+        whole = net(x)
+    tiled = tiled_forward(net, x, tile=8, tile_pad=4)
+    torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
+
+
+def test_naive_tiles_would_drift_and_pad_is_checked():
+    """Per-tile SE pooling gives another answer: the reason for the whole-image statistics."""
+    net = trained_looking(SEEDSRGenerator(num_feat=16, num_block=2, upscale=2))
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        naive = torch.cat([net(x[..., :16]), net(x[..., 16:])], dim=-1)
+        assert (naive - net(x)).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="tile_pad"):
+        tiled_forward(net, x, tile=8, tile_pad=1)
+
+
+def test_cli_rgb_8bit_and_tiling_psnr(retina, tmp_path):
+    net = trained_looking(SEEDSRGenerator(num_feat=16, num_block=2, upscale=4))
+    checkpoint = save_checkpoint(net, tmp_path / "net_g.pth")
+    image = np.ascontiguousarray(retina[400:497, 500:571, ::-1])  # odd size
+    cv2.imwrite(str(tmp_path / "in.png"), image)
+    for tile, folder in ((0, "whole"), (24, "tiled")):
+        assert infer.main(["-i", str(tmp_path / "in.png"), "-o", str(tmp_path / folder), "--model", checkpoint,
+                           "--scale", "4", "--tile", str(tile)]) == 0
+    whole = cv2.imread(str(tmp_path / "whole" / "in.png"), cv2.IMREAD_UNCHANGED)
+    tiled = cv2.imread(str(tmp_path / "tiled" / "in.png"), cv2.IMREAD_UNCHANGED)
+    assert whole.shape == (97 * 4, 71 * 4, 3) and whole.dtype == np.uint8
+    assert psnr(tiled, whole, 255) >= 50
+
+
+def test_cli_gray_16bit_keeps_depth_and_channels(retina, tmp_path):
+    gray16 = (cv2.cvtColor(retina[300:360, 300:348], cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257)
+    cv2.imwrite(str(tmp_path / "ct.png"), gray16)
+    one_channel = trained_looking(SEEDSRGenerator(1, 1, num_feat=8, num_block=1, upscale=2, img_residual=True))
+    rgb = trained_looking(SEEDSRGenerator(num_feat=8, num_block=1, upscale=2, img_residual=True))
+    for name, net in (("gray_model", one_channel), ("rgb_model", rgb)):
+        checkpoint = save_checkpoint(net, tmp_path / f"{name}.pth")
+        assert infer.main(["-i", str(tmp_path), "-o", str(tmp_path / name), "--model", checkpoint,
+                           "--tile", "16"]) == 0
+        out = cv2.imread(str(tmp_path / name / "ct.png"), cv2.IMREAD_UNCHANGED)
+        assert out.dtype == np.uint16 and out.shape == (120, 96)
+        assert out.max() > 255  # 16-bit values, not an 8-bit image stored in 16 bits
+
+
+def test_untrained_skip_model_on_16_bit_is_bicubic(tmp_path):
+    net = SEEDSRGenerator(1, 1, num_feat=8, num_block=1, upscale=4, img_residual=True)
+    image = (np.random.default_rng(0).random((20, 24)) * 65535).astype(np.uint16)
+    expected = torch.nn.functional.interpolate(torch.from_numpy(image / 65535.0)[None, None].float(),
+                                               scale_factor=4, mode="bicubic", align_corners=False)
+    expected = np.round(expected.clamp(0, 1).numpy()[0, 0] * 65535).astype(np.uint16)
+    assert np.abs(upscale(image, net).astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_clear_errors(tmp_path, capsys):
+    net = SEEDSRGenerator(num_feat=8, num_block=1, upscale=4)
+    checkpoint = save_checkpoint(net, tmp_path / "x4.pth")
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    assert infer.main(["-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--model", checkpoint,
+                       "--scale", "8"]) == 2
+    assert "trained with upscale=4" in capsys.readouterr().err
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="junk.pth"):
+        load_generator(str(tmp_path / "junk.pth"))
+    torch.save({"params": {"conv.weight": torch.zeros(1)}}, tmp_path / "other.pth")
+    with pytest.raises(CheckpointError, match="other.pth: not a SEEDSRGenerator"):
+        load_generator(str(tmp_path / "other.pth"))
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")
+    assert infer.main(["-i", str(tmp_path / "broken.png"), "-o", str(tmp_path / "o"), "--model", checkpoint]) == 2
+    assert "broken.png: cannot read" in capsys.readouterr().err
+    gray_model = save_checkpoint(SEEDSRGenerator(1, 1, num_feat=8, num_block=1, upscale=4), tmp_path / "g.pth")
+    assert infer.main(["-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--model", gray_model]) == 2
+    assert "1-channel images, this one has 3" in capsys.readouterr().err
+    assert infer.main(["-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--model", checkpoint,
+                       "--fp16", "--device", "cpu"]) == 2
+    assert "--fp16 needs a CUDA device" in capsys.readouterr().err
+
+
+def write_dicom(pixels: np.ndarray, path) -> None:
+    """A minimal CT slice as a scanner stores it: 16-bit MONOCHROME2, signed when ``pixels`` is int16."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset = Dataset()
+    dataset.file_meta = meta
+    dataset.SOPClassUID, dataset.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
+    dataset.Modality = "CT"
+    dataset.Rows, dataset.Columns = pixels.shape
+    dataset.PixelSpacing = [0.8, 0.8]
+    dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 1, "MONOCHROME2"
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 16, 15
+    dataset.PixelRepresentation = 1 if pixels.dtype == np.int16 else 0
+    dataset.RescaleIntercept, dataset.RescaleSlope = -1024, 1
+    dataset.PixelData = np.ascontiguousarray(pixels).tobytes()
+    dataset.save_as(str(path), enforce_file_format=True)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int16])
+def test_cli_dicom_in_dicom_out(retina, tmp_path, capsys, dtype):
+    import pydicom
+
+    base = cv2.cvtColor(retina[600:640, 600:656], cv2.COLOR_RGB2GRAY).astype(np.int32) * 8
+    slice_ = (base - 1000).astype(dtype) if dtype == np.int16 else base.astype(dtype)  # signed: air below 0
+    write_dicom(slice_, tmp_path / "slice.dcm")
+    net = SEEDSRGenerator(1, 1, num_feat=8, num_block=1, upscale=2, img_residual=True)
+    checkpoint = save_checkpoint(net, tmp_path / "ct.pth")
+    assert infer.main(["-i", str(tmp_path / "slice.dcm"), "-o", str(tmp_path / "out"), "--model", checkpoint]) == 0
+    written = pydicom.dcmread(str(tmp_path / "out" / "slice.dcm"))
+    out = written.pixel_array
+    assert out.dtype == dtype and out.shape == (80, 112)
+    assert (written.Rows, written.Columns) == (80, 112) and float(written.PixelSpacing[0]) == pytest.approx(0.4)
+    assert written.RescaleIntercept == -1024 and written.SOPInstanceUID != pydicom.dcmread(
+        str(tmp_path / "slice.dcm")).SOPInstanceUID
+    # the untrained skip model is bicubic: the mean level survives, sign included
+    assert abs(float(out.mean()) - float(slice_.mean())) < 0.02 * abs(float(slice_.mean())) + 2
+    (tmp_path / "bad.dcm").write_bytes(b"DICM? no")
+    assert infer.main(["-i", str(tmp_path / "bad.dcm"), "-o", str(tmp_path / "out"), "--model", checkpoint]) == 2
+    assert "bad.dcm: cannot read the DICOM" in capsys.readouterr().err
