@@ -22,6 +22,11 @@ The fixes, all of them observable with basicsr 1.4.2, torch 2.14, torchvision 0.
 ``local_rank``
     ``python -m torch.distributed.launch`` (torch >= 2) passes ``--local-rank=N``; BasicSR's parser only knows
     ``--local_rank``. The hyphenated spelling is rewritten before BasicSR parses ``sys.argv``.
+``safe_yaml``
+    BasicSR's option loader (``basicsr.utils.options.ordered_yaml``) is PyYAML's full ``Loader``: an option file
+    with a ``!!python/object/apply:os.system [...]`` tag runs the command while it is being read. Replaced by
+    :class:`medsr_se.options.SafeOrderedLoader` (plain data only, order kept), so every BasicSR entry point that
+    reads option files (``parse_options`` of train.py and test.py) refuses such tags and runs nothing.
 ``vgg_path``
     BasicSR's ``VGGFeatureExtractor`` looks for ``experiments/pretrained_models/vgg19-dcbb9e9d.pth`` relative to
     the working directory and otherwise downloads (fails offline). When that file is missing but torch's hub
@@ -169,6 +174,28 @@ def _local_rank_apply() -> None:
         module.parse_options = parse_options
 
 
+# --------------------------------------------------------------------------------------------- safe_yaml
+def _safe_yaml_needed() -> bool:
+    import yaml
+    from basicsr.utils import options
+
+    return not issubclass(options.ordered_yaml()[0], yaml.SafeLoader)
+
+
+def _safe_yaml_apply() -> None:
+    from basicsr.utils import options
+
+    from medsr_se.options import SafeOrderedLoader
+
+    dumper = options.ordered_yaml()[1]
+
+    def ordered_yaml():
+        """BasicSR's (Loader, Dumper) pair, with a loader that builds plain data only."""
+        return SafeOrderedLoader, dumper
+
+    options.ordered_yaml = ordered_yaml
+
+
 # --------------------------------------------------------------------------------------------- vgg_path
 def _vgg_path_needed() -> bool:
     """BasicSR's path is missing but a local copy exists elsewhere (else there is nothing to point BasicSR at)."""
@@ -195,6 +222,7 @@ AFTER_IMPORT: dict[str, tuple[Callable[[], bool], Callable[[], None]]] = {
     "resume_state": (_resume_state_needed, _resume_state_apply),
     "dist_cpu": (_dist_cpu_needed, _dist_cpu_apply),
     "local_rank": (_local_rank_needed, _local_rank_apply),
+    "safe_yaml": (_safe_yaml_needed, _safe_yaml_apply),
     "vgg_path": (_vgg_path_needed, _vgg_path_apply),
 }
 

@@ -126,3 +126,65 @@ def dump_yaml(options: Mapping, path: str | Path) -> Path:
     """Write ``options`` as a plain YAML option file (loadable by BasicSR and by :func:`load_yaml`)."""
     Path(path).write_text(yaml.safe_dump(plain(options), sort_keys=False), encoding="utf-8")
     return Path(path)
+
+
+# ---------------------------------------------------------------------------------------------- checks before training
+OUR_MODELS = ("RelativisticGANModel", "SEEDSRModel")
+
+
+class OptionError(ValueError):
+    """An option that cannot work; the message names it (``datasets:train:gt_size: ...``)."""
+
+
+def _first_hr_shape(folder: str, backend: str) -> tuple[int, int] | None:
+    """(height, width) of the first HR image of a dataset folder or LMDB, None when it cannot be told cheaply."""
+    if backend == "lmdb":
+        meta = Path(folder) / "meta_info.txt"
+        first = meta.read_text().split("\n", 1)[0] if meta.is_file() else ""
+        try:
+            height, width = (int(v) for v in first.split(" ")[1].strip("()").split(",")[:2])
+        except (IndexError, ValueError):
+            return None
+        return height, width
+    import cv2
+
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif",
+                                                                             ".tiff", ".bmp", ".ppm"))
+    image = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED) if files else None
+    return None if image is None else image.shape[:2]
+
+
+def _check_dataset(phase: str, dataset: Mapping, scale: int | None) -> None:
+    backend = (dataset.get("io_backend") or {}).get("type", "disk")
+    for key in ("dataroot_gt", "dataroot_lq"):
+        root = dataset.get(key)
+        if root is None:
+            continue
+        where = f"datasets:{phase}:{key}"
+        if not osp.isdir(root):
+            raise OptionError(f"{where}: no such folder {root} (prepare the data first: medsr-prepare-stare, "
+                              "see datasets/README.md)")
+        if backend == "lmdb" and not osp.isfile(osp.join(root, "meta_info.txt")):
+            raise OptionError(f"{where}: {root} is not a BasicSR LMDB (no meta_info.txt)")
+    gt_size = dataset.get("gt_size")
+    if not phase.startswith("train") or gt_size is None:
+        return
+    if scale and gt_size % scale:
+        raise OptionError(f"datasets:{phase}:gt_size: {gt_size} is not a multiple of scale {scale}")
+    shape = _first_hr_shape(dataset["dataroot_gt"], backend) if dataset.get("dataroot_gt") else None
+    if shape is not None and gt_size > min(shape):
+        raise OptionError(f"datasets:{phase}:gt_size: {gt_size} is larger than the training images "
+                          f"({shape[1]}x{shape[0]} in {dataset['dataroot_gt']})")
+
+
+def check_training_options(opt: Mapping) -> None:
+    """The mistakes that otherwise surface deep in training (a missing dataset, ``network_g:upscale`` != ``scale``,
+    a ``gt_size`` the data cannot give), as one :class:`OptionError` naming the option. Only for our models."""
+    if opt.get("model_type") not in OUR_MODELS:
+        return
+    scale = opt.get("scale")
+    upscale = (opt.get("network_g") or {}).get("upscale")
+    if scale is not None and upscale is not None and upscale != scale:
+        raise OptionError(f"network_g:upscale is {upscale} but scale is {scale}: they must be equal")
+    for phase, dataset in (opt.get("datasets") or {}).items():
+        _check_dataset(phase, dataset, scale)

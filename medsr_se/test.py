@@ -1,19 +1,21 @@
 """``python -m medsr_se.test -opt options/test_x4.yml`` / ``medsr-test``: BasicSR's test pipeline.
 
-Results go to ``results/<name>`` under the current working directory.
+Results go to ``results/<name>`` under the current working directory. The option file is read safely first; a bad
+one ends with ``error: ...`` and exit status 2.
 """
 
 from __future__ import annotations
 
-import os
+import sys
 
 import medsr_se  # noqa: F401  (compatibility fixes and registration)
+from medsr_se.train import run_pipeline
 
 
 def main() -> None:
-    from basicsr.test import test_pipeline
+    import basicsr.test
 
-    test_pipeline(os.getcwd())
+    sys.exit(run_pipeline(basicsr.test, "test_pipeline", None))
 
 
 if __name__ == "__main__":

@@ -2,27 +2,70 @@
 
 BasicSR's own ``train_pipeline`` with every flag of its train.py (``--launcher none|pytorch|slurm``,
 ``--auto_resume``, ``--debug``, ``--force_yml``, ``--local_rank`` / ``--local-rank``). ``experiments/`` and
-``tb_logger/`` go under the current working directory. A missing VGG weights file ends the run with its message
-(which names the file and where to put it) and exit status 2, not a traceback.
+``tb_logger/`` go under the current working directory.
+
+Before the first iteration the option file is read safely (plain YAML data only) and checked
+(:func:`medsr_se.options.check_training_options`: dataset folders, ``network_g:upscale`` = ``scale``, ``gt_size``).
+A user mistake (a bad option file, a missing dataset or VGG weights file) ends the run with one line
+``error: ...`` and exit status 2, not a traceback.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
 import medsr_se  # noqa: F401  (compatibility fixes and registration)
 from medsr_se.losses.vgg_features import MissingVGGWeights
+from medsr_se.options import OptionError, OptionFileError, check_training_options, load_yaml
+
+USER_ERRORS = (OptionFileError, OptionError, MissingVGGWeights)
+
+
+def option_file_argument(argv: list[str]) -> str | None:
+    """The value of ``-opt`` in a BasicSR command line (``-opt FILE`` or ``-opt=FILE``)."""
+    for index, arg in enumerate(argv):
+        if arg == "-opt" and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("-opt="):
+            return arg[len("-opt="):]
+    return None
+
+
+def checked_parse_options(parse_options: Callable, check: Callable[[dict], None] | None) -> Callable:
+    """BasicSR's ``parse_options`` preceded by a safe read of the option file and followed by ``check``."""
+
+    def parse(root_path: str, is_train: bool = True):
+        option_file = option_file_argument(sys.argv)
+        if option_file is not None:
+            load_yaml(option_file)  # OptionFileError naming the file, before BasicSR touches it
+        opt, args = parse_options(root_path, is_train)
+        if check is not None:
+            check(opt)
+        return opt, args
+
+    return parse
+
+
+def run_pipeline(module, pipeline: str, check: Callable[[dict], None] | None) -> int:
+    """Run ``module.<pipeline>(cwd)`` with checked option parsing; a user mistake -> ``error: ...``, exit 2."""
+    original = module.parse_options
+    module.parse_options = checked_parse_options(original, check)
+    try:
+        getattr(module, pipeline)(os.getcwd())
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        module.parse_options = original
+    return 0
 
 
 def main() -> None:
-    from basicsr.train import train_pipeline
+    import basicsr.train
 
-    try:
-        train_pipeline(os.getcwd())
-    except MissingVGGWeights as error:
-        print(f"medsr-train: {error}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run_pipeline(basicsr.train, "train_pipeline", check_training_options))
 
 
 if __name__ == "__main__":

@@ -4,14 +4,18 @@
 
 Input ``lr`` (N, C, h, w) float in [0, 1], RGB (or 1 channel); output ``sr`` (N, C, s·h, s·w), not clamped. After
 exporting, onnxruntime runs the file on a random input of another size than the one traced and the result is
-compared with PyTorch (max abs difference <= ``--tolerance``, 1e-4 by default); a larger difference is an error.
+compared with PyTorch (max abs difference <= ``--tolerance``, 1e-4 by default); a larger difference is an error
+and nothing is written (the file is exported under a temporary name and renamed only after the check).
 Needs the extra: ``pip install "medsr-se[onnx]"`` (onnx, onnxruntime).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +47,23 @@ def check_onnx(net: SEEDSRGenerator, path: Path, shape: tuple[int, int, int, int
     return float(np.abs(onnx_out - reference).max())
 
 
+def export_checked(net: SEEDSRGenerator, output: Path, opset: int, tolerance: float) -> float:
+    """Export to a temporary name beside ``output``, check it, and only then rename it onto ``output``.
+    A model that fails its check (or an export that fails) leaves nothing at ``output``."""
+    temporary = output.with_name(f".{output.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        export_onnx(net, temporary, opset)
+        difference = check_onnx(net, temporary, (2, net.conv_first.in_channels, 45, 37))
+        if difference > tolerance:
+            raise ValueError(f"{output}: onnxruntime differs from PyTorch by {difference:.2e} (> {tolerance}); "
+                             "nothing was written")
+        os.replace(temporary, output)
+        return difference
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="medsr-export", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="BasicSR net_g checkpoint of a SEEDSRGenerator")
@@ -57,17 +78,17 @@ def main(argv: list[str] | None = None) -> int:
         print('error: ONNX export needs the extra: pip install "medsr-se[onnx]"', file=sys.stderr)
         return 2
     try:
+        if args.output.is_dir():
+            raise ValueError(f"-o {args.output}: is a folder; give the .onnx file to write")
         net = load_generator(args.model)
-    except (FileNotFoundError, CheckpointError) as error:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        difference = export_checked(net, args.output, args.opset, args.tolerance)
+    except (FileNotFoundError, CheckpointError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    export_onnx(net, args.output, args.opset)
-    difference = check_onnx(net, args.output, (2, net.conv_first.in_channels, 45, 37))
-    if difference > args.tolerance:
-        print(f"error: {args.output}: onnxruntime differs from PyTorch by {difference:.2e} (> {args.tolerance})",
-              file=sys.stderr)
-        return 1
+    except OSError as error:
+        print(f"error: {args.output}: cannot write it ({error.strerror or error})", file=sys.stderr)
+        return 2
     print(f"{args.output}: x{net.upscale}, dynamic batch/height/width; onnxruntime vs PyTorch on 2x45x37: "
           f"max abs diff {difference:.1e}")
     return 0

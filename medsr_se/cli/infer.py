@@ -10,6 +10,12 @@ divided by the scale, a new SOP instance UID and the same pixel type (signed 16-
 through the network offset by 32768 into the unsigned range and come back signed). The architecture and scale are
 read from the checkpoint (``params_ema`` if present); ``--scale`` only checks it. ``--tile`` splits the LR image
 into tiles whose result equals whole-image inference (see medsr_se.archs.seedsr_tiling).
+
+Safety (README, "Safety"): the output folder may not be an input folder (an input is never written over), two
+inputs may not share a stem (they would be written to one file): both are refused before any work. Every file is
+written to a temporary name and renamed into place once complete; a failed write is an error naming the file.
+Without ``--tile``, an image whose whole-image inference would not fit in memory is tiled automatically (a note
+says so); one that would not fit even tiled is refused. A 4-channel image keeps its alpha (resized bicubic).
 """
 
 from __future__ import annotations
@@ -22,8 +28,12 @@ import cv2
 import torch
 from mmengine.utils import ProgressBar
 
-from medsr_se.imageio import SUFFIXES, read_dicom, read_image, write_dicom
-from medsr_se.inference import CheckpointError, load_generator, upscale
+from medsr_se.imageio import SUFFIXES, WriteError, read_dicom, read_image, write_dicom, write_image
+from medsr_se.inference import CheckpointError, load_generator, memory_budget, plan_tile, upscale
+
+
+class UsageError(ValueError):
+    """A command line that cannot work; the message names the option or file."""
 
 
 def input_files(source: Path) -> list[Path]:
@@ -37,47 +47,100 @@ def input_files(source: Path) -> list[Path]:
     raise FileNotFoundError(f"input not found: {source}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def output_path(path: Path, output: Path) -> Path:
+    return output / f"{path.stem}{'.dcm' if path.suffix.lower() == '.dcm' else '.png'}"
+
+
+def check_outputs(files: list[Path], output: Path) -> None:
+    """Refuse, before any work, an output folder that would write over an input or two inputs sharing a name."""
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"-o {output}: is a file; give a folder for the results")
+    by_output: dict[Path, Path] = {}
+    inputs = {path.resolve() for path in files}
+    for path in files:
+        target = output_path(path, output)
+        if target.resolve() in inputs or path.resolve().parent == output.resolve():
+            raise UsageError(f"-o {output}: is the folder of the input {path}; results would replace inputs, so "
+                             "give another output folder")
+        if target in by_output:
+            raise UsageError(f"{by_output[target]} and {path} would both be written to {target}; rename one or "
+                             "run them separately")
+        by_output[target] = path
+
+
+def check_device(device: str) -> None:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: no CUDA GPU is available here (use --device cpu)")
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medsr-infer", description=__doc__.split("\n\n")[0])
     parser.add_argument("-i", "--input", type=Path, required=True, help="image file or folder")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output folder (not an input folder)")
     parser.add_argument("--model", required=True, help="BasicSR net_g checkpoint of a SEEDSRGenerator")
     parser.add_argument("--scale", type=int, help="expected scale (checked against the checkpoint)")
-    parser.add_argument("--tile", type=int, default=0, help="LR tile size in pixels; 0 = whole image")
+    parser.add_argument("--tile", type=int, default=0, help="LR tile size in pixels; 0 = whole image when it fits")
     parser.add_argument("--tile-pad", type=int, default=4, help="LR halo around each tile (>= 4)")
     parser.add_argument("--fp16", action="store_true", help="half precision (CUDA only)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def upscale_file(path: Path, model, args: argparse.Namespace, budget: int) -> None:
+    """Read, super-resolve and write one file (atomically, checked)."""
+    dicom = None
+    if path.suffix.lower() == ".dcm":
+        dicom, image = read_dicom(path)
+    else:
+        image = read_image(path)
     try:
-        if args.fp16 and not str(args.device).startswith("cuda"):
-            raise ValueError("--fp16 needs a CUDA device (--device cuda)")
-        files = input_files(args.input)
-        model = load_generator(args.model, device=args.device, upscale=args.scale)
-        if args.fp16:
-            model = model.half()
+        tile = plan_tile(model, image.shape[0], image.shape[1], args.tile, budget)
+        if tile and not args.tile:
+            print(f"note: {path}: too large for whole-image inference here; tiling with --tile {tile}",
+                  file=sys.stderr)
+        result = upscale(image, model, tile, args.tile_pad)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
+    target = output_path(path, args.output)
+    if dicom is not None:
+        write_dicom(dicom, result, model.upscale, target)
+    else:
+        write_image(target, result)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.tile < 0:
+        raise UsageError(f"--tile {args.tile}: must be 0 (whole image) or a positive tile size")
+    check_device(str(args.device))
+    if args.fp16 and not str(args.device).startswith("cuda"):
+        raise UsageError("--fp16 needs a CUDA device (--device cuda)")
+    files = input_files(args.input)
+    check_outputs(files, args.output)
+    model = load_generator(args.model, device=args.device, upscale=args.scale)
+    if args.fp16:
+        model = model.half()
+    try:
         args.output.mkdir(parents=True, exist_ok=True)
-        bar = ProgressBar(len(files), file=sys.stderr)
-        for path in files:
-            dicom = None
-            if path.suffix.lower() == ".dcm":
-                dicom, image = read_dicom(path)
-            else:
-                image = read_image(path)
-            try:
-                result = upscale(image, model, args.tile, args.tile_pad)
-            except ValueError as error:
-                raise ValueError(f"{path}: {error}") from error
-            if dicom is not None:
-                write_dicom(dicom, result, model.upscale, args.output / f"{path.stem}.dcm")
-            else:
-                cv2.imwrite(str(args.output / f"{path.stem}.png"), result)
-            bar.update()
-        sys.stderr.write("\n")
-    except (FileNotFoundError, ValueError, CheckpointError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except OSError as error:
+        raise WriteError(f"{args.output}: cannot create the output folder ({error.strerror or error})") from error
+    budget = memory_budget(args.device)
+    bar = ProgressBar(len(files), file=sys.stderr)
+    for path in files:
+        upscale_file(path, model, args, budget)
+        bar.update()
+    sys.stderr.write("\n")
     print(f"{len(files)} image(s) x{model.upscale} -> {args.output}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our messages name the file instead
+    try:
+        return run(args)
+    except (FileNotFoundError, ValueError, CheckpointError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import lmdb
+
 from medsr_se.prepare.prepare_stare import DEFAULT_OUTPUT, Params, PrepareError, prepare
 
 
@@ -62,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
                            args.skip_bad, args.workers)
     except (PrepareError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (OSError, lmdb.Error) as error:  # read-only or full disk, a path under a regular file, ...
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        where = getattr(error, "filename", None) or args.output
+        print(f"error: {where}: cannot write the dataset ({reason}); nothing was published", file=sys.stderr)
         return 2
     counts = manifest["counts"]
     print(f"{args.output}: {counts['train_images']} train images ({counts['train_pieces']} sub-images), "

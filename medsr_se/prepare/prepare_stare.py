@@ -26,6 +26,7 @@ import random
 import shutil
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,8 +177,22 @@ def process_image(task: tuple[SourceImage, str, Params]) -> ImageResult:
     return result
 
 
+def _die_with_parent() -> None:
+    """Linux: ask the kernel to end this worker when its parent (the pool's process) dies, so a killed preparation
+    leaves no workers running on."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+
+
 def _init_worker() -> None:
     import torch
+
+    _die_with_parent()
 
     torch.set_num_threads(1)  # one image per process; basicsr's imresize runs on torch
     cv2.setNumThreads(1)
@@ -231,14 +246,79 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__, "lmdb": lmdb.__version__, "python": sys.version.split()[0]}
 
 
-def _remove_stale_partials(output: Path) -> None:
-    for stale in output.parent.glob(f".{output.name}.partial-*"):
-        print(f"note: removing {stale}, left by an interrupted run", file=sys.stderr)
-        shutil.rmtree(stale, ignore_errors=True)
+# ---------------------------------------------------------------------------------------------------- publishing
+MANIFEST = "manifest.json"  # written last: a folder holding it is a complete dataset
+
+
+def _siblings(output: Path, kind: str) -> list[Path]:
+    """Hidden working folders of ``output``: ``.<name>.partial-*`` (being built) or ``.<name>.old-*`` (replaced)."""
+    return sorted(output.parent.glob(f".{output.name}.{kind}-*"), key=lambda path: path.stat().st_mtime)
+
+
+@contextlib.contextmanager
+def output_lock(output: Path):
+    """Exclusive lock on ``output`` for one preparation at a time (``.<name>.lock`` beside it, holding the pid).
+
+    A second run on the same output is refused with a message naming the running one. The lock dies with its
+    process; the file is removed on the way out while still locked (a run that opened it meanwhile sees that the
+    path no longer names its file and tries again).
+    """
+    import fcntl
+
+    lock_path = output.parent / f".{output.name}.lock"
+    while True:
+        handle = open(lock_path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            handle.close()
+            raise PrepareError(f"{output}: another medsr-prepare-stare (pid {owner}) is writing it; wait for it to "
+                               "finish or stop it") from None
+        try:
+            if os.stat(lock_path).st_ino == os.fstat(handle.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        handle.close()  # the holder removed the file between our open and our lock: take the new one
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock_path.unlink()
+        handle.close()  # releases the lock
+
+
+def recover_interrupted(output: Path) -> None:
+    """Finish or undo what a killed run left (call under :func:`output_lock`), never deleting a complete dataset:
+
+    - a complete new dataset (``.partial-*`` with its manifest) is published, replacing ``output``;
+    - incomplete ``.partial-*`` folders are removed;
+    - a replaced dataset (``.old-*``) is removed once ``output`` exists, else restored as ``output``.
+    """
+    for partial in _siblings(output, "partial"):
+        if (partial / MANIFEST).is_file():
+            print(f"note: publishing {partial}, a complete dataset left by an interrupted run", file=sys.stderr)
+            _publish(partial, output)
+        else:
+            print(f"note: removing {partial}, an incomplete dataset left by an interrupted run", file=sys.stderr)
+            shutil.rmtree(partial, ignore_errors=True)
+    for old in reversed(_siblings(output, "old")):
+        if output.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            print(f"note: restoring {output} from {old} (an interrupted --overwrite)", file=sys.stderr)
+            old.rename(output)
 
 
 def _publish(tmp: Path, output: Path) -> None:
-    """Move the finished tmp folder into place; an existing output is replaced only after that succeeds."""
+    """Move the finished tmp folder into place; an existing output is replaced only after that succeeds.
+    A kill between the two renames is repaired by :func:`recover_interrupted`."""
     old = output.parent / f".{output.name}.old-{uuid.uuid4().hex[:8]}"
     if output.exists():
         output.rename(old)
@@ -246,71 +326,97 @@ def _publish(tmp: Path, output: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+# ---------------------------------------------------------------------------------------------------- the run
+def check_params(params: Params) -> None:
+    for scale in params.scales:
+        if scale not in (2, 4, 8, 16):
+            raise PrepareError(f"--scales: {scale} is not one of 2, 4, 8, 16")
+    if (params.crop_size <= 0 or params.step <= 0 or params.crop_size % params.modulus
+            or params.step % params.modulus):
+        raise PrepareError(f"--crop-size {params.crop_size} and --step {params.step} must be positive multiples "
+                           f"of the largest scale {params.modulus}")
+
+
+def check_output(output: Path, overwrite: bool) -> None:
+    if output.exists() and not output.is_dir():
+        raise PrepareError(f"-o {output}: is a file, not a dataset folder; give another path")
+    if output.exists() and not overwrite:
+        raise PrepareError(f"{output} already exists; pass --overwrite to replace it (it is kept until the new "
+                           "dataset is complete)")
+
+
+def _results(tasks: list, workers: int) -> Iterator[ImageResult]:
+    """Processed images in order, from a pool of fresh worker processes (or in this process for one worker)."""
+    if workers <= 1:
+        yield from map(process_image, tasks)
+        return
+    # fresh workers: a fork of a process whose OpenMP / OpenCV thread pools already ran can deadlock
+    context = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
+    with context.Pool(workers, initializer=_init_worker) as pool:
+        yield from pool.imap(process_image, tasks, chunksize=2)
+
+
 def prepare(source: Path, output: Path, params: Params, n_test: int = 20, seed: int = 0,
             test_list: list[str] | None = None, overwrite: bool = False, skip_bad: bool = False,
             workers: int | None = None, initial_map_size: int = 1 << 28, progress: bool = True) -> dict:
     """Build the dataset (module docstring); returns the manifest."""
-    for scale in params.scales:
-        if scale not in (2, 4, 8, 16):
-            raise PrepareError(f"--scales: {scale} is not one of 2, 4, 8, 16")
-    if params.crop_size % params.modulus or params.step % params.modulus or params.step <= 0:
-        raise PrepareError(f"--crop-size {params.crop_size} and --step {params.step} must be positive multiples "
-                           f"of the largest scale {params.modulus}")
-    if output.exists() and not overwrite:
-        raise PrepareError(f"{output} already exists; pass --overwrite to replace it (it is kept until the new "
-                           "dataset is complete)")
+    check_params(params)
     try:
         images, ignored = list_images(source)
     except (BadImageError, ValueError) as error:
         raise PrepareError(str(error)) from error
-    for name in ignored:
-        print(f"note: ignoring {name} (not an image)", file=sys.stderr)
-    split = make_split([image.stem for image in images], n_test, seed, test_list)
-    split_of = {stem: name for name, stems in split.items() for stem in stems}
     output.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_partials(output)
-    tmp = output.parent / f".{output.name}.partial-{uuid.uuid4().hex[:8]}"
+    with output_lock(output):
+        recover_interrupted(output)
+        check_output(output, overwrite)
+        for name in ignored:
+            print(f"note: ignoring {name} (not an image)", file=sys.stderr)
+        split = make_split([image.stem for image in images], n_test, seed, test_list)
+        tmp = output.parent / f".{output.name}.partial-{uuid.uuid4().hex[:8]}"
+        try:
+            manifest = _build(tmp, images, split, params, skip_bad, workers or os.cpu_count() or 1,
+                              initial_map_size, progress)
+            manifest.update(source=str(source), ignored_files=ignored)
+            manifest["parameters"].update(n_test=len(split["test"]), seed=seed, test_list=test_list is not None)
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+            _publish(tmp, output)
+            return manifest
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _build(tmp: Path, images: list[SourceImage], split: dict[str, list[str]], params: Params, skip_bad: bool,
+           workers: int, initial_map_size: int, progress: bool) -> dict:
+    """Process every image into ``tmp``; the manifest's contents (without the run's source / split options)."""
+    split_of = {stem: name for name, stems in split.items() for stem in stems}
     skipped, notes, checksums = [], {}, {}
-    try:
-        writer = OutputWriter(tmp, params.scales, initial_map_size)
-        tasks = [(image, split_of[image.stem], params) for image in images]
-        workers = workers or os.cpu_count() or 1
-        bar = ProgressBar(len(tasks), file=sys.stderr) if progress else None
-        # fresh workers: a fork of a process whose OpenMP / OpenCV thread pools already ran can deadlock
-        context = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
-        with contextlib.ExitStack() as stack:
-            if workers > 1:
-                pool = stack.enter_context(context.Pool(workers, initializer=_init_worker))
-                results = pool.imap(process_image, tasks, chunksize=2)
-            else:
-                results = map(process_image, tasks)
-            for result in results:
-                if bar:
-                    bar.update()
-                if result.sha256:
-                    checksums[result.stem] = result.sha256
-                if result.error:
-                    if not skip_bad:
-                        raise PrepareError(f"{result.error}\n(pass --skip-bad to leave such images out)")
-                    skipped.append({"stem": result.stem, "split": result.split, "error": result.error})
-                    continue
-                if result.notes:
-                    notes[result.stem] = result.notes
-                writer.add(result)
-        writer.close()
+    writer = OutputWriter(tmp, params.scales, initial_map_size)
+    tasks = [(image, split_of[image.stem], params) for image in images]
+    bar = ProgressBar(len(tasks), file=sys.stderr) if progress else None
+    for result in _results(tasks, workers):
         if bar:
-            sys.stderr.write("\n")
-        manifest = {
-            "source": str(source), "parameters": {
-                "scales": list(params.scales), "crop_size": params.crop_size, "step": params.step,
-                "mod_crop": params.modulus, "gray": params.gray, "keep_depth": params.keep_depth,
-                "n_test": len(split["test"]), "seed": seed, "test_list": test_list is not None,
-                "downsampling": "basicsr.utils.matlab_functions.imresize (MATLAB bicubic, antialiased), rounded"},
-            "split": split, "skipped": skipped, "ignored_files": ignored, "notes": notes,
-            "counts": writer.counts, "source_sha256": checksums, "versions": versions(),
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        _publish(tmp, output)
-        return manifest
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            bar.update()
+        if result.sha256:
+            checksums[result.stem] = result.sha256
+        if result.error:
+            if not skip_bad:
+                raise PrepareError(f"{result.error}\n(pass --skip-bad to leave such images out)")
+            skipped.append({"stem": result.stem, "split": result.split, "error": result.error})
+            continue
+        if result.notes:
+            notes[result.stem] = result.notes
+        writer.add(result)
+    writer.close()
+    if bar:
+        sys.stderr.write("\n")
+    if writer.counts["test_images"] == 0 or writer.counts["train_images"] == 0:
+        raise PrepareError(f"no {'test' if writer.counts['test_images'] == 0 else 'training'} image is left "
+                           f"after skipping {len(skipped)} bad one(s); nothing was written")
+    return {
+        "parameters": {
+            "scales": list(params.scales), "crop_size": params.crop_size, "step": params.step,
+            "mod_crop": params.modulus, "gray": params.gray, "keep_depth": params.keep_depth,
+            "downsampling": "basicsr.utils.matlab_functions.imresize (MATLAB bicubic, antialiased), rounded"},
+        "split": split, "skipped": skipped, "notes": notes, "counts": writer.counts,
+        "source_sha256": checksums, "versions": versions(),
+    }

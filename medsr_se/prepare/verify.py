@@ -19,11 +19,17 @@ def _shape(pixels: np.ndarray) -> tuple[int, int, int]:
     return (pixels.shape[0], pixels.shape[1], 1 if pixels.ndim == 2 else pixels.shape[2])
 
 
-def _read_meta(lmdb_dir: Path) -> dict[str, tuple[int, int, int]]:
+def _read_meta(lmdb_dir: Path, problems: list[str]) -> dict[str, tuple[int, int, int]]:
+    """``meta_info.txt`` as key -> (h, w, c); a line that does not parse is a problem, not an exception."""
     shapes = {}
-    for line in (lmdb_dir / "meta_info.txt").read_text().splitlines():
-        name, shape, _level = line.split(" ")
-        shapes[name.split(".")[0]] = tuple(int(v) for v in shape.strip("()").split(","))
+    for number, line in enumerate((lmdb_dir / "meta_info.txt").read_text(errors="replace").splitlines(), 1):
+        try:
+            name, shape, _level = line.split(" ")
+            height, width, channels = (int(v) for v in shape.strip("()").split(","))
+        except ValueError:
+            problems.append(f"{lmdb_dir}/meta_info.txt line {number}: not '<key>.png (h,w,c) <level>': {line[:80]!r}")
+            continue
+        shapes[name.split(".")[0]] = (height, width, channels)
     return shapes
 
 
@@ -32,13 +38,24 @@ def _check_lmdb(lmdb_dir: Path, problems: list[str]) -> dict[str, tuple[int, int
     if not (lmdb_dir / "meta_info.txt").is_file():
         problems.append(f"{lmdb_dir}: missing (or no meta_info.txt)")
         return {}
-    meta = _read_meta(lmdb_dir)
+    meta = _read_meta(lmdb_dir, problems)
     shapes = {}
-    env = lmdb.open(str(lmdb_dir), readonly=True, lock=False, readahead=False)
+    try:
+        env = lmdb.open(str(lmdb_dir), readonly=True, lock=False, readahead=False)
+    except lmdb.Error as error:
+        problems.append(f"{lmdb_dir}: cannot be opened as an LMDB ({error})")
+        return {}
+    # reading past the end of a truncated data.mdb is a SIGBUS (memory-mapped), not an exception: check first
+    needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+    size = (lmdb_dir / "data.mdb").stat().st_size
+    if size < needed:
+        env.close()
+        problems.append(f"{lmdb_dir}/data.mdb: truncated ({size} bytes, its pages need {needed})")
+        return {}
     try:
         with env.begin() as txn:
             for raw_key, value in txn.cursor():
-                key = raw_key.decode("ascii")
+                key = raw_key.decode("ascii", errors="replace")
                 pixels = cv2.imdecode(np.frombuffer(value, np.uint8), cv2.IMREAD_UNCHANGED)
                 if pixels is None:
                     problems.append(f"{lmdb_dir}: value of {key} does not decode")
@@ -46,6 +63,8 @@ def _check_lmdb(lmdb_dir: Path, problems: list[str]) -> dict[str, tuple[int, int
                 shapes[key] = _shape(pixels)
                 if key in meta and meta[key] != shapes[key]:
                     problems.append(f"{lmdb_dir}: {key} is {shapes[key]}, meta_info.txt says {meta[key]}")
+    except lmdb.Error as error:
+        problems.append(f"{lmdb_dir}: damaged LMDB ({error})")
     finally:
         env.close()
     if set(meta) != set(shapes):
@@ -83,9 +102,10 @@ def verify(root: Path) -> list[str]:
     try:
         manifest = json.loads(manifest_path.read_text())
         scales, split, counts = manifest["parameters"]["scales"], manifest["split"], manifest["counts"]
-    except (ValueError, KeyError) as error:
+        split["train"], split["test"], counts["train_pieces"]  # noqa: B018  (present, or the manifest is broken)
+        skipped = {entry["stem"] for entry in manifest.get("skipped", [])}
+    except (ValueError, KeyError, TypeError) as error:
         return [f"{manifest_path}: unreadable ({error})"]
-    skipped = {entry["stem"] for entry in manifest.get("skipped", [])}
 
     hr_train = _check_lmdb(root / "train" / "HR.lmdb", problems)
     for scale in scales:
@@ -98,6 +118,8 @@ def verify(root: Path) -> list[str]:
         problems.append("train/HR.lmdb: images differ from the manifest's train split")
 
     hr_test = _folder_shapes(root / "test" / "HR", problems)
+    if not hr_test:
+        problems.append(f"{root / 'test' / 'HR'}: no test images (nothing to validate or evaluate on)")
     if set(hr_test) != set(split["test"]) - skipped:
         problems.append("test/HR: images differ from the manifest's test split")
     for scale in scales:
