@@ -61,7 +61,8 @@ def samples_per_second(dataset_opt: dict, workers: int, batches: int) -> tuple[f
     would restart the workers and time their start-up)."""
     from basicsr.data import build_dataloader, build_dataset
 
-    dataset_opt = {**dataset_opt, "num_worker_per_gpu": workers}
+    dataset_opt = {**dataset_opt, "num_worker_per_gpu": workers,
+                   "persistent_workers": bool(dataset_opt.get("persistent_workers")) and workers > 0}
     loader = build_dataloader(build_dataset(dataset_opt), dataset_opt, num_gpu=1, dist=False, seed=0)
     batches = min(batches, len(loader) - 1)
     if batches < 1:

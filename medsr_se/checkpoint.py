@@ -1,7 +1,10 @@
 """Reading a trained ``SEEDSRGenerator`` from a BasicSR network checkpoint (``net_g_*.pth``).
 
-A BasicSR ``net_g_*.pth`` holds ``params`` (and ``params_ema`` when EMA was on). The architecture is read off the
-tensors themselves (channels, width, depth, scale, SE reduction, image skip), so no option file is needed.
+A BasicSR ``net_g_*.pth`` holds ``params`` (and ``params_ema`` when EMA was on). Checkpoints written by our models
+also hold ``medsr_se_network_g``, the ``network_g`` options the generator was built from: every constructor
+argument, ``res_scale`` included, which cannot be read off the weights. Without it (checkpoints of earlier
+versions, or written by other BasicSR models) the architecture is read off the tensors themselves (channels,
+width, depth, scale, SE reduction, image skip) and ``res_scale`` is assumed 1.0.
 Writing checkpoints is the models' business (:mod:`medsr_se.models.atomic_save`).
 """
 
@@ -13,6 +16,7 @@ from os import path as osp
 import torch
 
 from medsr_se.archs.seedsr_arch import IMG_RESIDUAL_KEY, SEEDSRGenerator
+from medsr_se.models.atomic_save import NETWORK_OPTIONS_KEY
 
 
 class CheckpointError(ValueError):
@@ -35,6 +39,16 @@ def generator_config(state: dict[str, torch.Tensor]) -> dict:
         raise CheckpointError(f"not a SEEDSRGenerator state dict (missing {error})") from error
 
 
+def stored_config(saved: dict) -> dict | None:
+    """SEEDSRGenerator keyword arguments stored with the checkpoint by our models (None when absent)."""
+    options = saved.get(NETWORK_OPTIONS_KEY) if isinstance(saved, dict) else None
+    if not isinstance(options, dict):
+        return None
+    if options.get("type", "SEEDSRGenerator") != "SEEDSRGenerator":
+        raise CheckpointError(f"network_g is a {options.get('type')}, not a SEEDSRGenerator")
+    return {key: value for key, value in options.items() if key != "type"}
+
+
 def load_generator(path: str, param_key: str = "params_ema", device: str | torch.device = "cpu",
                    **expected) -> SEEDSRGenerator:
     """The generator in ``path`` (``params_ema`` if present, else ``params``), in eval mode.
@@ -53,15 +67,15 @@ def load_generator(path: str, param_key: str = "params_ema", device: str | torch
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: not a BasicSR network checkpoint")
     try:
-        config = generator_config(state)
+        config = stored_config(saved) or generator_config(state)
     except CheckpointError as error:
         raise CheckpointError(f"{path}: {error}") from error
     for key, value in expected.items():
         if value is not None and config.get(key) != value:
             raise CheckpointError(f"{path}: trained with {key}={config.get(key)}, but {key}={value} was asked for")
-    net = SEEDSRGenerator(**config)
     try:
+        net = SEEDSRGenerator(**config)
         net.load_state_dict(state)
-    except RuntimeError as error:
+    except (RuntimeError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: does not match SEEDSRGenerator({config}): {error}") from error
     return net.eval().to(device)

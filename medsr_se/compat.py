@@ -12,11 +12,14 @@ The fixes, all of them observable with basicsr 1.4.2, torch 2.14, torchvision 0.
     aliasing the new module under the old name.
 ``resume_state``
     ``basicsr.train.load_resume_state`` maps every storage with ``storage.cuda(...)`` (resume crashes without a
-    GPU) and searches ``experiments/<name>`` relative to the working directory rather than the experiment root
-    that ``parse_options`` computed from ``root_path`` (auto-resume of a plugin whose root lies elsewhere finds
-    nothing, archives the experiment and restarts from iteration 0). Replaced by :func:`load_resume_state`.
+    GPU; on a GPU Adam's step counters land there and cost a host sync per tensor and step), takes the newest
+    ``.state`` even when it is truncated, and searches ``experiments/<name>`` relative to the working directory
+    rather than the experiment root that ``parse_options`` computed from ``root_path`` (auto-resume of a plugin
+    whose root lies elsewhere finds nothing, archives the experiment and restarts from iteration 0). Replaced by
+    :func:`load_resume_state`.
 ``dist_cpu``
-    ``init_dist`` does ``set_device(rank % num_gpus)`` (division by zero on CPU) and hard-codes NCCL;
+    ``init_dist`` does ``set_device(rank % num_gpus)`` (division by zero on CPU) and hard-codes NCCL (also for a
+    ``num_gpu: 0`` run on a GPU host, whose CPU models NCCL cannot serve);
     ``BaseModel.model_to_device`` passes ``device_ids=[cuda.current_device()]`` to DDP. Without CUDA both now use
     gloo and CPU DDP; with CUDA BasicSR's own code runs unchanged.
 ``local_rank``
@@ -69,42 +72,78 @@ def _resume_state_needed() -> bool:
     return "storage.cuda" in upstream or "osp.join('experiments'" in upstream
 
 
+def state_files(states_dir: str) -> list[str]:
+    """Paths of the ``<iter>.state`` files in ``states_dir``, newest iteration first."""
+    if not osp.isdir(states_dir):
+        return []
+    iters = sorted((int(name[: -len(".state")]) for name in os.listdir(states_dir)
+                    if name.endswith(".state") and name[: -len(".state")].isdigit()), reverse=True)
+    return [osp.join(states_dir, f"{iteration}.state") for iteration in iters]
+
+
 def latest_state_file(states_dir: str) -> str | None:
     """Path of the ``<iter>.state`` file with the highest iteration in ``states_dir`` (None if there is none)."""
-    if not osp.isdir(states_dir):
-        return None
-    iters = [int(name[: -len(".state")]) for name in os.listdir(states_dir)
-             if name.endswith(".state") and name[: -len(".state")].isdigit()]
-    return osp.join(states_dir, f"{max(iters)}.state") if iters else None
+    files = state_files(states_dir)
+    return files[0] if files else None
+
+
+class ResumeStateError(ValueError):
+    """A resume state that cannot be used; the message names the file."""
+
+
+def read_state(state_path: str, opt: dict) -> dict:
+    """A training state and the network files of its iteration, checked; ResumeStateError naming what is wrong.
+
+    Loaded onto the CPU whatever the device: BasicSR's ``resume_training`` hands it to ``Optimizer.load_state_dict``,
+    which moves each moment tensor to its parameter's device and keeps Adam's ``step`` counters on the CPU (on
+    the GPU they would cost a host synchronisation per parameter tensor and step).
+    """
+    import torch
+
+    try:
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        iteration = state["iter"]
+    except Exception as error:  # truncated, not a torch file, no 'iter'
+        raise ResumeStateError(f"{state_path}: unreadable training state ({type(error).__name__}: {error})") from error
+    models = opt["path"].get("models")
+    for network in (key for key in opt if key.startswith("network_")):
+        weights = osp.join(models, f"net_{network[len('network_'):]}_{iteration}.pth") if models else None
+        if weights is not None and not osp.isfile(weights):
+            raise ResumeStateError(f"{state_path}: its network file {weights} is missing")
+    return state
 
 
 def load_resume_state(opt: dict) -> dict | None:
     """BasicSR's ``load_resume_state`` contract, on any device and for any ``root_path``.
 
-    With ``--auto_resume`` the newest state is taken from ``opt['path']['training_states']`` (the experiment root
-    that ``parse_options`` derived from ``root_path``). Storages go to the current CUDA device when the run uses
-    one, else stay on the CPU.
+    With ``--auto_resume`` the newest *usable* state is taken from ``opt['path']['training_states']`` (the
+    experiment root that ``parse_options`` derived from ``root_path``): a newer one that does not load or lacks a
+    network file is skipped with a warning naming it. An explicit ``path:resume_state`` that cannot be used is an
+    error naming the file.
     """
-    import torch
-    from basicsr.utils import check_resume
+    from basicsr.utils import check_resume, get_root_logger
 
     if opt["auto_resume"]:
-        state_path = latest_state_file(opt["path"]["training_states"])
-        if state_path is not None:
+        for state_path in state_files(opt["path"]["training_states"]):
+            try:
+                state = read_state(state_path, opt)
+            except ResumeStateError as error:
+                message = f"--auto_resume skips {error}; trying the previous state"
+                print(f"warning: {message}", file=sys.stderr, flush=True)
+                get_root_logger().warning(message)
+                continue
             opt["path"]["resume_state"] = state_path
-    else:
-        state_path = opt["path"].get("resume_state")
+            check_resume(opt, state["iter"])
+            return state
+        return None
+    state_path = opt["path"].get("resume_state")
     if state_path is None:
         return None
     if not osp.isfile(state_path):
         raise FileNotFoundError(f"resume_state file not found: {state_path} (option path:resume_state)")
-    if opt.get("num_gpu", 0) != 0 and torch.cuda.is_available():
-        map_location = torch.device("cuda", torch.cuda.current_device())
-    else:
-        map_location = torch.device("cpu")
-    resume_state = torch.load(state_path, map_location=map_location, weights_only=True)
-    check_resume(opt, resume_state["iter"])
-    return resume_state
+    state = read_state(state_path, opt)
+    check_resume(opt, state["iter"])
+    return state
 
 
 def _resume_state_apply() -> None:
@@ -114,6 +153,17 @@ def _resume_state_apply() -> None:
 
 
 # --------------------------------------------------------------------------------------------- dist_cpu
+def option_file_wants_cpu(argv: list[str]) -> bool:
+    """True when the ``-opt`` file of this command line says ``num_gpu: 0`` (read before BasicSR's init_dist)."""
+    from medsr_se.options import OptionFileError, load_yaml, option_file_argument
+
+    path = option_file_argument(argv)
+    try:
+        return path is not None and load_yaml(path).get("num_gpu", "auto") == 0
+    except OptionFileError:
+        return False
+
+
 def _dist_cpu_needed() -> bool:
     from basicsr.models import base_model
     from basicsr.utils import dist_util
@@ -132,9 +182,9 @@ def _dist_cpu_apply() -> None:
     cuda_model_to_device = BaseModel.model_to_device
 
     def init_dist_pytorch(backend: str = "nccl", **kwargs) -> None:
-        if torch.cuda.is_available():
+        if torch.cuda.is_available() and not option_file_wants_cpu(sys.argv):
             cuda_init_dist(backend, **kwargs)
-        else:
+        else:  # no GPU, or a num_gpu: 0 run on a GPU host: its models live on the CPU, which NCCL cannot serve
             dist.init_process_group(backend="gloo", **kwargs)
 
     def model_to_device(self, net: torch.nn.Module) -> torch.nn.Module:

@@ -37,14 +37,17 @@ def image_to_tensor(image: np.ndarray) -> torch.Tensor:
 
 
 def tensor_to_image(tensor: torch.Tensor, dtype: np.dtype) -> np.ndarray:
-    """Inverse of :func:`image_to_tensor`, rounded and clipped to ``dtype``."""
-    array = tensor.squeeze(0).detach().float().cpu().clamp_(0, 1).numpy().transpose(1, 2, 0)
+    """Inverse of :func:`image_to_tensor`, rounded and clipped to ``dtype``. The arithmetic runs where the tensor
+    is (on a GPU only the integer pixels cross to the host; round-half-to-even like numpy)."""
+    peak = float(np.iinfo(dtype).max)
+    integer = torch.uint8 if np.dtype(dtype) == np.uint8 else torch.int32
+    pixels = torch.round(tensor.squeeze(0).detach().float().clamp(0, 1) * peak).to(integer)
+    array = pixels.cpu().numpy().transpose(1, 2, 0)
     if array.shape[2] == 3:
         array = array[:, :, ::-1]
     elif array.shape[2] == 1:
         array = array[:, :, 0]
-    peak = float(np.iinfo(dtype).max)
-    return np.round(array * peak).astype(dtype)
+    return array.astype(dtype)
 
 
 @torch.no_grad()
@@ -53,7 +56,8 @@ def upscale(image: np.ndarray, model: SEEDSRGenerator, tile: int = 0, tile_pad: 
 
     ``tile`` > 0 processes LR tiles of that size with
     :func:`medsr_se.archs.seedsr_tiling.tiled_forward`, which gives the whole-image result with far less memory.
-    A gray image through a 3-channel model is converted and back. A 4-channel (BGRA) image keeps its alpha: the
+    A gray image through a 3-channel model is converted and back. 16-bit images on CUDA are computed without TF32.
+    A 4-channel (BGRA) image keeps its alpha: the
     colour goes through the network, the alpha channel is resized with MATLAB-style bicubic, as image tools do.
     """
     if image.ndim == 3 and image.shape[2] == 4:
@@ -77,7 +81,10 @@ def upscale(image: np.ndarray, model: SEEDSRGenerator, tile: int = 0, tile_pad: 
     def write_tile(rows: slice, cols: slice, values: torch.Tensor) -> None:
         output[rows, cols] = tensor_to_image(values, image.dtype)
 
-    tiled_forward(model, lr, tile, tile_pad, sink=write_tile)
+    # TF32 convolutions (cuDNN's default on Ampere and newer) keep 10 mantissa bits: too few for 16-bit outputs
+    full_precision = image.dtype == np.uint16 and parameter.device.type == "cuda"
+    with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=not full_precision):
+        tiled_forward(model, lr, tile, tile_pad, sink=write_tile)
     if channels == 1 and model_channels == 3:
         output = np.round(output.astype(np.float64).mean(axis=2)).astype(image.dtype)
     return output

@@ -58,6 +58,16 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
+def option_file_argument(argv: list[str]) -> str | None:
+    """The value of ``-opt`` in a BasicSR command line (``-opt FILE`` or ``-opt=FILE``)."""
+    for index, arg in enumerate(argv):
+        if arg == "-opt" and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("-opt="):
+            return arg[len("-opt="):]
+    return None
+
+
 def options_dirs() -> list[Path]:
     """Where recipes are looked up by name, in order: the clone's ``options/``, then the packaged copy."""
     return [folder for folder in (REPO_OPTIONS_DIR, PACKAGED_OPTIONS_DIR) if folder.is_dir()]
@@ -166,6 +176,8 @@ def _check_dataset(phase: str, dataset: Mapping, scale: int | None) -> None:
                               "see datasets/README.md)")
         if backend == "lmdb" and not osp.isfile(osp.join(root, "meta_info.txt")):
             raise OptionError(f"{where}: {root} is not a BasicSR LMDB (no meta_info.txt)")
+    if dataset.get("persistent_workers") and dataset.get("num_worker_per_gpu", 0) == 0:
+        dataset["persistent_workers"] = False  # nothing to keep without worker processes (PyTorch refuses the flag)
     gt_size = dataset.get("gt_size")
     if not phase.startswith("train") or gt_size is None:
         return

@@ -17,20 +17,11 @@ import sys
 from collections.abc import Callable
 
 import medsr_se  # noqa: F401  (compatibility fixes and registration)
+from medsr_se.compat import ResumeStateError
 from medsr_se.losses.vgg_features import MissingVGGWeights
-from medsr_se.options import OptionError, OptionFileError, check_training_options, load_yaml
+from medsr_se.options import OptionError, OptionFileError, check_training_options, load_yaml, option_file_argument
 
-USER_ERRORS = (OptionFileError, OptionError, MissingVGGWeights)
-
-
-def option_file_argument(argv: list[str]) -> str | None:
-    """The value of ``-opt`` in a BasicSR command line (``-opt FILE`` or ``-opt=FILE``)."""
-    for index, arg in enumerate(argv):
-        if arg == "-opt" and index + 1 < len(argv):
-            return argv[index + 1]
-        if arg.startswith("-opt="):
-            return arg[len("-opt="):]
-    return None
+USER_ERRORS = (OptionFileError, OptionError, MissingVGGWeights, ResumeStateError)
 
 
 def checked_parse_options(parse_options: Callable, check: Callable[[dict], None] | None) -> Callable:

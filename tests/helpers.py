@@ -47,7 +47,8 @@ def tiny_gan_options(pairs: dict[str, Path], name: str, total_iter: int, scale: 
         "datasets": {
             "train": {"name": "retina_train", "dataroot_gt": str(pairs["train"] / "HR"),
                       "dataroot_lq": str(pairs["train"] / f"LR_x{scale}"), "io_backend": {"type": "disk"},
-                      "gt_size": 64, "num_worker_per_gpu": 0, "batch_size_per_gpu": 2},
+                      "gt_size": 64, "num_worker_per_gpu": 0, "persistent_workers": False,
+                      "batch_size_per_gpu": 2},
             "val": {"name": "retina_val", "dataroot_gt": str(pairs["val"] / "HR"),
                     "dataroot_lq": str(pairs["val"] / f"LR_x{scale}")},
         },

@@ -76,9 +76,12 @@ def test_auto_resume_uses_experiment_root_not_cwd_and_maps_to_cpu(tmp_path, monk
     opt = _opt(tmp_path, auto_resume=True)
     states = tmp_path / "elsewhere" / "experiments" / "run" / "training_states"
     states.mkdir(parents=True)
+    (states.parent / "models").mkdir()
     for iteration in (5, 40, 15):
         torch.save({"iter": iteration, "epoch": 1, "optimizers": [], "schedulers": [],
                     "tensor": torch.ones(2)}, states / f"{iteration}.state")
+        for network in ("net_g", "net_d"):  # a published checkpoint has its networks beside its state
+            torch.save({"params": {}}, states.parent / "models" / f"{network}_{iteration}.pth")
     (states / "notes.txt").write_text("ignored")
     state = compat.load_resume_state(opt)
     assert state["iter"] == 40 and state["tensor"].device.type == "cpu"

@@ -23,10 +23,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from medsr_se.precision import accumulation_dtype
+
 
 def spatial_mean(x: torch.Tensor) -> torch.Tensor:
-    """y = mean_{H,W} x, (N, C, H, W) -> (N, C, 1, 1), as a sum times 1/(H·W) (cheaper backward, see above)."""
-    return x.sum(dim=(2, 3), keepdim=True) * (1.0 / (x.shape[2] * x.shape[3]))
+    """y = mean_{H,W} x, (N, C, H, W) -> (N, C, 1, 1), as a sum times 1/(H·W) (cheaper backward, see above).
+
+    The sum accumulates in float32 at least (float64 stays float64): in float16 a 512² map of 0.5 already sums to
+    131,072 > 65,504 (inf), and bfloat16's 8-bit mantissa would round the sum coarsely.
+    """
+    return x.sum(dim=(2, 3), keepdim=True, dtype=accumulation_dtype(x.dtype)) * (1.0 / (x.shape[2] * x.shape[3]))
 
 
 def channel_dots(grad_out: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
@@ -67,10 +73,10 @@ class ChannelScaleInPlace(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        x.mul_(scale)
         ctx.mark_dirty(x)
-        out = x.mul_(scale)
-        ctx.save_for_backward(out, scale)
-        return out
+        ctx.save_for_backward(x, scale)
+        return x  # x itself (not mul_'s return value), which torch.compile's fullgraph tracing requires
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -106,19 +112,23 @@ class ImprovedSE(nn.Module):
         self.k_id = k_id
 
     def channel_scale(self, pooled: torch.Tensor) -> torch.Tensor:
-        """s (N, C, 1, 1) in (0, 2) from the squeezed descriptor y (N, C, 1, 1)."""
-        excitation = torch.sigmoid(self.fc2(torch.relu(self.fc1(pooled))))
+        """s (N, C, 1, 1) in (0, 2) from the squeezed descriptor y (N, C, 1, 1); float32 unless the weights are of
+        lower precision (a ``.half()`` model) and no autocast decides."""
+        excitation = torch.sigmoid(self.fc2(torch.relu(self.fc1(pooled.to(self.fc1.weight.dtype)))))
         return 2.0 * (self.k_se * excitation + self.k_id * torch.sigmoid(pooled))
 
     def forward(self, x: torch.Tensor, pooled: torch.Tensor | None = None) -> torch.Tensor:
-        """out = s ⊙ x. ``pooled`` overrides y = mean_{H,W} x (e.g. statistics of a whole image for one tile)."""
+        """out = s ⊙ x. ``pooled`` overrides y = mean_{H,W} x (e.g. statistics of a whole image for one tile).
+
+        s is cast to x's dtype before the product (under autocast x may be float16/bfloat16 while s is float32):
+        the output keeps x's dtype and both backward products see one dtype."""
         if pooled is None:
             pooled = spatial_mean(x)
-        scale = self.channel_scale(pooled)
+        scale = self.channel_scale(pooled).to(x.dtype)
         return ChannelScale.apply(x, scale) if autograd_records(x, scale) else x * scale
 
     def forward_in_place(self, x: torch.Tensor) -> torch.Tensor:
         """``forward`` that overwrites x with the result: only for an x that nothing else reads afterwards (e.g. a
         fresh PixelShuffle output). Saves one full-size tensor in forward and in what autograd keeps."""
-        scale = self.channel_scale(spatial_mean(x))
+        scale = self.channel_scale(spatial_mean(x)).to(x.dtype)
         return ChannelScaleInPlace.apply(x, scale) if autograd_records(x, scale) else x.mul_(scale)

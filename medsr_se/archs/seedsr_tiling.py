@@ -22,13 +22,16 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from medsr_se.archs.improved_se import spatial_mean
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator, bicubic_upsample
 
 MIN_TILE_PAD = 4
 
 
-def _scale_in_place(se, feat: torch.Tensor) -> torch.Tensor:
-    return feat.mul_(se.channel_scale(feat.mean(dim=(2, 3), keepdim=True)))
+def _scale_in_place(se, feat: torch.Tensor, pooled: torch.Tensor | None = None) -> torch.Tensor:
+    """SE in feat's own memory; statistics accumulate in float32 (:func:`spatial_mean`)."""
+    pooled = spatial_mean(feat) if pooled is None else pooled
+    return feat.mul_(se.channel_scale(pooled).to(feat.dtype))
 
 
 def _block_residual(block, feat: torch.Tensor, strip: int) -> torch.Tensor:
@@ -44,9 +47,11 @@ def _block_residual(block, feat: torch.Tensor, strip: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def lr_features(net: SEEDSRGenerator, x: torch.Tensor, strip: int = 64) -> torch.Tensor:
+def lr_features(net: SEEDSRGenerator, x: torch.Tensor, strip: int | None = None) -> torch.Tensor:
     """(N, C, h, w) -> body features (N, F, h, w): ``forward`` before the upsampling stages. In place and in row
-    strips where possible, so that at most three LR-resolution feature maps exist at once."""
+    strips where possible, so that at most three LR-resolution feature maps exist at once. Strips are 64 rows on
+    a CPU (cache-sized) and 512 on a GPU (fewer, larger convolutions keep it busy)."""
+    strip = strip or (512 if x.device.type == "cuda" else 64)
     head = _scale_in_place(net.se_first, net.conv_first(x))
     feat = head.clone()
     for block in net.body:
@@ -74,7 +79,7 @@ def _upsample_tile(net: SEEDSRGenerator, feat: torch.Tensor, stats: list[torch.T
         stage = net.upsample[index]
         feat = stage.shuffle(stage.conv(feat))
         if index < len(stats):
-            feat.mul_(stage.se.channel_scale(stats[index]))  # SE with whole-image statistics, in place
+            _scale_in_place(stage.se, feat, stats[index])  # SE with whole-image statistics
     return feat
 
 
@@ -95,27 +100,44 @@ def tiled_forward(net: SEEDSRGenerator, x: torch.Tensor, tile: int, tile_pad: in
     if tile_pad < MIN_TILE_PAD:
         raise ValueError(f"tile_pad must be at least {MIN_TILE_PAD} LR pixels for an exact result, got {tile_pad}")
     features = lr_features(net, x)
-    height, width = x.shape[-2:]
-    stats: list[torch.Tensor] = []
-    for stage in range(1, len(net.upsample) + 1):  # SE statistics of each upsampling stage, whole-image
-        factor = 2 ** stage
-        total = torch.zeros(x.shape[0], features.shape[1], 1, 1, dtype=features.dtype, device=features.device)
-        for rows, cols, inner_rows, inner_cols in tiles(height, width, tile, tile_pad):
-            out = _upsample_tile(net, features[..., rows, cols], stats, stage)
-            interior = out[..., inner_rows.start * factor:inner_rows.stop * factor,
-                           inner_cols.start * factor:inner_cols.stop * factor]
-            total += interior.sum(dim=(2, 3), keepdim=True)
-        stats.append(total / (height * factor * width * factor))
-    scale = net.upscale
+    stats = stage_statistics(net, features, tile, tile_pad)
     output = None
     if sink is None:
-        output = torch.empty(x.shape[0], net.conv_last.out_channels, height * scale, width * scale,
+        scale = net.upscale
+        output = torch.empty(x.shape[0], net.conv_last.out_channels, x.shape[-2] * scale, x.shape[-1] * scale,
                              dtype=x.dtype, device=x.device)
 
         def sink(rows: slice, cols: slice, values: torch.Tensor) -> None:
             output[..., rows, cols] = values
 
-    for rows, cols, inner_rows, inner_cols in tiles(height, width, tile, tile_pad):
+    emit_tiles(net, x, features, stats, tile, tile_pad, sink)
+    return output
+
+
+def stage_statistics(net: SEEDSRGenerator, features: torch.Tensor, tile: int, tile_pad: int) -> list[torch.Tensor]:
+    """Whole-image SE statistics (N, F, 1, 1), float32, of every upsampling stage: stage k's conv + shuffle output
+    is computed tile by tile (earlier stages applying their known statistics) and its interiors summed."""
+    height, width = features.shape[-2:]
+    stats: list[torch.Tensor] = []
+    for stage in range(1, len(net.upsample) + 1):
+        factor = 2 ** stage
+        # running totals in float32 whatever the network's precision (float16 sums overflow past 65,504)
+        total = torch.zeros(features.shape[0], features.shape[1], 1, 1, dtype=torch.float32, device=features.device)
+        for rows, cols, inner_rows, inner_cols in tiles(height, width, tile, tile_pad):
+            out = _upsample_tile(net, features[..., rows, cols], stats, stage)
+            interior = out[..., inner_rows.start * factor:inner_rows.stop * factor,
+                           inner_cols.start * factor:inner_cols.stop * factor]
+            total += interior.sum(dim=(2, 3), keepdim=True, dtype=torch.float32)
+        stats.append(total / (height * factor * width * factor))
+    return stats
+
+
+def emit_tiles(net: SEEDSRGenerator, x: torch.Tensor, features: torch.Tensor, stats: list[torch.Tensor], tile: int,
+               tile_pad: int, sink: Callable[[slice, slice, torch.Tensor], None]) -> None:
+    """The final pass: every stage with its known statistics, conv_last and the bicubic skip, tile by tile; each
+    tile's interior goes to ``sink(rows, cols, values)`` in output coordinates."""
+    scale = net.upscale
+    for rows, cols, inner_rows, inner_cols in tiles(x.shape[-2], x.shape[-1], tile, tile_pad):
         out = net.conv_last(_upsample_tile(net, features[..., rows, cols], stats, len(net.upsample)))
         if net.img_residual:
             out = out + bicubic_upsample(x[..., rows, cols], scale)
@@ -123,4 +145,3 @@ def tiled_forward(net: SEEDSRGenerator, x: torch.Tensor, tile: int, tile_pad: in
                     inner_cols.start * scale:inner_cols.stop * scale]
         sink(slice((rows.start + inner_rows.start) * scale, (rows.start + inner_rows.stop) * scale),
              slice((cols.start + inner_cols.start) * scale, (cols.start + inner_cols.stop) * scale), inner)
-    return output

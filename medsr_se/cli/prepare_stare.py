@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n-test", type=int, default=20, help="images in the test split (STARE: 397 = 377 + 20)")
     parser.add_argument("--test-list", type=Path, help="file with the test stems, one per line (overrides --n-test)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the train/test split")
-    parser.add_argument("--crop-size", type=int, default=384, help="training sub-image size (HR pixels)")
+    parser.add_argument("--crop-size", type=int, default=448, help="training sub-image size (HR pixels; larger than "
+                        "the recipes' largest gt_size, 384, so every scale gets random crops)")
     parser.add_argument("--step", type=int, default=192, help="training sub-image step (HR pixels)")
     parser.add_argument("--gray", action="store_true", help="one channel (CT/MRI); default: 3-channel BGR")
     parser.add_argument("--keep-depth", action="store_true", help="keep 16-bit pixels; default: convert to 8-bit")

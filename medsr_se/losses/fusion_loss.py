@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from medsr_se.losses.vgg_features import VGGFeatures
+from medsr_se.precision import at_least_float32
 
 
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
@@ -70,7 +71,8 @@ class FusionLoss(nn.Module):
         sr_features = self.vgg(sr)
         with torch.no_grad():
             hr_features = self.vgg(hr)
-        return sum(weight * F.l1_loss(sr_features[name], hr_features[name])
+        # the features may be of reduced precision (autocast); their distance is taken in float32
+        return sum(weight * F.l1_loss(at_least_float32(sr_features[name]), at_least_float32(hr_features[name]))
                    for name, weight in self.vgg_layers.items())
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor, d_sr: torch.Tensor | None = None,

@@ -89,6 +89,10 @@ class VGGFeatures(nn.Module):
         self.layer_names = list(layer_names)
         self.features = nn.Sequential(*list(features.children())[: last + 1])
         self.names = names[: last + 1]
+        # torchvision's ReLUs work in place: a requested conv output followed by one would be returned after ReLU
+        layers = list(self.features)
+        self.overwritten = {name for index, name in enumerate(self.names[:-1])
+                            if name in self.layer_names and getattr(layers[index + 1], "inplace", False)}
         self.use_input_norm = use_input_norm
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
@@ -107,5 +111,5 @@ class VGGFeatures(nn.Module):
         for name, layer in zip(self.names, self.features):
             x = layer(x)
             if name in self.layer_names:
-                features[name] = x
+                features[name] = x.clone() if name in self.overwritten else x
         return features

@@ -3,21 +3,30 @@
 BasicSR writes ``models/net_*_<iter>.pth`` and ``training_states/<iter>.state`` in place and, when ``torch.save``
 fails three times, only logs a warning. A run killed (or out of disk) while saving leaves a truncated newest
 ``.state`` that ``--auto_resume`` then picks up. :class:`AtomicSaveMixin` lets BasicSR's own ``save`` write into a
-staging folder, checks every file, and moves them into place with ``os.replace`` (atomic on one file system):
-networks first, the training state last, so a ``.state`` file only ever appears when its networks are complete.
+staging folder, then checks that **every** file of that iteration is there and loads (each network the model has,
+and the training state), and moves them into place with ``os.replace`` (atomic on one file system): networks
+first, the training state last, so a ``.state`` file only ever appears when its networks are complete.
+
+While checking, two entries are added to the staged files:
+
+- ``net_g_<iter>.pth`` gets ``medsr_se_network_g``: the ``network_g`` options it was built from (``res_scale``,
+  ``reduction``, ``img_residual``, widths, scale, channels), so :func:`medsr_se.checkpoint.load_generator`
+  rebuilds exactly that generator (``res_scale`` cannot be read off the weights);
+- the ``.state`` gets the model's :meth:`extra_training_state` (e.g. the fp16 gradient scaler).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import zipfile
 from os import path as osp
 
+import torch
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import get_dist_info
 
 STAGING_DIR = ".saving"
+NETWORK_OPTIONS_KEY = "medsr_se_network_g"
 
 
 class CheckpointWriteError(RuntimeError):
@@ -26,6 +35,10 @@ class CheckpointWriteError(RuntimeError):
 
 class AtomicSaveMixin:
     """Put before a BasicSR model class in the bases: ``class M(AtomicSaveMixin, SRGANModel)``."""
+
+    def network_labels(self) -> list[str]:
+        """``net_g`` and, for GAN models, ``net_d``: the files every checkpoint of this model must have."""
+        return [label for label in ("net_g", "net_d") if hasattr(self, label)]
 
     def save(self, epoch: int, current_iter: int) -> None:
         paths = self.opt["path"]
@@ -43,18 +56,55 @@ class AtomicSaveMixin:
         finally:
             paths.update(final_dirs)
         if rank == 0:
+            try:
+                self._complete_staged(staging, current_iter)
+            except Exception:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
             _publish(staging, final_dirs)
+
+    def _complete_staged(self, staging: str, current_iter: int) -> None:
+        """Check every expected staged file loads, adding the metadata entries (module docstring)."""
+        label = "latest" if current_iter == -1 else str(current_iter)
+        for network in self.network_labels():
+            extra = {NETWORK_OPTIONS_KEY: _plain(self.opt.get("network_g", {}))} if network == "net_g" else {}
+            _check_and_extend(osp.join(staging, "models", f"{network}_{label}.pth"), extra)
+        if current_iter != -1:
+            extra_state = self.extra_training_state() if hasattr(self, "extra_training_state") else {}
+            _check_and_extend(osp.join(staging, "training_states", f"{current_iter}.state"), extra_state)
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _check_and_extend(path: str, extra: dict) -> None:
+    """``path`` must exist and load; ``extra`` entries are added to it. CheckpointWriteError otherwise."""
+    final_name = osp.basename(path)
+    if not osp.isfile(path):
+        raise CheckpointWriteError(f"writing {final_name} failed (see the warnings above); the previous checkpoints "
+                                   "are untouched")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointWriteError(f"{final_name} was written but does not load ({error}); the previous "
+                                   "checkpoints are untouched") from error
+    if extra:
+        saved.update(extra)
+        try:
+            torch.save(saved, path)
+        except Exception as error:
+            raise CheckpointWriteError(f"writing {final_name} failed ({error}); the previous checkpoints are "
+                                       "untouched") from error
 
 
 def _publish(staging: str, final_dirs: dict[str, str]) -> None:
-    """Check every staged file, then move networks and finally training states into place."""
+    """Move networks and finally training states into place."""
     staged = {key: sorted(os.listdir(osp.join(staging, key))) for key in final_dirs}
-    for key, names in staged.items():
-        for name in names:
-            if not zipfile.is_zipfile(osp.join(staging, key, name)):
-                shutil.rmtree(staging, ignore_errors=True)
-                raise CheckpointWriteError(f"writing {osp.join(final_dirs[key], name)} failed (see the warnings "
-                                           "above); the previous checkpoints are untouched")
     for key in ("models", "training_states"):
         os.makedirs(final_dirs[key], exist_ok=True)
         for name in staged[key]:

@@ -16,8 +16,11 @@ This is the usual alternating step (G updated against a fixed D, then D on the s
 the HR images fewer: D's weights do not change until both gradients are computed, so the D(gt) logits of the
 discriminator pass are exactly those the generator's relativistic term needs.
 
-Logged: every weighted generator term, ``l_d_real``, ``l_d_fake`` and the mean logits ``out_d_real``,
-``out_d_fake``. Checkpoints are written atomically (:class:`medsr_se.models.atomic_save.AtomicSaveMixin`).
+The forward passes run in ``train:precision`` (:mod:`medsr_se.models.mixed_precision`); the losses are computed
+from float32 copies. BasicSR's own ``pixel_opt`` / ``perceptual_opt`` / ``gan_opt`` are not used by this model
+and are refused (set the weights in ``fusion_opt``). Logged: every weighted generator term, ``l_d_real``,
+``l_d_fake`` and the mean logits ``out_d_real``, ``out_d_fake``, read only at ``print_freq``
+(:mod:`medsr_se.models.lean_loop`). Checkpoints are written atomically (:mod:`medsr_se.models.atomic_save`).
 """
 
 from __future__ import annotations
@@ -30,15 +33,28 @@ from basicsr.models.srgan_model import SRGANModel
 
 from medsr_se.losses.fusion_loss import relativistic_d_loss
 from medsr_se.models.atomic_save import AtomicSaveMixin
+from medsr_se.models.lean_loop import LeanLoopMixin
+from medsr_se.models.mixed_precision import MixedPrecisionMixin
+from medsr_se.options import OptionError
+from medsr_se.precision import at_least_float32
+
+BASICSR_LOSS_OPTIONS = ("pixel_opt", "perceptual_opt", "gan_opt")
 
 
-class RelativisticGANModel(AtomicSaveMixin, SRGANModel):
-    """See the module docstring. Options: ``train.fusion_opt`` (type FusionLoss), plus SRGANModel's own."""
+class RelativisticGANModel(AtomicSaveMixin, MixedPrecisionMixin, LeanLoopMixin, SRGANModel):
+    """See the module docstring. Options: ``train.fusion_opt`` (type FusionLoss), ``train.precision``, plus
+    SRGANModel's own."""
 
     def init_training_settings(self) -> None:
         train_opt = self.opt["train"]
         if not train_opt.get("fusion_opt"):
-            raise ValueError("RelativisticGANModel needs train:fusion_opt (e.g. {type: FusionLoss})")
+            raise OptionError("RelativisticGANModel needs train:fusion_opt (e.g. {type: FusionLoss})")
+        unused = [f"train:{key}" for key in BASICSR_LOSS_OPTIONS if train_opt.get(key)]
+        if unused:
+            raise OptionError(f"{', '.join(unused)}: not used by RelativisticGANModel (its loss is train:fusion_opt,"
+                              " where every term's weight is set); remove them")
+        self.init_precision()
+        self.resolve_schedule()
         super().init_training_settings()
         self.cri_fusion = build_loss(train_opt["fusion_opt"]).to(self.device)
 
@@ -48,29 +64,35 @@ class RelativisticGANModel(AtomicSaveMixin, SRGANModel):
 
     def optimize_parameters(self, current_iter: int) -> None:
         loss_dict: OrderedDict[str, torch.Tensor] = OrderedDict()
-        self.output = self.net_g(self.lq)
+        with self.autocast():
+            self.output = self.training_forward("net_g")(self.lq)
+        sr = at_least_float32(self.output)
 
         self._set_d_trainable(True)
         self.optimizer_d.zero_grad()
-        logits = self.net_d(torch.cat([self.gt, self.output.detach()], dim=0))
-        d_hr, d_sr = logits.split(self.gt.shape[0], dim=0)
+        with self.autocast():
+            logits = self.training_forward("net_d")(torch.cat([self.gt, sr.detach()], dim=0))
+        d_hr, d_sr = at_least_float32(logits).split(self.gt.shape[0], dim=0)
         l_d_real, l_d_fake = relativistic_d_loss(d_sr, d_hr)
-        (l_d_real + l_d_fake).backward()
+        self.backward(l_d_real + l_d_fake)
 
         if current_iter % self.net_d_iters == 0 and current_iter > self.net_d_init_iters:
             self._set_d_trainable(False)  # D is fixed for the generator's update (and gets no gradient from it)
             self.optimizer_g.zero_grad()
-            l_g_total, terms = self.cri_fusion(self.output, self.gt, self.net_d(self.output), d_hr.detach())
-            l_g_total.backward()
-            self.optimizer_g.step()
+            with self.autocast():
+                d_sr_for_g = self.training_forward("net_d")(self.output)
+                l_g_total, terms = self.cri_fusion(sr, self.gt, at_least_float32(d_sr_for_g), d_hr.detach())
+            self.backward(l_g_total)
+            self.step(self.optimizer_g)
             self._set_d_trainable(True)
             loss_dict.update(terms)
-        self.optimizer_d.step()
+        self.step(self.optimizer_d)
+        self.end_of_steps()
         loss_dict["l_d_real"] = l_d_real
         loss_dict["l_d_fake"] = l_d_fake
         loss_dict["out_d_real"] = d_hr.detach().mean()
         loss_dict["out_d_fake"] = d_sr.detach().mean()
 
-        self.log_dict = self.reduce_loss_dict(loss_dict)
+        self.remember_losses(loss_dict)
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)

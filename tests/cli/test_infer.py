@@ -158,3 +158,20 @@ def test_cli_dicom_in_dicom_out(retina, tmp_path, capsys, dtype):
     (tmp_path / "bad.dcm").write_bytes(b"DICM? no")
     assert infer.main(["-i", str(tmp_path / "bad.dcm"), "-o", str(tmp_path / "out"), "--model", checkpoint]) == 2
     assert "bad.dcm: cannot read the DICOM" in capsys.readouterr().err
+
+
+def test_bf16_inference_on_cpu_is_close_and_16_bit_images_stay_fp32(retina, tmp_path, capsys):
+    net = trained_looking(SEEDSRGenerator(num_feat=16, num_block=2, upscale=2, img_residual=True))
+    checkpoint = save_checkpoint(net, tmp_path / "net_g.pth")
+    (tmp_path / "in").mkdir()
+    image8 = np.ascontiguousarray(retina[400:464, 500:560, ::-1])
+    cv2.imwrite(str(tmp_path / "in" / "eight.png"), image8)
+    cv2.imwrite(str(tmp_path / "in" / "sixteen.png"), image8.astype(np.uint16) * 257)
+    for precision, folder in (("fp32", "full"), ("bf16", "half")):
+        assert infer.main(["-i", str(tmp_path / "in"), "-o", str(tmp_path / folder), "--model", checkpoint,
+                           "--precision", precision, "--device", "cpu"]) == 0
+    assert "sixteen.png: 16-bit image, computed in fp32" in capsys.readouterr().err
+    full, half = (cv2.imread(str(tmp_path / f / "eight.png")) for f in ("full", "half"))
+    assert 40 <= psnr(half, full, 255) < float("inf")  # reduced precision, and close to fp32
+    sixteen = [cv2.imread(str(tmp_path / f / "sixteen.png"), cv2.IMREAD_UNCHANGED) for f in ("full", "half")]
+    np.testing.assert_array_equal(sixteen[0], sixteen[1])
