@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import platform
 import statistics
@@ -24,6 +25,16 @@ def interleaved_medians(steps: dict[str, Callable[[], None]], repeats: int, warm
             step()
             samples[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def optimize_step(model, batch: dict, counter: itertools.count) -> Callable[[], None]:
+    """One ``feed_data`` + ``optimize_parameters`` of a BasicSR model; iterations numbered by the shared counter."""
+
+    def step() -> None:
+        model.feed_data(batch)
+        model.optimize_parameters(next(counter))
+
+    return step
 
 
 def write_report(name: str, payload: dict, out: Path | None) -> dict:

@@ -19,6 +19,7 @@ iterations would show at equal arithmetic throughput.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import tempfile
 from pathlib import Path
@@ -26,7 +27,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved_medians, recipe_for_cpu_training, write_report  # noqa: E402
+from common import interleaved_medians, optimize_step, recipe_for_cpu_training, write_report  # noqa: E402
 
 import medsr_se  # noqa: E402,F401
 
@@ -90,14 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.save(vgg19(weights=None).state_dict(), vgg_file)
         models = build_models(vgg_file, tmp, args.quick)
         batch = {"lq": torch.rand(4, 3, 32, 32), "gt": torch.rand(4, 3, 128, 128)}
-        counter = {"iter": 0}
-
-        def step_of(model):
-            def step() -> None:
-                counter["iter"] += 1
-                model.feed_data(batch)
-                model.optimize_parameters(counter["iter"])
-            return step
+        counter = itertools.count(1)
 
         def perceptual_of(loss_fn):
             def step() -> None:
@@ -106,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             return step
 
         ours, esrgan = models["RelativisticGANModel"], models["ESRGANModel"]
-        steps = {name: step_of(m) for name, m in models.items()}
+        steps = {name: optimize_step(m, batch, counter) for name, m in models.items()}
         steps["perceptual_ours"] = perceptual_of(ours.cri_fusion.perceptual)
         steps["perceptual_esrgan"] = perceptual_of(lambda sr, gt: esrgan.cri_perceptual(sr, gt)[0])
         medians = interleaved_medians(steps, 1 if args.quick else args.repeats, warmup=1)

@@ -32,7 +32,7 @@ from train_memory import measure as measure_iteration  # noqa: E402
 MARGIN = 5.0
 
 
-def prepare_dataset(root: Path, images: int) -> Path:
+def prepare_dataset(root: Path, images: int, crop_size: int | None = None) -> Path:
     from skimage import data
 
     from medsr_se.prepare.stare_like import write_stare_shaped_zip
@@ -40,6 +40,8 @@ def prepare_dataset(root: Path, images: int) -> Path:
     archive, _ = write_stare_shaped_zip(data.retina(), root / "all-images.zip", images)
     output = root / "STARE"
     command = [sys.executable, "-m", "medsr_se.cli.prepare_stare", str(archive), "-o", str(output), "--n-test", "2"]
+    if crop_size:
+        command += ["--crop-size", str(crop_size)]
     run = subprocess.run(command, capture_output=True, text=True)
     if run.returncode != 0:
         raise SystemExit(f"preparation failed:\n{run.stderr[-3000:]}")
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scales", type=int, nargs="+", default=[4, 8, 16])
     parser.add_argument("--images", type=int, default=60, help="STARE-shaped photographs to prepare")
     parser.add_argument("--batches", type=int, default=30, help="batches timed per loader (at most one epoch)")
+    parser.add_argument("--crop-size", type=int, help="training sub-image size (default: the preparation's)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     images, batches = (4, 3) if args.quick else (args.images, args.batches)
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
-        dataset_root = prepare_dataset(Path(tmp_name), images)
+        dataset_root = prepare_dataset(Path(tmp_name), images, args.crop_size)
         for scale in args.scales:
             dataset_opt = train_loader_options(scale, dataset_root, args.quick)
             batch = dataset_opt["batch_size_per_gpu"]
@@ -107,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                          "loader_over_demand": loader_rate / demand,
                          "shortest_step_fed_5x_s": MARGIN * batch / loader_rate})
             print(rows[-1], flush=True)
-    write_report("loader", {"images": images, "cores": os.cpu_count(), "rows": rows}, args.out)
+    write_report("loader", {"images": images, "cores": os.cpu_count(), "crop_size": args.crop_size or "default",
+                            "rows": rows}, args.out)
     return 0
 
 

@@ -22,6 +22,7 @@ Quality, on the held-out fundus protocol of :mod:`quality` (columns 896+ of scik
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import sys
 import tempfile
@@ -33,7 +34,7 @@ import torch
 from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved_medians, recipe_for_cpu_training, write_report  # noqa: E402
+from common import interleaved_medians, optimize_step, recipe_for_cpu_training, write_report  # noqa: E402
 from gan_iteration import build_models as build_esrgan_pair  # noqa: E402
 from quality import build_model, evaluate, fundus_regions, sample_batch  # noqa: E402
 
@@ -71,17 +72,12 @@ def recipe_model(recipe: str, precision: str, tmp: Path, device: str, quick: boo
 
 def speed(precisions: list[str], tmp: Path, device: str, quick: bool, repeats: int, vgg_file: Path,
           compile_: bool) -> dict:
-    size = 16 if quick else 32  # quick: the script's wiring only (a CPU without bf16 units emulates bf16 slowly)
-    batch = {"lq": torch.rand(4 // (1 + 3 * quick), 3, size, size), "gt": torch.rand(4 // (1 + 3 * quick), 3, 4 * size,
-                                                                                      4 * size)}
-    counter = {"iter": 0}
+    count, size = (1, 16) if quick else (4, 32)  # quick: the wiring only (a CPU without bf16 units emulates it)
+    batch = {"lq": torch.rand(count, 3, size, size), "gt": torch.rand(count, 3, 4 * size, 4 * size)}
+    counter = itertools.count(1)
 
     def step_of(model):
-        def step() -> None:
-            counter["iter"] += 1
-            model.feed_data(batch)
-            model.optimize_parameters(counter["iter"])
-        return synchronised(step, device)
+        return synchronised(optimize_step(model, batch, counter), device)
 
     steps, compile_seconds = {}, {}
     for precision in precisions:
@@ -180,11 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--l1-iters", type=int, default=300)
     parser.add_argument("--gan-iters", type=int, default=200)
     parser.add_argument("--compile", action="store_true", help="also time train:compile (torch.compile, inductor)")
+    parser.add_argument("--precisions", nargs="+", choices=list(AUTOCAST), help="default: fp32 bf16 (+ fp16 on CUDA)")
+    parser.add_argument("--speed-only", action="store_true", help="skip the quality and inference parts")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    precisions = ["fp32", "bf16"] + (["fp16"] if args.device == "cuda" else [])
+    precisions = args.precisions or ["fp32", "bf16"] + (["fp16"] if args.device == "cuda" else [])
     if args.quick:
         args.repeats, args.l1_iters, args.gan_iters = 1, 2, 2
     from torchvision.models import vgg19
@@ -197,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.save(vgg19(weights=None).state_dict(), vgg_file)
         report["speed"] = speed(precisions, tmp, args.device, args.quick, args.repeats, vgg_file, args.compile)
         print(report["speed"], flush=True)
+        if args.speed_only:
+            write_report("precision", report, args.out)
+            return 0
         regions = fundus_regions(4)
         width, depth = (8, 2) if args.quick else (64, 16)
         generators, quality = {}, {"bicubic": evaluate(None, regions, 4)}

@@ -14,6 +14,7 @@ with a message saying so: a random VGG is never used silently.
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import time
@@ -77,6 +78,36 @@ def demo_options(data: Path, total_iter: int, use_vgg: bool) -> dict:
     return options
 
 
+def prepare_tiles(workdir: Path) -> Path:
+    """Steps 1 and 2: tiles of the photograph, prepared like STARE; the dataset root."""
+    print("[1/4] cutting scikit-image's fundus photograph into tiles", flush=True)
+    names = write_tiles(workdir / "source")
+    test_list = [name for name in TEST_TILES if name in names]
+    print(f"      {len(names)} tiles inside the field of view; held out for testing: {', '.join(test_list)}")
+    print("[2/4] preparing paired data (MATLAB-bicubic x4, BasicSR LMDB)", flush=True)
+    data = workdir / "datasets" / "RETINA"
+    prepare(workdir / "source", data, Params((4,), 128, 64, False, False), test_list=test_list, overwrite=True,
+            progress=False)
+    return data
+
+
+def train(workdir: Path, data: Path, iterations: int) -> Path | None:
+    """Step 3: the scaled-down recipe through BasicSR's loop; the experiment folder (None if training failed)."""
+    use_vgg = find_vgg_weights("vgg19") is not None
+    if not use_vgg:
+        print("      note: VGG19 ImageNet weights (vgg19-dcbb9e9d.pth) not found locally: the perceptual term is "
+              "switched off for this demo (see README, 'VGG weights')")
+    options = dump_yaml(demo_options(data, iterations, use_vgg), workdir / "demo_x4.yml")
+    print(f"[3/4] training {iterations} iterations through BasicSR's loop (python -m medsr_se.train)", flush=True)
+    experiment = workdir / "experiments" / "demo_x4"
+    shutil.rmtree(experiment, ignore_errors=True)
+    run = subprocess.run([sys.executable, "-m", "medsr_se.train", "-opt", str(options)], cwd=workdir)
+    if run.returncode != 0:
+        print(f"error: training failed (log in {experiment})", file=sys.stderr)
+        return None
+    return experiment
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="medsr-demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, default=Path("medsr_demo"), help="where everything is written")
@@ -84,35 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     workdir = args.workdir.resolve()
     started = time.time()
-
-    print("[1/4] cutting scikit-image's fundus photograph into tiles", flush=True)
-    names = write_tiles(workdir / "source")
-    test_list = [name for name in TEST_TILES if name in names]
-    print(f"      {len(names)} tiles inside the field of view; held out for testing: {', '.join(test_list)}")
-
-    print("[2/4] preparing paired data (MATLAB-bicubic x4, BasicSR LMDB)", flush=True)
-    data = workdir / "datasets" / "RETINA"
-    prepare(workdir / "source", data, Params((4,), 128, 64, False, False), test_list=test_list, overwrite=True,
-            progress=False)
-
-    use_vgg = find_vgg_weights("vgg19") is not None
-    if not use_vgg:
-        print("      note: VGG19 ImageNet weights (vgg19-dcbb9e9d.pth) not found locally: the perceptual term is "
-              "switched off for this demo (see README, 'VGG weights')")
-    options = workdir / "demo_x4.yml"
-    dump_yaml(demo_options(data, args.iters, use_vgg), options)
-
-    print(f"[3/4] training {args.iters} iterations through BasicSR's loop (python -m medsr_se.train)", flush=True)
-    experiment = workdir / "experiments" / "demo_x4"
-    if experiment.exists():
-        import shutil
-
-        shutil.rmtree(experiment)
-    run = subprocess.run([sys.executable, "-m", "medsr_se.train", "-opt", str(options)], cwd=workdir)
-    if run.returncode != 0:
-        print(f"error: training failed (log in {experiment})", file=sys.stderr)
-        return run.returncode
-
+    data = prepare_tiles(workdir)
+    experiment = train(workdir, data, args.iters)
+    if experiment is None:
+        return 1
     print("[4/4] evaluating against bicubic on the held-out tiles", flush=True)
     summary = evaluate(data, {4: str(experiment / "models" / "net_g_latest.pth")}, workdir / "results", [4])
     print(markdown_table(summary), end="")
