@@ -25,6 +25,8 @@ import torch
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import get_dist_info
 
+from medsr_se.options import plain
+
 STAGING_DIR = ".saving"
 NETWORK_OPTIONS_KEY = "medsr_se_network_g"
 
@@ -67,19 +69,11 @@ class AtomicSaveMixin:
         """Check every expected staged file loads, adding the metadata entries (module docstring)."""
         label = "latest" if current_iter == -1 else str(current_iter)
         for network in self.network_labels():
-            extra = {NETWORK_OPTIONS_KEY: _plain(self.opt.get("network_g", {}))} if network == "net_g" else {}
+            extra = {NETWORK_OPTIONS_KEY: plain(self.opt.get("network_g", {}))} if network == "net_g" else {}
             _check_and_extend(osp.join(staging, "models", f"{network}_{label}.pth"), extra)
         if current_iter != -1:
             extra_state = self.extra_training_state() if hasattr(self, "extra_training_state") else {}
             _check_and_extend(osp.join(staging, "training_states", f"{current_iter}.state"), extra_state)
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
 
 
 def _check_and_extend(path: str, extra: dict) -> None:
