@@ -20,8 +20,7 @@ from pathlib import Path
 
 import yaml
 
-REPO_OPTIONS_DIR = Path(__file__).resolve().parents[1] / "options"  # a clone or an editable install
-PACKAGED_OPTIONS_DIR = Path(__file__).resolve().parent / "recipes"  # a wheel (setup.py copies options/ there)
+OPTIONS_DIR = Path(__file__).resolve().parents[1] / "options"  # the recipes of a clone or an editable install
 
 
 class OptionFileError(ValueError):
@@ -68,14 +67,9 @@ def option_file_argument(argv: list[str]) -> str | None:
     return None
 
 
-def options_dirs() -> list[Path]:
-    """Where recipes are looked up by name, in order: the clone's ``options/``, then the packaged copy."""
-    return [folder for folder in (REPO_OPTIONS_DIR, PACKAGED_OPTIONS_DIR) if folder.is_dir()]
-
-
 def recipe_names() -> list[str]:
-    """Names of the shipped recipes (``x4``, ``pretrain_x4``, ...)."""
-    return sorted({path.stem for folder in options_dirs() for path in folder.glob("*.yml")})
+    """Names of the recipes in ``options/`` (``x4``, ``pretrain_x4``, ...)."""
+    return sorted(path.stem for path in OPTIONS_DIR.glob("*.yml"))
 
 
 def recipe_path(name_or_path: str | Path) -> Path:
@@ -84,10 +78,8 @@ def recipe_path(name_or_path: str | Path) -> Path:
     if candidate.is_file():
         return candidate
     name = candidate.name[:-4] if candidate.name.endswith(".yml") else candidate.name
-    if candidate.parent in (Path("."), Path("options")):
-        for folder in options_dirs():
-            if (folder / f"{name}.yml").is_file():
-                return folder / f"{name}.yml"
+    if candidate.parent in (Path("."), Path("options")) and (OPTIONS_DIR / f"{name}.yml").is_file():
+        return OPTIONS_DIR / f"{name}.yml"
     raise OptionFileError(f"{name_or_path}: no such option file, and not a recipe name "
                           f"(recipes: {', '.join(recipe_names()) or 'none found'})")
 
