@@ -35,6 +35,7 @@ def register_all() -> None:
     from medsr_se.data.paired_medical_image_dataset import PairedMedicalImageDataset
     from medsr_se.losses.fusion_loss import FusionLoss
     from medsr_se.metrics.fov_metrics import calculate_psnr_fov, calculate_ssim_fov
+    from medsr_se.metrics.vessel_metrics import calculate_vessel_f1
     from medsr_se.models.relativistic_gan_model import RelativisticGANModel
     from medsr_se.models.seedsr_model import SEEDSRModel
 
@@ -44,6 +45,6 @@ def register_all() -> None:
     register_once(DATASET_REGISTRY, PairedMedicalImageDataset)
     for model in (RelativisticGANModel, SEEDSRModel):
         register_once(MODEL_REGISTRY, model)
-    for metric in (calculate_psnr_fov, calculate_ssim_fov):
+    for metric in (calculate_psnr_fov, calculate_ssim_fov, calculate_vessel_f1):
         register_once(METRIC_REGISTRY, metric)
     mm_registry.register(SEEDSRGenerator, FusionSEDiscriminator, FusionLoss)

@@ -17,7 +17,7 @@ EXPECTED_HOMES = {
     LOSS_REGISTRY: ("medsr_se.losses", ["FusionLoss"]),
     MODEL_REGISTRY: ("medsr_se.models", ["RelativisticGANModel", "SEEDSRModel"]),
     DATASET_REGISTRY: ("medsr_se.data", ["PairedMedicalImageDataset"]),
-    METRIC_REGISTRY: ("medsr_se.metrics", ["calculate_psnr_fov", "calculate_ssim_fov"]),
+    METRIC_REGISTRY: ("medsr_se.metrics", ["calculate_psnr_fov", "calculate_ssim_fov", "calculate_vessel_f1"]),
 }
 
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from medsr_se.archs.improved_se import ImprovedSE
+from medsr_se.archs.improved_se import SE_KINDS, build_se
 
 MIN_SIZE = 16  # four stride-2 blocks
 
@@ -26,10 +26,10 @@ MIN_SIZE = 16  # four stride-2 blocks
 class ConvSEBlock(nn.Module):
     """SE(LeakyReLU(conv3x3(x, stride))): (N, C_in, H, W) -> (N, C_out, H/stride, W/stride)."""
 
-    def __init__(self, in_ch: int, out_ch: int, stride: int, reduction: int) -> None:
+    def __init__(self, in_ch: int, out_ch: int, stride: int, reduction: int, se: str = "improved") -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=stride, padding=1)
-        self.se = ImprovedSE(out_ch, reduction)
+        self.se = build_se(se, out_ch, reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.se(F.leaky_relu(self.conv(x), 0.2))
@@ -42,18 +42,22 @@ class FusionSEDiscriminator(nn.Module):
         num_in_ch: image channels.
         num_feat: base width F.
         reduction: SE reduction ratio.
+        se: 'improved' (the paper's), 'plain' (the original SE) or 'none' (identity), for every block.
     """
 
     WIDTH_MULTIPLIERS = (1, 1, 2, 2, 4, 4, 8, 8)
     STRIDES = (2, 1, 2, 1, 2, 1, 2, 1)
 
-    def __init__(self, num_in_ch: int = 3, num_feat: int = 64, reduction: int = 16) -> None:
+    def __init__(self, num_in_ch: int = 3, num_feat: int = 64, reduction: int = 16, se: str = "improved") -> None:
         super().__init__()
+        if se not in SE_KINDS:
+            raise ValueError(f"FusionSEDiscriminator: se must be one of {sorted(SE_KINDS)}, got {se!r}")
         self.conv_first = nn.Conv2d(num_in_ch, num_feat, kernel_size=3, padding=1)
         widths = [num_feat * m for m in self.WIDTH_MULTIPLIERS]
         in_widths = [num_feat, *widths[:-1]]
         self.blocks = nn.ModuleList(
-            ConvSEBlock(c_in, c_out, stride, reduction) for c_in, c_out, stride in zip(in_widths, widths, self.STRIDES))
+            ConvSEBlock(c_in, c_out, stride, reduction, se)
+            for c_in, c_out, stride in zip(in_widths, widths, self.STRIDES))
         self.fuse = nn.Conv2d(sum(widths[-3:]), widths[-1], kernel_size=1)
         self.head_hidden = nn.Conv2d(widths[-1], widths[-1] // 2, kernel_size=1)
         self.head_out = nn.Conv2d(widths[-1] // 2, 1, kernel_size=1)

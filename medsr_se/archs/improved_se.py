@@ -1,4 +1,5 @@
-"""Improved squeeze-and-excitation block (Bing et al., IEEE Access 2019; slides "Improved SE").
+"""Improved squeeze-and-excitation block (Bing et al., IEEE Access 2019; slides "Improved SE"), and the two
+controls of the ablation study (``se: plain | none``).
 
 For a feature map x of shape (N, C, H, W):
 
@@ -9,6 +10,10 @@ For a feature map x of shape (N, C, H, W):
 W1 (C -> C/r) and W2 (C/r -> C) are 1x1 convolutions with bias, r the reduction ratio (16 by default). Plain SE
 uses only sigmoid(W2 ReLU(W1 y)) in (0, 1) and can only shrink features; the identity-like sigmoid(y) term and
 the factor 2 let the block keep or amplify a channel, so deep stacks of SE blocks do not fade.
+
+The networks take ``se: improved | plain | none`` (:func:`build_se`), so the paper's claim can be tested on one code
+path: ``plain`` is Hu et al.'s original SE, s = σ(W2 δ(W1 y)) in (0, 1), with the same W1/W2 (same parameters,
+same state-dict keys); ``none`` is the identity (s = 1, no parameters).
 
 Implementation note (speed and memory only, same values): the squeeze is a sum times 1/(H·W), whose backward is a
 broadcast view instead of a full-size tensor; ``ChannelScale`` computes ds as one batched dot product per channel
@@ -132,3 +137,35 @@ class ImprovedSE(nn.Module):
         fresh PixelShuffle output). Saves one full-size tensor in forward and in what autograd keeps."""
         scale = self.channel_scale(spatial_mean(x)).to(x.dtype)
         return ChannelScaleInPlace.apply(x, scale) if autograd_records(x, scale) else x.mul_(scale)
+
+
+class PlainSE(ImprovedSE):
+    """Hu et al.'s original SE: s = σ(W2 δ(W1 y)) in (0, 1), out = s ⊙ x (the ablation's ``se: plain``).
+
+    Same parameters and state-dict keys as :class:`ImprovedSE`; only the channel scale differs."""
+
+    def channel_scale(self, pooled: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.fc2(torch.relu(self.fc1(pooled.to(self.fc1.weight.dtype)))))
+
+
+class NoSE(nn.Module):
+    """The identity in SE's place (the ablation's ``se: none``): s = 1, out = x, no parameters."""
+
+    def channel_scale(self, pooled: torch.Tensor) -> torch.Tensor:
+        return torch.ones_like(pooled)
+
+    def forward(self, x: torch.Tensor, pooled: torch.Tensor | None = None) -> torch.Tensor:
+        return x
+
+    def forward_in_place(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+SE_KINDS = {"improved": ImprovedSE, "plain": PlainSE, "none": NoSE}
+
+
+def build_se(kind: str, num_feat: int, reduction: int) -> nn.Module:
+    """The SE block named by ``kind`` ('improved', 'plain' or 'none') for ``num_feat`` channels."""
+    if kind not in SE_KINDS:
+        raise ValueError(f"se must be one of {sorted(SE_KINDS)}, got {kind!r}")
+    return NoSE() if kind == "none" else SE_KINDS[kind](num_feat, reduction)

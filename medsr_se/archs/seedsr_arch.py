@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from medsr_se.archs.improved_se import ImprovedSE
+from medsr_se.archs.improved_se import SE_KINDS, build_se
 
 SUPPORTED_SCALES = (2, 4, 8, 16)
 IMG_RESIDUAL_KEY = "img_residual_marker"
@@ -40,11 +40,11 @@ def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
 class ResBlockSE(nn.Module):
     """t + res_scale · SE(conv(ReLU(conv(t)))), shapes (N, F, h, w) -> (N, F, h, w)."""
 
-    def __init__(self, num_feat: int, res_scale: float, reduction: int) -> None:
+    def __init__(self, num_feat: int, res_scale: float, reduction: int, se: str = "improved") -> None:
         super().__init__()
         self.conv1 = conv3x3(num_feat, num_feat)
         self.conv2 = conv3x3(num_feat, num_feat)
-        self.se = ImprovedSE(num_feat, reduction)
+        self.se = build_se(se, num_feat, reduction)
         self.res_scale = res_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -54,11 +54,11 @@ class ResBlockSE(nn.Module):
 class UpsampleSE(nn.Module):
     """conv (F -> 4F), PixelShuffle(2), SE: (N, F, h, w) -> (N, F, 2h, 2w)."""
 
-    def __init__(self, num_feat: int, reduction: int) -> None:
+    def __init__(self, num_feat: int, reduction: int, se: str = "improved") -> None:
         super().__init__()
         self.conv = conv3x3(num_feat, 4 * num_feat)
         self.shuffle = nn.PixelShuffle(2)
-        self.se = ImprovedSE(num_feat, reduction)
+        self.se = build_se(se, num_feat, reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.se.forward_in_place(self.shuffle(self.conv(x)))  # the shuffled map is fresh: rescale in place
@@ -75,11 +75,16 @@ class SEEDSRGenerator(nn.Module):
         res_scale: residual scaling inside each block (EDSR's 0.1 for wide nets; 1 for 64 features).
         reduction: SE reduction ratio.
         img_residual: add a bicubic upsampling of the input to the output (off = the paper's layout).
+        se: 'improved' (the paper's SE), 'plain' (the original SE) or 'none' (identity): the ablation switch of
+            :mod:`medsr_se.archs.improved_se`, applied to every SE of the network.
     """
 
     def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 64, num_block: int = 16,
-                 upscale: int = 4, res_scale: float = 1.0, reduction: int = 16, img_residual: bool = False) -> None:
+                 upscale: int = 4, res_scale: float = 1.0, reduction: int = 16, img_residual: bool = False,
+                 se: str = "improved") -> None:
         super().__init__()
+        if se not in SE_KINDS:
+            raise ValueError(f"SEEDSRGenerator: se must be one of {sorted(SE_KINDS)}, got {se!r}")
         if upscale not in SUPPORTED_SCALES:
             raise ValueError(f"SEEDSRGenerator: upscale must be one of {SUPPORTED_SCALES}, got {upscale!r}")
         if img_residual and num_in_ch != num_out_ch:
@@ -88,10 +93,11 @@ class SEEDSRGenerator(nn.Module):
         self.upscale = upscale
         self.img_residual = img_residual
         self.conv_first = conv3x3(num_in_ch, num_feat)
-        self.se_first = ImprovedSE(num_feat, reduction)
-        self.body = nn.Sequential(*[ResBlockSE(num_feat, res_scale, reduction) for _ in range(num_block)])
+        self.se_kind = se
+        self.se_first = build_se(se, num_feat, reduction)
+        self.body = nn.Sequential(*[ResBlockSE(num_feat, res_scale, reduction, se) for _ in range(num_block)])
         self.conv_after_body = conv3x3(num_feat, num_feat)
-        self.upsample = nn.Sequential(*[UpsampleSE(num_feat, reduction) for _ in range(int(math.log2(upscale)))])
+        self.upsample = nn.Sequential(*[UpsampleSE(num_feat, reduction, se) for _ in range(int(math.log2(upscale)))])
         self.conv_last = conv3x3(num_feat, num_out_ch)
         if img_residual:  # untrained generator == bicubic
             nn.init.zeros_(self.conv_last.weight)
