@@ -75,8 +75,9 @@ setup(
     ],
     extras_require={
         "onnx": ["onnx", "onnxruntime"],
-        "dicom": ["pydicom"],
-        "test": ["pytest", "ruff", "onnx", "onnxruntime", "pydicom"],
+        "medical": ["pydicom", "nibabel"],  # CT / MRI: DICOM series, NIfTI volumes
+        "dicom": ["pydicom", "nibabel"],  # the earlier name of "medical"
+        "test": ["pytest", "ruff", "onnx", "onnxruntime", "pydicom", "nibabel"],
     },
     entry_points={
         "console_scripts": [

@@ -4,7 +4,8 @@ A BasicSR ``net_g_*.pth`` holds ``params`` (and ``params_ema`` when EMA was on).
 also hold ``medsr_se_network_g``, the ``network_g`` options the generator was built from: every constructor
 argument, ``res_scale`` included, which cannot be read off the weights. Without it (checkpoints of earlier
 versions, or written by other BasicSR models) the architecture is read off the tensors themselves (channels,
-width, depth, scale, SE reduction, image skip) and ``res_scale`` is assumed 1.0.
+width, depth, scale, SE reduction, image skip, SE present or not) and ``res_scale`` is assumed 1.0; ``se: plain`` has
+the same tensors as ``se: improved`` and is only known from the stored options.
 Writing checkpoints is the models' business (:mod:`medsr_se.models.atomic_save`).
 """
 
@@ -16,7 +17,7 @@ from os import path as osp
 import torch
 
 from medsr_se.archs.seedsr_arch import IMG_RESIDUAL_KEY, SEEDSRGenerator
-from medsr_se.models.atomic_save import NETWORK_OPTIONS_KEY
+from medsr_se.models.atomic_save import DATA_KEY, NETWORK_OPTIONS_KEY
 
 
 class CheckpointError(ValueError):
@@ -28,12 +29,14 @@ def generator_config(state: dict[str, torch.Tensor]) -> dict:
     try:
         conv_first, conv_last = state["conv_first.weight"], state["conv_last.weight"]
         num_feat = conv_first.shape[0]
+        has_se = "se_first.fc1.weight" in state
         return {
             "num_in_ch": conv_first.shape[1], "num_out_ch": conv_last.shape[0], "num_feat": num_feat,
             "num_block": len({m.group(1) for key in state if (m := re.match(r"body\.(\d+)\.", key))}),
             "upscale": 2 ** len({m.group(1) for key in state if (m := re.match(r"upsample\.(\d+)\.", key))}),
-            "reduction": num_feat // state["se_first.fc1.weight"].shape[0],
+            "reduction": num_feat // state["se_first.fc1.weight"].shape[0] if has_se else 16,
             "img_residual": IMG_RESIDUAL_KEY in state,
+            "se": "improved" if has_se else "none",
         }
     except KeyError as error:
         raise CheckpointError(f"not a SEEDSRGenerator state dict (missing {error})") from error
@@ -52,6 +55,9 @@ def stored_config(saved: dict) -> dict | None:
 def load_generator(path: str, param_key: str = "params_ema", device: str | torch.device = "cpu",
                    **expected) -> SEEDSRGenerator:
     """The generator in ``path`` (``params_ema`` if present, else ``params``), in eval mode.
+
+    ``net.training_data`` holds what the checkpoint records about its training set (modality, intensity model;
+    {} for checkpoints without the record).
 
     ``expected`` (e.g. ``upscale=4``) is checked against the checkpoint, with an error naming the file.
     """
@@ -78,4 +84,6 @@ def load_generator(path: str, param_key: str = "params_ema", device: str | torch
         net.load_state_dict(state)
     except (RuntimeError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: does not match SEEDSRGenerator({config}): {error}") from error
+    record = saved.get(DATA_KEY) if isinstance(saved, dict) else None
+    net.training_data = record if isinstance(record, dict) else {}
     return net.eval().to(device)

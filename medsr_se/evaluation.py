@@ -4,7 +4,11 @@
 For each scale: bicubic = MATLAB-style ``imresize(LR, s)`` (the resize the preparation used, so bicubic is
 measured exactly as the LR was made), SR = the checkpoint's generator (``params_ema`` if present). Metrics are
 BasicSR's ``calculate_psnr`` / ``calculate_ssim`` (crop_border = scale) on RGB and on Y, and the FOV-masked
-versions of :mod:`medsr_se.metrics.fov_metrics`, averaged over the test images. Writes ``table.md``, ``table.csv``,
+versions of :mod:`medsr_se.metrics.fov_metrics`, and vessel fidelity (:mod:`medsr_se.metrics.vessel_metrics`),
+averaged over the test images. 16-bit images (CT / MRI slices) are measured at their stored depth (values scaled by
+255/65535 into BasicSR's 0-255 convention, not quantised to 8 bits); the field-of-view and vessel metrics apply to
+fundus photographs only (3-channel images of a dataset whose manifest says ``modality: photo``) and are "–" for
+CT / MRI, which have no fundus disc. Writes ``table.md``, ``table.csv``,
 ``per_image.csv`` and, per test image, a comparison sheet (bicubic | SR | HR with a zoomed crop) under ``sheets/``.
 """
 
@@ -19,24 +23,42 @@ import numpy as np
 from basicsr.metrics import calculate_psnr, calculate_ssim
 
 from medsr_se.bicubic import matlab_bicubic
+from medsr_se.imageio import write_image
 from medsr_se.inference import load_generator, upscale
 from medsr_se.metrics.fov_metrics import calculate_psnr_fov, calculate_ssim_fov, fov_mask
+from medsr_se.metrics.vessel_metrics import calculate_vessel_f1
 
 # PSNR (dB) / SSIM on the STARE test set reported by the seed slides, for reference in the table
 PAPER = {4: {"bicubic": (40.03, 0.9512), "SEEDSR-GAN": (42.65, 0.9567)},
          8: {"bicubic": (35.41, 0.9195), "SEEDSR-GAN": (39.88, 0.9330)},
          16: {"bicubic": (31.60, 0.8915), "SEEDSR-GAN": (36.62, 0.9181)}}
-METRICS = ("psnr", "ssim", "psnr_y", "ssim_y", "psnr_fov", "ssim_fov")
+METRICS = ("psnr", "ssim", "psnr_y", "ssim_y", "psnr_fov", "ssim_fov", "vessel_f1")
 
 
-def image_metrics(sr: np.ndarray, hr: np.ndarray, scale: int) -> dict[str, float]:
-    """All six metrics for one uint8 BGR pair, BasicSR's conventions (crop_border = scale)."""
-    return {
+FUNDUS_METRICS = ("psnr_fov", "ssim_fov", "vessel_f1")
+
+
+def image_metrics(sr: np.ndarray, hr: np.ndarray, scale: int, fundus: bool = True) -> dict[str, float]:
+    """Every metric of ``METRICS`` for one uint8 / uint16 pair (BGR or gray), BasicSR's conventions
+    (crop_border = scale); ``fundus`` False leaves the field-of-view and vessel metrics out (NaN)."""
+    if sr.dtype == np.uint16 or hr.dtype == np.uint16:  # stored depth, on BasicSR's 0-255 scale
+        sr, hr = (x.astype(np.float64) * (255.0 / 65535.0) for x in (sr, hr))
+    metrics = {
         "psnr": calculate_psnr(sr, hr, scale), "ssim": calculate_ssim(sr, hr, scale),
         "psnr_y": calculate_psnr(sr, hr, scale, test_y_channel=True),
         "ssim_y": calculate_ssim(sr, hr, scale, test_y_channel=True),
-        "psnr_fov": calculate_psnr_fov(sr, hr, scale), "ssim_fov": calculate_ssim_fov(sr, hr, scale),
     }
+    if not fundus:
+        return {**metrics, **{name: float("nan") for name in FUNDUS_METRICS}}
+    return {**metrics, "psnr_fov": calculate_psnr_fov(sr, hr, scale), "ssim_fov": calculate_ssim_fov(sr, hr, scale),
+            "vessel_f1": calculate_vessel_f1(sr, hr, scale)}
+
+
+def display_8bit(image: np.ndarray) -> np.ndarray:
+    """An 8-bit BGR copy for looking at (16-bit values >> 8, gray replicated)."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
 
 
 def detail_window(hr: np.ndarray, crop: int) -> tuple[int, int]:
@@ -71,7 +93,7 @@ def comparison_sheet(bicubic: np.ndarray, sr: np.ndarray, hr: np.ndarray, zoom: 
 
 
 def evaluate_scale(data: Path, scale: int, checkpoint: str | None, sheets: Path | None,
-                   device: str = "cpu") -> list[dict]:
+                   device: str = "cpu", modality: str = "photo") -> list[dict]:
     """Per-image rows (image, scale, method, metrics...) for bicubic and, if given, the model."""
     hr_dir, lr_dir = data / "test" / "HR", data / "test" / f"LR_x{scale}"
     names = sorted(p.name for p in hr_dir.glob("*.png"))
@@ -80,21 +102,22 @@ def evaluate_scale(data: Path, scale: int, checkpoint: str | None, sheets: Path 
     model = load_generator(checkpoint, device=device, upscale=scale) if checkpoint else None
     rows = []
     for name in names:
-        hr = cv2.imread(str(hr_dir / name), cv2.IMREAD_COLOR)
-        lr = cv2.imread(str(lr_dir / name), cv2.IMREAD_COLOR)
+        hr = cv2.imread(str(hr_dir / name), cv2.IMREAD_UNCHANGED)
+        lr = cv2.imread(str(lr_dir / name), cv2.IMREAD_UNCHANGED)
         if hr is None or lr is None:
             raise FileNotFoundError(f"cannot read {hr_dir / name} or {lr_dir / name}")
+        fundus = modality == "photo" and hr.ndim == 3
         bicubic = matlab_bicubic(lr, scale)
         outputs = {"bicubic": bicubic}
         if model is not None:
             outputs["SEEDSR-GAN"] = upscale(lr, model)
         for method, output in outputs.items():
             rows.append({"image": Path(name).stem, "scale": scale, "method": method,
-                         **image_metrics(output, hr, scale)})
+                         **image_metrics(output, hr, scale, fundus)})
         if sheets is not None and model is not None:
             sheets.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(sheets / f"x{scale}_{Path(name).stem}.png"),
-                        comparison_sheet(bicubic, outputs["SEEDSR-GAN"], hr))
+            sheet = comparison_sheet(*(display_8bit(x) for x in (bicubic, outputs["SEEDSR-GAN"], hr)))
+            write_image(sheets / f"x{scale}_{Path(name).stem}.png", sheet)
     return rows
 
 
@@ -108,15 +131,21 @@ def summarise(rows: list[dict]) -> list[dict]:
             for (scale, method), group in sorted(groups.items())]
 
 
+def number(value: float, digits: int) -> str:
+    """``value`` with ``digits`` decimals; '–' for a metric that does not apply (NaN)."""
+    return "–" if value != value else f"{value:.{digits}f}"
+
+
 def markdown_table(summary: list[dict]) -> str:
-    lines = ["| scale | method | images | PSNR | SSIM | PSNR-Y | SSIM-Y | PSNR-FOV | SSIM-FOV | paper PSNR / SSIM |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| scale | method | images | PSNR | SSIM | PSNR-Y | SSIM-Y | PSNR-FOV | SSIM-FOV | vessel F1 "
+             "| paper PSNR / SSIM |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in summary:
-        paper = PAPER.get(row["scale"], {}).get(row["method"])
+        paper = PAPER.get(row["scale"], {}).get(row["method"]) if row.get("modality", "photo") == "photo" else None
         paper_text = f"{paper[0]:.2f} / {paper[1]:.4f}" if paper else "–"
         lines.append(f"| x{row['scale']} | {row['method']} | {row['images']} | {row['psnr']:.2f} | {row['ssim']:.4f} "
-                     f"| {row['psnr_y']:.2f} | {row['ssim_y']:.4f} | {row['psnr_fov']:.2f} | {row['ssim_fov']:.4f} "
-                     f"| {paper_text} |")
+                     f"| {row['psnr_y']:.2f} | {row['ssim_y']:.4f} | {number(row['psnr_fov'], 2)} "
+                     f"| {number(row['ssim_fov'], 4)} | {number(row['vessel_f1'], 3)} | {paper_text} |")
     return "\n".join(lines) + "\n"
 
 
@@ -130,15 +159,16 @@ def write_csv(rows: list[dict], path: Path) -> None:
 def evaluate(data: Path, checkpoints: dict[int, str], output: Path, scales: list[int] | None = None,
              sheets: bool = True, device: str = "cpu") -> list[dict]:
     """Evaluate, write the table files into ``output`` and return the summary rows."""
+    manifest_path = data / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     if scales is None:
-        manifest = data / "manifest.json"
-        scales = json.loads(manifest.read_text())["parameters"]["scales"] if manifest.is_file() else []
-        scales = sorted(set(scales) | set(checkpoints))
+        scales = sorted(set(manifest.get("parameters", {}).get("scales", [])) | set(checkpoints))
     output.mkdir(parents=True, exist_ok=True)
     rows = []
     for scale in scales:
-        rows += evaluate_scale(data, scale, checkpoints.get(scale), output / "sheets" if sheets else None, device)
-    summary = summarise(rows)
+        rows += evaluate_scale(data, scale, checkpoints.get(scale), output / "sheets" if sheets else None, device,
+                               manifest.get("modality", "photo"))
+    summary = [{**row, "modality": manifest.get("modality", "photo")} for row in summarise(rows)]
     (output / "table.md").write_text(markdown_table(summary))
     write_csv(summary, output / "table.csv")
     write_csv(rows, output / "per_image.csv")

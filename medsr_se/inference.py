@@ -6,11 +6,18 @@
 
 ``load_generator`` (re-exported from :mod:`medsr_se.checkpoint`) reads the architecture off the checkpoint;
 ``upscale`` keeps the image's dtype and channel count and can tile (:mod:`medsr_se.archs.seedsr_tiling`).
+
+Arrays of physical values (CT in HU as int16 or float, MRI as float, ...) need their intensity mapping spelled out
+(:mod:`medsr_se.intensity`), e.g. for a CT slice in HU:
+
+    from medsr_se.intensity import ct_window
+    sr_hu = upscale(hu_slice, net, intensity=ct_window("full"))     # int16 in, int16 out, negative values kept
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -18,6 +25,7 @@ import torch
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
 from medsr_se.bicubic import matlab_bicubic
 from medsr_se.checkpoint import CheckpointError, load_generator
+from medsr_se.intensity import IntensityModel, for_dtype
 
 __all__ = ["CheckpointError", "image_to_tensor", "load_generator", "plan_tile", "tensor_to_image", "upscale"]
 
@@ -27,8 +35,11 @@ AUTO_TILE = 128  # LR tile size chosen when a whole image would not fit (the mea
 
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:
     """(H, W) or (H, W, C) BGR uint8/uint16 -> (1, C, H, W) RGB float in [0, 1]."""
-    peak = float(np.iinfo(image.dtype).max)
-    array = image.astype(np.float32) / peak
+    return unit_to_tensor(image.astype(np.float32) / float(np.iinfo(image.dtype).max))
+
+
+def unit_to_tensor(array: np.ndarray) -> torch.Tensor:
+    """(H, W) or (H, W, C) BGR float32 values in [0, 1] -> (1, C, H, W) RGB."""
     if array.ndim == 2:
         array = array[:, :, None]
     elif array.shape[2] == 3:
@@ -50,44 +61,137 @@ def tensor_to_image(tensor: torch.Tensor, dtype: np.dtype) -> np.ndarray:
     return array.astype(dtype)
 
 
+NETWORK_DTYPES = (np.uint8, np.uint16)
+
+
 @torch.no_grad()
-def upscale(image: np.ndarray, model: SEEDSRGenerator, tile: int = 0, tile_pad: int = 4) -> np.ndarray:
-    """Super-resolve one image; dtype (uint8 / uint16) and channel count are kept.
+def upscale(image: np.ndarray | torch.Tensor, model: SEEDSRGenerator, tile: int = 0, tile_pad: int = 4,
+            intensity: IntensityModel | None = None, out_dtype: np.dtype | None = None) -> np.ndarray | torch.Tensor:
+    """Super-resolve one image or slice; dtype and channel count are kept (or ``out_dtype``).
+
+    ``image``: numpy (H, W) or (H, W, C) BGR, or a torch tensor (H, W) or (C, H, W) RGB (returned as a tensor of
+    the same layout, dtype and device). uint8 / uint16 images map their type's full range to the network's [0, 1]
+    unless ``intensity`` says otherwise; int16, int32 and float arrays need ``intensity`` (an
+    :class:`~medsr_se.intensity.IntensityModel`, e.g. ``ct_window("full")`` for HU), because no range is implied
+    by their type. Values outside the intensity window reach the network clipped, with a warning that counts them;
+    results beyond ``out_dtype``'s range are clipped with a warning: nothing is clipped silently.
 
     ``tile`` > 0 processes LR tiles of that size with
     :func:`medsr_se.archs.seedsr_tiling.tiled_forward`, which gives the whole-image result with far less memory.
-    A gray image through a 3-channel model is converted and back. 16-bit images on CUDA are computed without TF32.
-    A 4-channel (BGRA) image keeps its alpha: the
-    colour goes through the network, the alpha channel is resized with MATLAB-style bicubic, as image tools do.
+    A gray image through a 3-channel model is converted and back (with a warning: that model was trained on colour
+    photographs). 16-bit and float images on CUDA are computed without TF32. A 4-channel (BGRA) image keeps its
+    alpha: the colour goes through the network, the alpha channel is resized with MATLAB-style bicubic.
     """
+    if isinstance(image, torch.Tensor):
+        return _upscale_tensor(image, model, tile, tile_pad, intensity, out_dtype)
     if image.ndim == 3 and image.shape[2] == 4:
-        colour = upscale(np.ascontiguousarray(image[:, :, :3]), model, tile, tile_pad)
+        colour = upscale(np.ascontiguousarray(image[:, :, :3]), model, tile, tile_pad, intensity, out_dtype)
         return np.dstack([colour, matlab_bicubic(np.ascontiguousarray(image[:, :, 3]), model.upscale)])
-    from medsr_se.archs.seedsr_tiling import tiled_forward
+    if intensity is None:
+        if image.dtype not in NETWORK_DTYPES:
+            raise ValueError(f"a {image.dtype} array has no implied intensity range: pass intensity= (e.g. "
+                             "medsr_se.intensity.ct_window('full') for CT in HU, or measured(array) for MRI)")
+        if out_dtype is None or np.dtype(out_dtype) == image.dtype:
+            return _upscale_quantised(image, model, tile, tile_pad)
+        intensity = for_dtype(image.dtype)
+    return _upscale_physical(image, model, tile, tile_pad, intensity, np.dtype(out_dtype or image.dtype))
 
-    parameter = next(model.parameters())
+
+def _network_channels(pixels: np.ndarray, model: SEEDSRGenerator) -> tuple[np.ndarray, bool]:
+    """``pixels`` with the model's channel count, and whether a gray image was replicated to 3 channels."""
     model_channels = model.conv_first.in_channels
-    pixels = image
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
     if channels == 1 and model_channels == 3:
-        pixels = np.repeat(pixels.reshape(*pixels.shape[:2], 1), 3, axis=2)
-    elif channels != model_channels:
+        warnings.warn("a gray image through a model trained on 3-channel (colour) images: the result is the mean "
+                      "of its three outputs and may show artefacts; a gray model (options/x4_gray.yml) suits it",
+                      stacklevel=3)
+        return np.repeat(pixels.reshape(*pixels.shape[:2], 1), 3, axis=2), True
+    if channels != model_channels:
         raise ValueError(f"the model takes {model_channels}-channel images, this one has {channels} channels")
+    return pixels, False
+
+
+def _run(model: SEEDSRGenerator, lr: torch.Tensor, tile: int, tile_pad: int, sink, full_precision: bool) -> None:
+    """tiled_forward into ``sink``; TF32 off on CUDA when the output needs more than 8 bits."""
+    from medsr_se.archs.seedsr_tiling import tiled_forward
+
+    # TF32 convolutions (cuDNN's default on Ampere and newer) keep 10 mantissa bits: too few for 16-bit outputs
+    full_precision = full_precision and lr.device.type == "cuda"
+    with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=not full_precision):
+        tiled_forward(model, lr, tile, tile_pad, sink=sink)
+
+
+def _upscale_quantised(image: np.ndarray, model: SEEDSRGenerator, tile: int, tile_pad: int) -> np.ndarray:
+    """uint8 / uint16 in and out, the type's full range as the network's [0, 1]; tiles quantised as they come."""
+    parameter = next(model.parameters())
+    pixels, replicated = _network_channels(image, model)
     lr = image_to_tensor(pixels).to(device=parameter.device, dtype=parameter.dtype)
     scale = model.upscale
-    shape = (pixels.shape[0] * scale, pixels.shape[1] * scale) + pixels.shape[2:]
-    output = np.empty(shape, image.dtype)  # tiles are quantised straight into it
+    output = np.empty((pixels.shape[0] * scale, pixels.shape[1] * scale) + pixels.shape[2:], image.dtype)
 
     def write_tile(rows: slice, cols: slice, values: torch.Tensor) -> None:
         output[rows, cols] = tensor_to_image(values, image.dtype)
 
-    # TF32 convolutions (cuDNN's default on Ampere and newer) keep 10 mantissa bits: too few for 16-bit outputs
-    full_precision = image.dtype == np.uint16 and parameter.device.type == "cuda"
-    with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=not full_precision):
-        tiled_forward(model, lr, tile, tile_pad, sink=write_tile)
-    if channels == 1 and model_channels == 3:
+    _run(model, lr, tile, tile_pad, write_tile, image.dtype == np.uint16)
+    if replicated:
         output = np.round(output.astype(np.float64).mean(axis=2)).astype(image.dtype)
     return output
+
+
+def _upscale_physical(image: np.ndarray, model: SEEDSRGenerator, tile: int, tile_pad: int,
+                      intensity: IntensityModel, out_dtype: np.dtype) -> np.ndarray:
+    """Any numeric array through ``intensity`` to [0, 1], the network, and back (see :func:`upscale`)."""
+    outside = intensity.outside(image)
+    if outside:
+        warnings.warn(f"{outside} of {image.size} values lie outside the intensity window {intensity.describe()}: "
+                      "the network sees them clipped to the window", stacklevel=3)
+    unit, replicated = _network_channels(np.clip(intensity.to_unit(image), 0.0, 1.0), model)
+    parameter = next(model.parameters())
+    lr = unit_to_tensor(unit).to(device=parameter.device, dtype=parameter.dtype)
+    scale = model.upscale
+    output = np.empty((unit.shape[0] * scale, unit.shape[1] * scale) + unit.shape[2:], np.float32)
+
+    def write_tile(rows: slice, cols: slice, values: torch.Tensor) -> None:
+        array = values.squeeze(0).detach().float().clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
+        output[rows, cols] = array[:, :, ::-1] if array.shape[2] == 3 else array.reshape(output[rows, cols].shape)
+
+    _run(model, lr, tile, tile_pad, write_tile, True)
+    if replicated:
+        output = output.mean(axis=2)
+    return cast_checked(intensity.from_unit(output), out_dtype)
+
+
+def cast_checked(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``values`` as ``dtype``: rounded for integer types; values beyond the type's range are clipped with a
+    warning that counts them."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return values.astype(dtype)
+    info = np.iinfo(dtype)
+    rounded = np.round(values)
+    outside = int(np.count_nonzero((rounded < info.min) | (rounded > info.max)))
+    if outside:
+        warnings.warn(f"{outside} result value(s) beyond the {dtype} range [{info.min}, {info.max}] were clipped "
+                      "to it", stacklevel=3)
+    return np.clip(rounded, info.min, info.max).astype(dtype)
+
+
+def _upscale_tensor(image: torch.Tensor, model: SEEDSRGenerator, tile: int, tile_pad: int,
+                    intensity: IntensityModel | None, out_dtype) -> torch.Tensor:
+    """A (H, W) or (C, H, W) RGB tensor through :func:`upscale`, returned in the same layout, dtype and device."""
+    if image.ndim not in (2, 3):
+        raise ValueError(f"a tensor image is (H, W) or (C, H, W), got shape {tuple(image.shape)}")
+    array = image.detach().cpu().numpy()
+    if array.ndim == 3:
+        array = array.transpose(1, 2, 0)
+        array = array[:, :, ::-1] if array.shape[2] == 3 else array
+        array = np.ascontiguousarray(array if array.shape[2] > 1 else array[:, :, 0])
+    result = upscale(array, model, tile, tile_pad, intensity, out_dtype)
+    if image.ndim == 3:
+        result = result[:, :, None] if result.ndim == 2 else result
+        result = result[:, :, ::-1] if result.shape[2] == 3 else result
+        result = np.ascontiguousarray(result.transpose(2, 0, 1))
+    return torch.from_numpy(np.ascontiguousarray(result)).to(image.device)
 
 
 def estimated_bytes(model: SEEDSRGenerator, height: int, width: int, tile: int) -> int:

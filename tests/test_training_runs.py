@@ -55,7 +55,7 @@ def test_train_validate_kill_and_auto_resume(pairs_x4, tmp_path):
     assert (experiment / "models" / "net_g_latest.pth").exists()
     assert (experiment / "models" / "net_g_40.pth").exists()
     saved = torch.load(experiment / "models" / "net_g_latest.pth", weights_only=True)
-    assert set(saved) == {"params", "params_ema", "medsr_se_network_g"}
+    assert set(saved) == {"params", "params_ema", "medsr_se_network_g", "medsr_se_data"}
     assert saved["medsr_se_network_g"]["type"] == "SEEDSRGenerator"
 
 

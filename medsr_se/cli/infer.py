@@ -3,11 +3,17 @@
     medsr-infer -i photo.png -o out/ --model experiments/SEEDSR_GAN_x4/models/net_g_latest.pth
     medsr-infer -i folder/ -o out/ --model net_g.pth --scale 4 --tile 256     # large images, bounded memory
 
-Reads png, jpg, tif/tiff, ppm/pgm, bmp and (with the ``dicom`` extra) single-frame monochrome DICOM ``.dcm``; keeps
-each image's bit depth (8 / 16) and channel count (a gray image through an RGB model is converted and back) and
-writes ``<output>/<stem>.png``, or ``<stem>.dcm`` for DICOM: the input's header with the new size, pixel spacing
-divided by the scale, a new SOP instance UID and the same pixel type (signed 16-bit pixels, as CT stores them, go
-through the network offset by 32768 into the unsigned range and come back signed). The architecture and scale are
+Reads png, jpg, tif/tiff, ppm/pgm, bmp, and with the ``medical`` extra CT/MRI volumes: NIfTI ``.nii``/``.nii.gz``,
+DICOM ``.dcm`` (a folder's DICOM files are grouped into series by SeriesInstanceUID and sorted along the slice normal;
+a multi-frame file is one volume). Images keep their bit depth (8 / 16) and channel count (a gray image through an
+RGB model is converted and back, with a warning) and are written as ``<output>/<stem>.png``. Volumes are upscaled
+in-plane slice by slice (``--axis`` picks the slice axis of a NIfTI; DICOM slices are its frames) through the
+intensity model (:mod:`medsr_se.intensity`): ``--window`` (CT presets or LOW,HIGH in HU) or ``--intensity
+percentile|minmax``, else the one stored in the checkpoint, else a full CT window for CT and the volume's
+percentiles otherwise. They are written as the same kind: NIfTI with the affine and zooms scaled
+(medsr_se.volumes), DICOM as a derived series (new SeriesInstanceUID for the series, new SOPInstanceUIDs,
+DERIVED/SECONDARY, DerivationDescription, the source image referenced, spacing and position updated, the pixel type
+and rescale of the input). The architecture and scale are
 read from the checkpoint (``params_ema`` if present); ``--scale`` only checks it. ``--tile`` splits the LR image
 into tiles whose result equals whole-image inference (see medsr_se.archs.seedsr_tiling). ``--precision bf16`` (CPU
 or CUDA) or ``fp16`` (CUDA; also ``--fp16``) runs 8-bit images in reduced precision; 16-bit images always run in
@@ -25,6 +31,8 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -32,7 +40,9 @@ import numpy as np
 import torch
 from mmengine.utils import ProgressBar
 
-from medsr_se.imageio import SUFFIXES, WriteError, read_dicom, read_image, write_dicom, write_image
+from medsr_se import intensity as intensity_models
+from medsr_se import volumes
+from medsr_se.imageio import SUFFIXES, WriteError, read_image, write_image
 from medsr_se.inference import CheckpointError, load_generator, memory_budget, plan_tile, upscale
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -42,36 +52,63 @@ class UsageError(ValueError):
     """A command line that cannot work; the message names the option or file."""
 
 
+@dataclass
+class Job:
+    """One unit of work: an image file, a NIfTI file, or the DICOM files of one series / one multi-frame file."""
+
+    kind: str  # 'image', 'nifti' or 'dicom'
+    paths: list[Path]
+    volume: volumes.Volume | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> Path:
+        return self.paths[0] if len(self.paths) == 1 else self.paths[0].parent
+
+    def targets(self, output: Path) -> list[Path]:
+        if self.kind == "nifti":
+            return [output / self.paths[0].name]
+        if self.kind == "dicom":
+            return [output / f"{path.stem}.dcm" for path in self.paths]
+        return [output / f"{self.paths[0].stem}.png"]
+
+
 def input_files(source: Path) -> list[Path]:
     if source.is_file():
         return [source]
     if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.suffix.lower() in SUFFIXES)
+        files = sorted(p for p in source.iterdir() if p.is_file() and (p.suffix.lower() in SUFFIXES
+                                                                          or volumes.is_nifti(p)))
         if files:
             return files
-        raise FileNotFoundError(f"{source}: no images ({', '.join(SUFFIXES)})")
+        raise FileNotFoundError(f"{source}: no images ({', '.join(SUFFIXES)}, .nii, .nii.gz)")
     raise FileNotFoundError(f"input not found: {source}")
 
 
-def output_path(path: Path, output: Path) -> Path:
-    return output / f"{path.stem}{'.dcm' if path.suffix.lower() == '.dcm' else '.png'}"
+def collect_jobs(files: list[Path], axis: int) -> list[Job]:
+    """Images one by one, each NIfTI as a volume, the DICOM files grouped into series (medsr_se.volumes)."""
+    jobs = [Job("image", [p]) for p in files if p.suffix.lower() != ".dcm" and not volumes.is_nifti(p)]
+    jobs += [Job("nifti", [p], volumes.read_nifti(p, axis)) for p in files if volumes.is_nifti(p)]
+    dicom_files = [p for p in files if p.suffix.lower() == ".dcm"]
+    if dicom_files:
+        jobs += [Job("dicom", volume.paths, volume) for volume in volumes.read_dicom_volumes(dicom_files)]
+    return jobs
 
 
-def check_outputs(files: list[Path], output: Path) -> None:
+def check_outputs(jobs: list[Job], output: Path) -> None:
     """Refuse, before any work, an output folder that would write over an input or two inputs sharing a name."""
     if output.exists() and not output.is_dir():
         raise UsageError(f"-o {output}: is a file; give a folder for the results")
     by_output: dict[Path, Path] = {}
-    inputs = {path.resolve() for path in files}
-    for path in files:
-        target = output_path(path, output)
-        if target.resolve() in inputs or path.resolve().parent == output.resolve():
-            raise UsageError(f"-o {output}: is the folder of the input {path}; results would replace inputs, so "
-                             "give another output folder")
-        if target in by_output:
-            raise UsageError(f"{by_output[target]} and {path} would both be written to {target}; rename one or "
-                             "run them separately")
-        by_output[target] = path
+    inputs = {path.resolve() for job in jobs for path in job.paths}
+    for job in jobs:
+        for path, target in zip(job.paths if job.kind == "dicom" else job.paths[:1], job.targets(output)):
+            if target.resolve() in inputs or path.resolve().parent == output.resolve():
+                raise UsageError(f"-o {output}: is the folder of the input {path}; results would replace inputs, "
+                                 "so give another output folder")
+            if target in by_output:
+                raise UsageError(f"{by_output[target]} and {path} would both be written to {target}; rename one or "
+                                 "run them separately")
+            by_output[target] = path
 
 
 def check_device(device: str) -> None:
@@ -94,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fp32", action="store_const", const="fp32", dest="precision_alias",
                         help="= --precision fp32 (Real-ESRGAN's spelling)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--window", help="CT volumes: intensity window in HU, one of "
+                        f"{', '.join(intensity_models.CT_WINDOWS)} or LOW,HIGH (default: the checkpoint's, else full)")
+    parser.add_argument("--intensity", choices=("percentile", "minmax"),
+                        help="volumes without HU: normalise by the volume's 0.5/99.5th percentiles or min/max")
+    parser.add_argument("--axis", type=int, choices=(0, 1, 2), default=2,
+                        help="NIfTI: the slice axis (the other two are upscaled); DICOM slices are always its frames")
     return parser
 
 
@@ -106,13 +149,10 @@ def network_for(image, models: dict[str, torch.nn.Module], path: Path) -> torch.
     return models.get("reduced", models["fp32"])
 
 
-def upscale_file(path: Path, models: dict[str, torch.nn.Module], args: argparse.Namespace, budget: int) -> None:
-    """Read, super-resolve and write one file (atomically, checked)."""
-    dicom = None
-    if path.suffix.lower() == ".dcm":
-        dicom, image = read_dicom(path)
-    else:
-        image = read_image(path)
+def upscale_image(job: Job, models: dict[str, torch.nn.Module], args: argparse.Namespace, budget: int) -> None:
+    """Read, super-resolve and write one image file (atomically, checked)."""
+    path = job.paths[0]
+    image = read_image(path)
     model = network_for(image, models, path)
     try:
         tile = plan_tile(model, image.shape[0], image.shape[1], args.tile, budget)
@@ -122,11 +162,70 @@ def upscale_file(path: Path, models: dict[str, torch.nn.Module], args: argparse.
         result = upscale(image, model, tile, args.tile_pad)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from error
-    target = output_path(path, args.output)
-    if dicom is not None:
-        write_dicom(dicom, result, model.upscale, target)
-    else:
-        write_image(target, result)
+    write_image(job.targets(args.output)[0], result)
+
+
+def volume_intensity(volume: volumes.Volume, model: torch.nn.Module, args: argparse.Namespace):
+    """--window / --intensity, else the checkpoint's intensity model, else the modality's default."""
+    if args.window:
+        return intensity_models.ct_window(args.window)
+    if args.intensity:
+        return intensity_models.measured(volume.values, args.intensity)
+    record = getattr(model, "training_data", None) or {}
+    if record.get("intensity") and record["intensity"].get("kind") != "dtype":
+        return intensity_models.IntensityModel.from_dict(record["intensity"])
+    modality = "CT" if volume.unit == "HU" else volume.modality
+    return intensity_models.choose(None, modality, volume.values)
+
+
+def warn_mismatch(volume: volumes.Volume, model: torch.nn.Module) -> None:
+    """A note when the checkpoint's recorded modality or channel count does not fit a volume."""
+    record = getattr(model, "training_data", None) or {}
+    trained_on = record.get("modality")
+    if model.conv_first.in_channels != 1:
+        print(f"warning: {volume.name}: the model takes {model.conv_first.in_channels}-channel images "
+              f"({trained_on or 'colour photographs'}); this is a gray {volume.modality or 'volume'}: expect "
+              "artefacts, use a gray model (options/x4_gray.yml)", file=sys.stderr)
+    elif trained_on and volume.modality and trained_on != volume.modality:
+        print(f"warning: {volume.name}: the model was trained on {trained_on}, this volume is {volume.modality}",
+              file=sys.stderr)
+
+
+def upscale_volume_job(job: Job, models: dict[str, torch.nn.Module], args: argparse.Namespace, budget: int) -> None:
+    """Every in-plane slice through the network (fp32), written as a volume of the same kind."""
+    volume, model = job.volume, models["fp32"]
+    warn_mismatch(volume, model)
+    mapping = volume_intensity(volume, model, args)
+    print(f"note: {volume.name}: {len(volume.slice_indices())} slice(s), intensity {mapping.describe()}",
+          file=sys.stderr)
+    outside = mapping.outside(volume.values)
+    if outside:
+        print(f"warning: {volume.name}: {outside} of {volume.values.size} values lie outside the window "
+              f"{mapping.describe()}; the network sees them clipped to it", file=sys.stderr)
+    bar = ProgressBar(len(volume.slice_indices()), file=sys.stderr)
+
+    def one_slice(values: np.ndarray) -> np.ndarray:
+        tile = plan_tile(model, values.shape[0], values.shape[1], args.tile, budget)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # counted once for the whole volume above
+            return upscale(values, model, tile, args.tile_pad, intensity=mapping, out_dtype=np.float32)
+
+    try:
+        values = volumes.upscale_volume(volume, one_slice, model.upscale, lambda done, total: bar.update())
+    except ValueError as error:
+        raise ValueError(f"{volume.name}: {error}") from error
+    sys.stderr.write("\n")
+    if job.kind == "nifti":
+        volumes.write_nifti(volume, values, model.upscale, job.targets(args.output)[0])
+        return
+    description = (f"super-resolution x{model.upscale} by medsr-se SEEDSRGenerator ({Path(args.model).name}), "
+                   f"intensity {mapping.describe()}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for path, dataset in volumes.derived_series(volume, values, model.upscale, description):
+            volumes.write_dicom_file(dataset, args.output / f"{path.stem}.dcm")
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
 
 
 def load_models(args: argparse.Namespace, precision: str) -> dict[str, torch.nn.Module]:
@@ -145,8 +244,10 @@ def run(args: argparse.Namespace) -> int:
     precision = args.precision or args.precision_alias or "fp32"
     if precision == "fp16" and not str(args.device).startswith("cuda"):
         raise UsageError("--precision fp16 / --fp16 needs a CUDA device (--device cuda); on a CPU use bf16")
-    files = input_files(args.input)
-    check_outputs(files, args.output)
+    if args.window:
+        intensity_models.ct_window(args.window)  # a bad spelling fails before any work
+    jobs = collect_jobs(input_files(args.input), args.axis)
+    check_outputs(jobs, args.output)
     models = load_models(args, precision)
     model = models["fp32"]
     try:
@@ -154,12 +255,21 @@ def run(args: argparse.Namespace) -> int:
     except OSError as error:
         raise WriteError(f"{args.output}: cannot create the output folder ({error.strerror or error})") from error
     budget = memory_budget(args.device)
-    bar = ProgressBar(len(files), file=sys.stderr)
-    for path in files:
-        upscale_file(path, models, args, budget)
-        bar.update()
-    sys.stderr.write("\n")
-    print(f"{len(files)} image(s) x{model.upscale} -> {args.output}")
+    images = [job for job in jobs if job.kind == "image"]
+    bar = ProgressBar(len(images), file=sys.stderr) if images else None
+    for job in jobs:
+        if job.kind == "image":
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                upscale_image(job, models, args, budget)
+            for warning in caught:
+                print(f"warning: {job.name}: {warning.message}", file=sys.stderr)
+            bar.update()
+        else:
+            upscale_volume_job(job, models, args, budget)
+    if bar:
+        sys.stderr.write("\n")
+    print(f"{len(images)} image(s), {len(jobs) - len(images)} volume(s) x{model.upscale} -> {args.output}")
     return 0
 
 

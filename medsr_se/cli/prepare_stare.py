@@ -2,6 +2,7 @@
 
     medsr-prepare-stare all-images.zip                  # -> datasets/STARE
     medsr-prepare-stare stare.tar -o datasets/STARE --scales 4 8 16 --skip-bad
+    medsr-prepare-stare ct_series/ -o datasets/CT --scales 4 --window soft-tissue    # DICOM / NIfTI volumes
     medsr-prepare-stare --verify datasets/STARE
 
 What is made and how: :mod:`medsr_se.prepare.prepare_stare`.
@@ -15,7 +16,9 @@ from pathlib import Path
 
 import lmdb
 
+from medsr_se.intensity import CT_WINDOWS, ct_window
 from medsr_se.prepare.prepare_stare import DEFAULT_OUTPUT, Params, PrepareError, prepare
+from medsr_se.prepare.volume_slices import VolumeOptions
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="medsr-prepare-stare", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("source", nargs="?", type=Path,
-                        help="STARE all-images.zip, a tar of .ppm.gz, or a folder of images")
+                        help="STARE all-images.zip, a tar of .ppm.gz, a folder of images, or CT/MRI volumes (a folder "
+                        "of DICOM series / NIfTI files, or one such file)")
     parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT, help="output folder")
     parser.add_argument("--scales", type=int, nargs="+", default=[4, 8, 16], help="LR scales to make")
     parser.add_argument("--n-test", type=int, default=20, help="images in the test split (STARE: 397 = 377 + 20)")
@@ -37,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output (once complete)")
     parser.add_argument("--skip-bad", action="store_true", help="leave unreadable images out (recorded)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    parser.add_argument("--window", help=f"CT volumes: intensity window in HU, one of {', '.join(CT_WINDOWS)} or "
+                        "LOW,HIGH (default for CT in HU: full)")
+    parser.add_argument("--intensity", choices=("percentile", "minmax"), help="volumes without HU (MRI): "
+                        "normalise by the dataset's 0.5/99.5th percentiles (default) or min/max")
+    parser.add_argument("--axis", type=int, choices=(0, 1, 2), default=2, help="NIfTI: the slice axis")
     parser.add_argument("--verify", type=Path, metavar="DIR", help="check a prepared dataset and exit")
     return parser
 
@@ -59,10 +68,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --test-list {args.test_list}: no such file", file=sys.stderr)
             return 2
         test_list = [line.strip() for line in args.test_list.read_text().splitlines() if line.strip()]
+    if args.window:
+        try:
+            ct_window(args.window)
+        except ValueError as error:
+            print(f"error: --window: {error}", file=sys.stderr)
+            return 2
     params = Params(tuple(sorted(set(args.scales))), args.crop_size, args.step, args.gray, args.keep_depth)
+    volume_options = VolumeOptions(args.window, args.intensity, args.axis)
     try:
         manifest = prepare(args.source, args.output, params, args.n_test, args.seed, test_list, args.overwrite,
-                           args.skip_bad, args.workers)
+                           args.skip_bad, args.workers, volume_options=volume_options)
     except (PrepareError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

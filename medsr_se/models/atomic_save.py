@@ -12,14 +12,19 @@ While checking, two entries are added to the staged files:
 - ``net_g_<iter>.pth`` gets ``medsr_se_network_g``: the ``network_g`` options it was built from (``res_scale``,
   ``reduction``, ``img_residual``, widths, scale, channels), so :func:`medsr_se.checkpoint.load_generator`
   rebuilds exactly that generator (``res_scale`` cannot be read off the weights);
+- ``net_g_<iter>.pth`` also gets ``medsr_se_data``: the modality and intensity model of the training set, read
+  from the ``manifest.json`` of the prepared dataset it was trained on (:func:`training_data_record`), so inference
+  maps CT / MRI values exactly as training did;
 - the ``.state`` gets the model's :meth:`extra_training_state` (e.g. the fp16 gradient scaler).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from os import path as osp
+from pathlib import Path
 
 import torch
 from basicsr.utils import get_root_logger
@@ -29,6 +34,26 @@ from medsr_se.options import plain
 
 STAGING_DIR = ".saving"
 NETWORK_OPTIONS_KEY = "medsr_se_network_g"
+DATA_KEY = "medsr_se_data"
+MANIFEST = "manifest.json"
+
+
+def training_data_record(opt: dict) -> dict:
+    """{'modality', 'intensity', 'dataset'} of the training set from the manifest.json of the prepared dataset
+    holding ``datasets:train:dataroot_gt`` (looked for up to three folders up); {} when there is none."""
+    root = (opt.get("datasets") or {}).get("train", {}).get("dataroot_gt")
+    if not root:
+        return {}
+    folder = Path(root)
+    for candidate in [folder, *list(folder.parents)[:3]]:
+        manifest = candidate / MANIFEST
+        if manifest.is_file():
+            try:
+                data = json.loads(manifest.read_text())
+            except (OSError, ValueError):
+                return {}
+            return {"modality": data.get("modality"), "intensity": data.get("intensity"), "dataset": str(candidate)}
+    return {}
 
 
 class CheckpointWriteError(RuntimeError):
@@ -69,7 +94,8 @@ class AtomicSaveMixin:
         """Check every expected staged file loads, adding the metadata entries (module docstring)."""
         label = "latest" if current_iter == -1 else str(current_iter)
         for network in self.network_labels():
-            extra = {NETWORK_OPTIONS_KEY: plain(self.opt.get("network_g", {}))} if network == "net_g" else {}
+            extra = {NETWORK_OPTIONS_KEY: plain(self.opt.get("network_g", {})),
+                     DATA_KEY: training_data_record(self.opt)} if network == "net_g" else {}
             _check_and_extend(osp.join(staging, "models", f"{network}_{label}.pth"), extra)
         if current_iter != -1:
             extra_state = self.extra_training_state() if hasattr(self, "extra_training_state") else {}

@@ -10,6 +10,10 @@ Steps, per image (in parallel over all cores, streamed: at most a few images in 
 4. test images are kept whole (PNG folders, for BasicSR validation); training images are cut into overlapping
    sub-images (``--crop-size``, ``--step``, multiples of the largest scale) with the LR cut at the same place.
 
+CT / MRI sources (a folder of DICOM series, multi-frame DICOM or NIfTI files) are first cut into 16-bit gray slices
+through one intensity model for the whole dataset (:mod:`medsr_se.prepare.volume_slices`), which the manifest
+records; the split is then made by volume (``--n-test`` counts volumes), and the slices go through the steps above.
+
 Output (``-o``, default ``datasets/STARE``): ``train/HR.lmdb`` and ``train/LR_x{s}.lmdb`` (identical key sets),
 ``test/HR/`` and ``test/LR_x{s}/``, and ``manifest.json`` (split, source checksums, parameters, counts, versions).
 Everything is written into a hidden sibling folder and renamed into place only when complete.
@@ -25,9 +29,10 @@ import os
 import random
 import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -37,6 +42,7 @@ from mmengine.utils import ProgressBar
 from medsr_se.bicubic import matlab_bicubic, mod_crop
 from medsr_se.prepare.lmdb_writer import LmdbWriter
 from medsr_se.prepare.sources import BadImageError, SourceImage, decode, list_images, read_bytes
+from medsr_se.prepare.volume_slices import VolumeOptions, volume_files, write_slices
 
 DEFAULT_OUTPUT = Path("datasets") / "STARE"
 PNG_LEVEL = 1
@@ -96,6 +102,18 @@ def make_split(stems: list[str], n_test: int, seed: int, test_list: list[str] | 
         test = sorted(random.Random(seed).sample(stems, n_test))
     test_set = set(test)
     return {"train": [s for s in stems if s not in test_set], "test": test}
+
+
+def split_by_volume(slices: dict[str, list[str]], n_test: int, seed: int,
+                    test_list: list[str] | None) -> dict[str, list[str]]:
+    """:func:`make_split` over volume names (``n_test`` and ``test_list`` count volumes), expanded to slice stems,
+    so that the slices of one volume (one patient) are never on both sides."""
+    try:
+        by_volume = make_split(list(slices), n_test, seed, test_list)
+    except PrepareError as error:
+        raise PrepareError(f"{error} (for volumes, --n-test and --test-list count volumes: {len(slices)} found)") \
+            from error
+    return {side: sorted(stem for name in names for stem in slices[name]) for side, names in by_volume.items()}
 
 
 # ---------------------------------------------------------------------------------------------------- pixels
@@ -187,12 +205,13 @@ def _die_with_parent() -> None:
 
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    if os.getppid() == 1:  # the parent died before the request was made: the kernel will not signal any more
+        os._exit(1)
 
 
 def _init_worker() -> None:
+    _die_with_parent()  # first: a kill during the slow imports below must not leave this worker behind
     import torch
-
-    _die_with_parent()
 
     torch.set_num_threads(1)  # one image per process; basicsr's imresize runs on torch
     cv2.setNumThreads(1)
@@ -358,31 +377,66 @@ def _results(tasks: list, workers: int) -> Iterator[ImageResult]:
 
 def prepare(source: Path, output: Path, params: Params, n_test: int = 20, seed: int = 0,
             test_list: list[str] | None = None, overwrite: bool = False, skip_bad: bool = False,
-            workers: int | None = None, initial_map_size: int = 1 << 28, progress: bool = True) -> dict:
+            workers: int | None = None, initial_map_size: int = 1 << 28, progress: bool = True,
+            volume_options: VolumeOptions | None = None) -> dict:
     """Build the dataset (module docstring); returns the manifest."""
     check_params(params)
-    try:
-        images, ignored = list_images(source)
-    except (BadImageError, ValueError) as error:
-        raise PrepareError(str(error)) from error
+    medical = volume_files(source)
+    if not medical:
+        try:
+            images, ignored = list_images(source)
+        except (BadImageError, ValueError) as error:
+            raise PrepareError(str(error)) from error
     output.parent.mkdir(parents=True, exist_ok=True)
-    with output_lock(output):
+    with output_lock(output), tempfile.TemporaryDirectory(prefix="medsr-slices-") as slices_root:
         recover_interrupted(output)
         check_output(output, overwrite)
+        volume_record = None
+        if medical:
+            params, images, ignored, volume_record = _volume_source(
+                medical, Path(slices_root) / "slices", params, volume_options or VolumeOptions())
+            split = split_by_volume({name: entry["slices"] for name, entry in volume_record["volumes"].items()},
+                                    n_test, seed, test_list)
+        else:
+            split = make_split([image.stem for image in images], n_test, seed, test_list)
         for name in ignored:
             print(f"note: ignoring {name} (not an image)", file=sys.stderr)
-        split = make_split([image.stem for image in images], n_test, seed, test_list)
         tmp = output.parent / f".{output.name}.partial-{uuid.uuid4().hex[:8]}"
         try:
             manifest = _build(tmp, images, split, params, skip_bad, workers or os.cpu_count() or 1,
                               initial_map_size, progress)
             manifest.update(source=str(source), ignored_files=ignored)
             manifest["parameters"].update(n_test=len(split["test"]), seed=seed, test_list=test_list is not None)
+            if volume_record:
+                manifest.update(modality=volume_record.pop("modality"), intensity=volume_record.pop("intensity"),
+                                volumes=volume_record)
+            else:
+                manifest["modality"] = "photo"
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
             _publish(tmp, output)
             return manifest
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _volume_source(files: list[Path], folder: Path, params: Params,
+                   options: VolumeOptions) -> tuple[Params, list[SourceImage], list[str], dict]:
+    """CT / MRI volumes as 16-bit gray slice images in ``folder`` (module docstring)."""
+    if not (params.gray and params.keep_depth):
+        print("note: CT/MRI volumes are prepared as one-channel 16-bit slices (--gray --keep-depth)", file=sys.stderr)
+        params = replace(params, gray=True, keep_depth=True)
+    try:
+        record = write_slices(files, folder, options)
+        images, _ = list_images(folder)
+    except (BadImageError, ValueError) as error:
+        raise PrepareError(str(error)) from error
+    intensity = record["intensity"]
+    print(f"note: {len(record['volumes'])} volume(s), {len(images)} slice(s), {record['modality']}, intensity "
+          f"{intensity['kind']} [{intensity['low']:g}, {intensity['high']:g}] {intensity['unit']}", file=sys.stderr)
+    if record["values_outside_window"]:
+        print(f"note: {record['values_outside_window']} value(s) lie outside that window and were clipped to it "
+              "(choose --window / --intensity to change it)", file=sys.stderr)
+    return params, images, [], record
 
 
 def _build(tmp: Path, images: list[SourceImage], split: dict[str, list[str]], params: Params, skip_bad: bool,

@@ -132,7 +132,8 @@ def write_dicom(pixels: np.ndarray, path) -> None:
     dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 1, "MONOCHROME2"
     dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 16, 15
     dataset.PixelRepresentation = 1 if pixels.dtype == np.int16 else 0
-    dataset.RescaleIntercept, dataset.RescaleSlope = -1024, 1
+    # signed pixels store HU directly; unsigned ones are shifted by the usual intercept
+    dataset.RescaleIntercept, dataset.RescaleSlope = (0 if pixels.dtype == np.int16 else -1024), 1
     dataset.PixelData = np.ascontiguousarray(pixels).tobytes()
     dataset.save_as(str(path), enforce_file_format=True)
 
@@ -151,8 +152,8 @@ def test_cli_dicom_in_dicom_out(retina, tmp_path, capsys, dtype):
     out = written.pixel_array
     assert out.dtype == dtype and out.shape == (80, 112)
     assert (written.Rows, written.Columns) == (80, 112) and float(written.PixelSpacing[0]) == pytest.approx(0.4)
-    assert written.RescaleIntercept == -1024 and written.SOPInstanceUID != pydicom.dcmread(
-        str(tmp_path / "slice.dcm")).SOPInstanceUID
+    assert written.RescaleIntercept == (0 if dtype == np.int16 else -1024)
+    assert written.SOPInstanceUID != pydicom.dcmread(str(tmp_path / "slice.dcm")).SOPInstanceUID
     # the untrained skip model is bicubic: the mean level survives, sign included
     assert abs(float(out.mean()) - float(slice_.mean())) < 0.02 * abs(float(slice_.mean())) + 2
     (tmp_path / "bad.dcm").write_bytes(b"DICM? no")

@@ -109,7 +109,8 @@ def test_save_is_atomic_and_complete(pairs_x4, tmp_path):
     state = torch.load(root / "training_states" / "7.state", weights_only=True)
     assert state["iter"] == 7 and len(state["optimizers"]) == 2
     assert set(torch.load(root / "models" / "net_g_7.pth", weights_only=True)) == {"params", "params_ema",
-                                                                                   "medsr_se_network_g"}
+                                                                                   "medsr_se_network_g",
+                                                                                   "medsr_se_data"}
 
 
 def test_failed_write_publishes_nothing(pairs_x4, tmp_path, monkeypatch):

@@ -1,0 +1,96 @@
+"""The intensity model (medsr_se.intensity) and upscale() on arrays of physical values."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from medsr_se.archs.seedsr_arch import SEEDSRGenerator
+from medsr_se.inference import upscale
+from medsr_se.intensity import CT_WINDOWS, IntensityModel, choose, ct_window, measured
+from tests.medical import pydicom_file, torch_bicubic
+
+
+@pytest.fixture(scope="module")
+def ct_hu() -> np.ndarray:
+    """pydicom's CT_small.dcm in Hounsfield units (int16, -896 ... 1167)."""
+    import pydicom
+
+    dataset = pydicom.dcmread(str(pydicom_file("CT_small.dcm")))
+    return (dataset.pixel_array.astype(np.int32) * int(dataset.RescaleSlope) + int(dataset.RescaleIntercept)).astype(
+        np.int16)
+
+
+@pytest.fixture(scope="module")
+def skip_net() -> SEEDSRGenerator:
+    torch.manual_seed(0)
+    return SEEDSRGenerator(1, 1, num_feat=8, num_block=1, upscale=2, img_residual=True).eval()
+
+
+def test_windows_and_round_trip():
+    window = ct_window("soft-tissue")
+    assert (window.low, window.high, window.unit) == (-160, 240, "HU")
+    assert ct_window("-100,300").high == 300 and set(CT_WINDOWS) >= {"full", "lung", "bone", "soft-tissue"}
+    values = np.array([-160.0, 40.0, 240.0])
+    np.testing.assert_allclose(window.to_unit(values), [0, 0.5, 1])
+    np.testing.assert_allclose(window.from_unit(window.to_unit(values)), values, atol=1e-4)
+    assert IntensityModel.from_dict(window.to_dict()) == window
+    with pytest.raises(ValueError, match="LOW,HIGH"):
+        ct_window("mediastinum-ish")
+    with pytest.raises(ValueError, match="low < high"):
+        IntensityModel("window", 10, 10)
+
+
+def test_ct_slice_spans_the_network_range_unlike_the_old_offset(ct_hu):
+    """The old mapping ((raw + 32768) / 65535) put CT_small into 0.502 ... 0.533 of [0, 1]."""
+    unit = ct_window("full").to_unit(ct_hu)
+    assert unit.max() - unit.min() > 0.45
+    soft = np.clip(ct_window("soft-tissue").to_unit(ct_hu), 0, 1)
+    assert soft.min() == 0 and soft.max() == 1
+    mr = measured(np.linspace(0, 1000, 10001))
+    assert mr.kind == "percentile" and mr.low == pytest.approx(5) and mr.high == pytest.approx(995)
+    assert choose(None, "CT").name == "full" and choose(None, "MR", np.arange(100.0)).kind == "percentile"
+
+
+def test_upscale_int16_keeps_negative_hounsfield_units(ct_hu, skip_net):
+    """Before: int16 raised or came back 0 ... 1194 (negatives clipped)."""
+    sr = upscale(ct_hu, skip_net, intensity=ct_window("full"))
+    assert sr.dtype == np.int16 and sr.shape == (256, 256)
+    expected = ct_window("full").from_unit(np.clip(torch_bicubic(ct_window("full").to_unit(ct_hu), 2), 0, 1))
+    np.testing.assert_allclose(sr, np.round(expected), atol=1)
+    assert sr.min() < -800  # air stays air
+
+
+def test_upscale_float_arrays_and_tensors(ct_hu, skip_net):
+    """Before: float32 failed with "Invalid integer data type 'f'"."""
+    hu = ct_hu.astype(np.float32)
+    window = ct_window("full")
+    sr = upscale(hu, skip_net, intensity=window)
+    assert sr.dtype == np.float32 and sr.min() < -800
+    tensor = upscale(torch.from_numpy(hu), skip_net, intensity=window)
+    assert isinstance(tensor, torch.Tensor) and tensor.dtype == torch.float32
+    np.testing.assert_allclose(tensor.numpy(), sr, atol=1e-3)
+    chw = upscale(torch.from_numpy(hu)[None], skip_net, intensity=window)
+    assert chw.shape == (1, 256, 256)
+    assert upscale(hu, skip_net, intensity=window, out_dtype=np.int16).dtype == np.int16
+    with pytest.raises(ValueError, match="no implied intensity range"):
+        upscale(hu, skip_net)
+
+
+def test_nothing_is_clipped_silently(ct_hu, skip_net):
+    with pytest.warns(UserWarning, match="outside the intensity window"):
+        sr = upscale(ct_hu, skip_net, intensity=ct_window("soft-tissue"))
+    assert sr.min() >= -160 and sr.max() <= 240  # documented: the result lies in the window
+    with pytest.warns(UserWarning, match="beyond the uint8 range"):
+        upscale(np.full((8, 8), 280.0, np.float32), skip_net, intensity=IntensityModel("minmax", 0, 300),
+                out_dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        upscale(ct_hu, skip_net, intensity=ct_window("full"))  # inside the window: no warning
+
+
+def test_gray_image_through_a_colour_model_warns(ct_hu):
+    colour = SEEDSRGenerator(3, 3, num_feat=8, num_block=1, upscale=2, img_residual=True).eval()
+    with pytest.warns(UserWarning, match="trained on 3-channel"):
+        assert upscale(ct_hu, colour, intensity=ct_window("full")).shape == (256, 256)
