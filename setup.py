@@ -16,16 +16,25 @@ AUTOLOAD_LINE = (
 )
 
 
+RECIPES = sorted((Path(__file__).resolve().parent / "options").glob("*.yml"))  # the one source of the recipes
+
+
 class BuildPyWithAutoload(build_py):
-    """Put medsr_se_autoload.pth at the root of the wheel, i.e. into site-packages (see medsr_se_autoload.py)."""
+    """Put medsr_se_autoload.pth at the root of the wheel, i.e. into site-packages (see medsr_se_autoload.py), and
+    copy the recipes of options/ into the wheel as medsr_se/recipes/*.yml (``-opt x4`` after ``pip install``)."""
 
     def run(self):
         super().run()
         Path(self.build_lib).mkdir(parents=True, exist_ok=True)
         Path(self.build_lib, AUTOLOAD_PTH).write_text(AUTOLOAD_LINE)
+        recipes = Path(self.build_lib, "medsr_se", "recipes")
+        recipes.mkdir(parents=True, exist_ok=True)
+        for recipe in RECIPES:
+            (recipes / recipe.name).write_bytes(recipe.read_bytes())
 
     def get_outputs(self, include_bytecode=True):
-        return [*super().get_outputs(include_bytecode), str(Path(self.build_lib, AUTOLOAD_PTH))]
+        recipes = [str(Path(self.build_lib, "medsr_se", "recipes", recipe.name)) for recipe in RECIPES]
+        return [*super().get_outputs(include_bytecode), str(Path(self.build_lib, AUTOLOAD_PTH)), *recipes]
 
 
 class _StrategyWithAutoload:
@@ -77,7 +86,8 @@ setup(
         "onnx": ["onnx", "onnxruntime"],
         "medical": ["pydicom", "nibabel"],  # CT / MRI: DICOM series, NIfTI volumes
         "dicom": ["pydicom", "nibabel"],  # the earlier name of "medical"
-        "test": ["pytest", "ruff", "onnx", "onnxruntime", "pydicom", "nibabel"],
+        "plots": ["matplotlib"],
+        "test": ["pytest", "ruff", "onnx", "onnxruntime", "pydicom", "nibabel", "matplotlib"],
     },
     entry_points={
         "console_scripts": [
@@ -87,6 +97,7 @@ setup(
             "medsr-evaluate=medsr_se.cli.evaluate:main",
             "medsr-demo=medsr_se.cli.demo:main",
             "medsr-infer=medsr_se.cli.infer:main",
+            "medsr-plot=medsr_se.cli.plot:main",
             "medsr-export=medsr_se.cli.export:main",
         ],
     },

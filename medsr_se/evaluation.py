@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -76,30 +77,72 @@ def detail_window(hr: np.ndarray, crop: int) -> tuple[int, int]:
     return best
 
 
-def comparison_sheet(bicubic: np.ndarray, sr: np.ndarray, hr: np.ndarray, zoom: int = 3, crop: int = 96) -> np.ndarray:
-    """bicubic | SR | HR side by side, and below each a ``zoom``x crop from inside the field of view."""
+HEADER = 64  # pixels of the label strip above each panel (labels never cover the image or the zoom box)
+
+
+def panel_caption(label: str, metrics: dict[str, float] | None) -> list[str]:
+    """Two header lines: the panel's name, and its PSNR / SSIM (/ vessel F1) against HR when measured."""
+    if not metrics:
+        return [label, ""]
+    numbers = f"PSNR {metrics['psnr']:.2f} dB  SSIM {metrics['ssim']:.4f}"
+    if metrics.get("vessel_f1") == metrics.get("vessel_f1") and "vessel_f1" in metrics:  # not NaN
+        numbers += f"  vessel F1 {metrics['vessel_f1']:.3f}"
+    return [label, numbers]
+
+
+def error_map(sr: np.ndarray, hr: np.ndarray) -> tuple[np.ndarray, float]:
+    """|SR − HR| (mean over channels) as a colour map, 8-bit BGR: black = no error, brightest = the 99.5th
+    percentile of the error or more (returned, in grey levels, for the label)."""
+    difference = np.abs(sr.astype(np.float32) - hr.astype(np.float32))
+    if difference.ndim == 3:
+        difference = difference.mean(axis=2)
+    top = max(1.0, float(np.percentile(difference, 99.5)))
+    scaled = np.clip(difference * (255.0 / top), 0, 255).astype(np.uint8)
+    return cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), top
+
+
+def with_header(image: np.ndarray, lines: list[str]) -> np.ndarray:
+    scale = max(0.5, min(1.0, image.shape[1] / 700))
+    header = np.zeros((HEADER, image.shape[1], 3), np.uint8)
+    for index, text in enumerate(lines):
+        cv2.putText(header, text, (8, 26 + 28 * index), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, (255, 255, 255),
+                    1 if index else 2, cv2.LINE_AA)
+    return np.vstack([header, image])
+
+
+def comparison_sheet(bicubic: np.ndarray, sr: np.ndarray, hr: np.ndarray,
+                     metrics: dict[str, dict[str, float]] | None = None) -> np.ndarray:
+    """bicubic | SR | HR | |SR − HR| error map, each with its name and numbers in a strip above it, and below each
+    a zoom of the most detailed window inside the field of view, magnified to the panel's width (8-bit BGR)."""
+    height, width = hr.shape[:2]
+    crop = max(16, min(height, width) // 6)
+    zoom = max(1, width // crop)
     top, left = detail_window(hr, crop)
+    metrics = metrics or {}
+    errors, brightest = error_map(sr, hr)
     panels = []
-    for label, image in (("bicubic", bicubic), ("SR", sr), ("HR", hr)):
+    for label, image in (("bicubic", bicubic), ("SR", sr), ("HR", hr),
+                         (f"|SR - HR|, brightest = {brightest:.0f}+ grey levels", errors)):
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
         detail = cv2.resize(image[top:top + crop, left:left + crop], None, fx=zoom, fy=zoom,
                             interpolation=cv2.INTER_NEAREST)
         cv2.rectangle(image, (left, top), (left + crop, top + crop), (0, 255, 255), 2)
-        cv2.putText(image, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
-        pad = np.zeros((detail.shape[0], image.shape[1], 3), np.uint8)
-        pad[:, : min(detail.shape[1], image.shape[1])] = detail[:, : image.shape[1]]
-        panels.append(np.vstack([image, pad]))
+        pad = np.zeros((detail.shape[0], width, 3), np.uint8)
+        pad[:, : min(detail.shape[1], width)] = detail[:, :width]
+        panels.append(with_header(np.vstack([image, pad]), panel_caption(label, metrics.get(label))))
     return np.hstack(panels)
 
 
 def evaluate_scale(data: Path, scale: int, checkpoint: str | None, sheets: Path | None,
-                   device: str = "cpu", modality: str = "photo") -> list[dict]:
+                   device: str = "cpu", modality: str = "photo",
+                   progress: Callable[[int], Callable[[], None]] | None = None) -> list[dict]:
     """Per-image rows (image, scale, method, metrics...) for bicubic and, if given, the model."""
     hr_dir, lr_dir = data / "test" / "HR", data / "test" / f"LR_x{scale}"
     names = sorted(p.name for p in hr_dir.glob("*.png"))
     if not names or not lr_dir.is_dir():
         raise FileNotFoundError(f"no test pairs for x{scale} in {data}/test (run medsr-prepare-stare first)")
     model = load_generator(checkpoint, device=device, upscale=scale) if checkpoint else None
+    step = progress(len(names)) if progress else (lambda: None)
     rows = []
     for name in names:
         hr = cv2.imread(str(hr_dir / name), cv2.IMREAD_UNCHANGED)
@@ -116,8 +159,10 @@ def evaluate_scale(data: Path, scale: int, checkpoint: str | None, sheets: Path 
                          **image_metrics(output, hr, scale, fundus)})
         if sheets is not None and model is not None:
             sheets.mkdir(parents=True, exist_ok=True)
-            sheet = comparison_sheet(*(display_8bit(x) for x in (bicubic, outputs["SEEDSR-GAN"], hr)))
+            numbers = {"bicubic": rows[-2], "SR": rows[-1]}
+            sheet = comparison_sheet(*(display_8bit(x) for x in (bicubic, outputs["SEEDSR-GAN"], hr)), numbers)
             write_image(sheets / f"x{scale}_{Path(name).stem}.png", sheet)
+        step()
     return rows
 
 
@@ -157,19 +202,37 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 
 def evaluate(data: Path, checkpoints: dict[int, str], output: Path, scales: list[int] | None = None,
-             sheets: bool = True, device: str = "cpu") -> list[dict]:
-    """Evaluate, write the table files into ``output`` and return the summary rows."""
+             sheets: bool = True, device: str = "cpu",
+             progress: Callable[[int, int], Callable[[], None]] | None = None, plot: bool = True) -> list[dict]:
+    """Evaluate, write the table files into ``output`` and return the summary rows.
+
+    ``progress(scale, images)`` returns the function called after each image; ``plot`` writes
+    ``per_image_psnr.png`` (model vs bicubic per test image) when a model was evaluated and matplotlib is there."""
+    if not (data / "test" / "HR").is_dir():
+        raise FileNotFoundError(f"--data {data}: not a prepared dataset (no test/HR folder; run medsr-prepare-stare "
+                                "first)")
     manifest_path = data / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     if scales is None:
         scales = sorted(set(manifest.get("parameters", {}).get("scales", [])) | set(checkpoints))
+    if not scales:
+        raise ValueError(f"--data {data}: no manifest.json says which scales it has; give --scales")
+    for scale in scales:  # every input is checked before any work or output
+        if not (data / "test" / f"LR_x{scale}").is_dir():
+            raise FileNotFoundError(f"--data {data}: no test/LR_x{scale} (prepared scales: "
+                                    f"{manifest.get('parameters', {}).get('scales', 'unknown')})")
     output.mkdir(parents=True, exist_ok=True)
     rows = []
     for scale in scales:
+        per_scale = (lambda total, scale=scale: progress(scale, total)) if progress else None
         rows += evaluate_scale(data, scale, checkpoints.get(scale), output / "sheets" if sheets else None, device,
-                               manifest.get("modality", "photo"))
+                               manifest.get("modality", "photo"), per_scale)
     summary = [{**row, "modality": manifest.get("modality", "photo")} for row in summarise(rows)]
     (output / "table.md").write_text(markdown_table(summary))
     write_csv(summary, output / "table.csv")
     write_csv(rows, output / "per_image.csv")
+    if plot and checkpoints:
+        from medsr_se.plots import plot_per_image_gain
+
+        plot_per_image_gain(rows, output / "per_image_psnr.png")
     return summary

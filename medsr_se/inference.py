@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -66,7 +67,8 @@ NETWORK_DTYPES = (np.uint8, np.uint16)
 
 @torch.no_grad()
 def upscale(image: np.ndarray | torch.Tensor, model: SEEDSRGenerator, tile: int = 0, tile_pad: int = 4,
-            intensity: IntensityModel | None = None, out_dtype: np.dtype | None = None) -> np.ndarray | torch.Tensor:
+            intensity: IntensityModel | None = None, out_dtype: np.dtype | None = None,
+            progress: Callable[[int], Callable[[], None]] | None = None) -> np.ndarray | torch.Tensor:
     """Super-resolve one image or slice; dtype and channel count are kept (or ``out_dtype``).
 
     ``image``: numpy (H, W) or (H, W, C) BGR, or a torch tensor (H, W) or (C, H, W) RGB (returned as a tensor of
@@ -81,20 +83,24 @@ def upscale(image: np.ndarray | torch.Tensor, model: SEEDSRGenerator, tile: int 
     A gray image through a 3-channel model is converted and back (with a warning: that model was trained on colour
     photographs). 16-bit and float images on CUDA are computed without TF32. A 4-channel (BGRA) image keeps its
     alpha: the colour goes through the network, the alpha channel is resized with MATLAB-style bicubic.
+
+    ``progress``, if given, is called once with the number of steps (output tiles, or for a whole image its residual
+    blocks and upsampling stages) and returns the function to call after each step.
     """
     if isinstance(image, torch.Tensor):
         return _upscale_tensor(image, model, tile, tile_pad, intensity, out_dtype)
     if image.ndim == 3 and image.shape[2] == 4:
-        colour = upscale(np.ascontiguousarray(image[:, :, :3]), model, tile, tile_pad, intensity, out_dtype)
+        colour = upscale(np.ascontiguousarray(image[:, :, :3]), model, tile, tile_pad, intensity, out_dtype,
+                         progress)
         return np.dstack([colour, matlab_bicubic(np.ascontiguousarray(image[:, :, 3]), model.upscale)])
     if intensity is None:
         if image.dtype not in NETWORK_DTYPES:
             raise ValueError(f"a {image.dtype} array has no implied intensity range: pass intensity= (e.g. "
                              "medsr_se.intensity.ct_window('full') for CT in HU, or measured(array) for MRI)")
         if out_dtype is None or np.dtype(out_dtype) == image.dtype:
-            return _upscale_quantised(image, model, tile, tile_pad)
+            return _upscale_quantised(image, model, tile, tile_pad, progress)
         intensity = for_dtype(image.dtype)
-    return _upscale_physical(image, model, tile, tile_pad, intensity, np.dtype(out_dtype or image.dtype))
+    return _upscale_physical(image, model, tile, tile_pad, intensity, np.dtype(out_dtype or image.dtype), progress)
 
 
 def _network_channels(pixels: np.ndarray, model: SEEDSRGenerator) -> tuple[np.ndarray, bool]:
@@ -111,17 +117,38 @@ def _network_channels(pixels: np.ndarray, model: SEEDSRGenerator) -> tuple[np.nd
     return pixels, False
 
 
-def _run(model: SEEDSRGenerator, lr: torch.Tensor, tile: int, tile_pad: int, sink, full_precision: bool) -> None:
-    """tiled_forward into ``sink``; TF32 off on CUDA when the output needs more than 8 bits."""
-    from medsr_se.archs.seedsr_tiling import tiled_forward
+def _run(model: SEEDSRGenerator, lr: torch.Tensor, tile: int, tile_pad: int, sink, full_precision: bool,
+         progress: Callable[[int], Callable[[], None]] | None = None) -> None:
+    """tiled_forward into ``sink``; TF32 off on CUDA when the output needs more than 8 bits; ``progress`` per output
+    tile, or per residual block and upsampling stage of a whole-image pass (forward hooks: the computation is the
+    same with or without them)."""
+    from medsr_se.archs.seedsr_tiling import tiled_forward, tiles
 
+    hooks = []
+    if progress is not None:
+        if tile > 0:
+            step = progress(sum(1 for _ in tiles(lr.shape[-2], lr.shape[-1], tile, tile_pad)))
+            inner = sink
+
+            def sink(rows: slice, cols: slice, values: torch.Tensor) -> None:
+                inner(rows, cols, values)
+                step()
+        else:
+            stages = [*model.body, *model.upsample]
+            step = progress(len(stages))
+            hooks = [stage.register_forward_hook(lambda *_: step()) for stage in stages]
     # TF32 convolutions (cuDNN's default on Ampere and newer) keep 10 mantissa bits: too few for 16-bit outputs
     full_precision = full_precision and lr.device.type == "cuda"
-    with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=not full_precision):
-        tiled_forward(model, lr, tile, tile_pad, sink=sink)
+    try:
+        with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=not full_precision):
+            tiled_forward(model, lr, tile, tile_pad, sink=sink)
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
-def _upscale_quantised(image: np.ndarray, model: SEEDSRGenerator, tile: int, tile_pad: int) -> np.ndarray:
+def _upscale_quantised(image: np.ndarray, model: SEEDSRGenerator, tile: int, tile_pad: int,
+                       progress: Callable[[int], Callable[[], None]] | None = None) -> np.ndarray:
     """uint8 / uint16 in and out, the type's full range as the network's [0, 1]; tiles quantised as they come."""
     parameter = next(model.parameters())
     pixels, replicated = _network_channels(image, model)
@@ -132,14 +159,15 @@ def _upscale_quantised(image: np.ndarray, model: SEEDSRGenerator, tile: int, til
     def write_tile(rows: slice, cols: slice, values: torch.Tensor) -> None:
         output[rows, cols] = tensor_to_image(values, image.dtype)
 
-    _run(model, lr, tile, tile_pad, write_tile, image.dtype == np.uint16)
+    _run(model, lr, tile, tile_pad, write_tile, image.dtype == np.uint16, progress)
     if replicated:
         output = np.round(output.astype(np.float64).mean(axis=2)).astype(image.dtype)
     return output
 
 
 def _upscale_physical(image: np.ndarray, model: SEEDSRGenerator, tile: int, tile_pad: int,
-                      intensity: IntensityModel, out_dtype: np.dtype) -> np.ndarray:
+                      intensity: IntensityModel, out_dtype: np.dtype,
+                      progress: Callable[[int], Callable[[], None]] | None = None) -> np.ndarray:
     """Any numeric array through ``intensity`` to [0, 1], the network, and back (see :func:`upscale`)."""
     outside = intensity.outside(image)
     if outside:
@@ -155,7 +183,7 @@ def _upscale_physical(image: np.ndarray, model: SEEDSRGenerator, tile: int, tile
         array = values.squeeze(0).detach().float().clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
         output[rows, cols] = array[:, :, ::-1] if array.shape[2] == 3 else array.reshape(output[rows, cols].shape)
 
-    _run(model, lr, tile, tile_pad, write_tile, True)
+    _run(model, lr, tile, tile_pad, write_tile, True, progress)
     if replicated:
         output = output.mean(axis=2)
     return cast_checked(intensity.from_unit(output), out_dtype)

@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 OPTIONS_DIR = Path(__file__).resolve().parents[1] / "options"  # the recipes of a clone or an editable install
+PACKAGED_DIR = Path(__file__).resolve().parent / "recipes"  # the same files, copied into a wheel by setup.py
 
 
 class OptionFileError(ValueError):
@@ -57,6 +58,19 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
+def resolve_option_argument(argv: list[str]) -> list[str]:
+    """``argv`` with a recipe name after ``-opt`` (``-opt x4``) replaced by the shipped file's path; an existing
+    file or an unknown name is left for the option reader (which names it in its error)."""
+    value = option_file_argument(argv)
+    if value is None or Path(value).is_file():
+        return argv
+    try:
+        path = str(recipe_path(value))
+    except OptionFileError:
+        return argv
+    return [path if arg == value else f"-opt={path}" if arg == f"-opt={value}" else arg for arg in argv]
+
+
 def option_file_argument(argv: list[str]) -> str | None:
     """The value of ``-opt`` in a BasicSR command line (``-opt FILE`` or ``-opt=FILE``)."""
     for index, arg in enumerate(argv):
@@ -67,9 +81,22 @@ def option_file_argument(argv: list[str]) -> str | None:
     return None
 
 
+def recipe_dirs() -> list[Path]:
+    """Where the shipped recipes are: ``options/`` of a clone (or editable install), else the wheel's copy."""
+    return [folder for folder in (OPTIONS_DIR, PACKAGED_DIR) if folder.is_dir()]
+
+
 def recipe_names() -> list[str]:
-    """Names of the recipes in ``options/`` (``x4``, ``pretrain_x4``, ...)."""
-    return sorted(path.stem for path in OPTIONS_DIR.glob("*.yml"))
+    """Names of the shipped recipes (``x4``, ``pretrain_x4``, ...)."""
+    return sorted({path.stem for folder in recipe_dirs() for path in folder.glob("*.yml")})
+
+
+def recipe_summary(name: str) -> str:
+    """The first comment line of a recipe (what it is for)."""
+    for line in recipe_path(name).read_text().splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""
 
 
 def recipe_path(name_or_path: str | Path) -> Path:
@@ -78,8 +105,10 @@ def recipe_path(name_or_path: str | Path) -> Path:
     if candidate.is_file():
         return candidate
     name = candidate.name[:-4] if candidate.name.endswith(".yml") else candidate.name
-    if candidate.parent in (Path("."), Path("options")) and (OPTIONS_DIR / f"{name}.yml").is_file():
-        return OPTIONS_DIR / f"{name}.yml"
+    if candidate.parent in (Path("."), Path("options")):
+        for folder in recipe_dirs():
+            if (folder / f"{name}.yml").is_file():
+                return folder / f"{name}.yml"
     raise OptionFileError(f"{name_or_path}: no such option file, and not a recipe name "
                           f"(recipes: {', '.join(recipe_names()) or 'none found'})")
 

@@ -1,4 +1,6 @@
-"""``python -m medsr_se.test -opt options/test_x4.yml`` / ``medsr-test``: BasicSR's test pipeline.
+"""``python -m medsr_se.test -opt options/test_x4.yml`` / ``medsr-test -opt test_x4``: BasicSR's test pipeline.
+
+``-opt`` takes a path or a shipped recipe's name; ``--list-recipes`` lists them.
 
 Results go to ``results/<name>`` under the current working directory. The option file is read safely first; a bad
 one ends with ``error: ...`` and exit status 2.

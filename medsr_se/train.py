@@ -1,4 +1,7 @@
-"""``python -m medsr_se.train -opt options/x4.yml [BasicSR train.py flags]`` / ``medsr-train``.
+"""``python -m medsr_se.train -opt options/x4.yml [BasicSR train.py flags]`` / ``medsr-train -opt x4``.
+
+``-opt`` takes a path or the name of a shipped recipe (``x4``, ``pretrain_x8``, ``x4_gray``, ...: they are inside
+the installed package too); ``medsr-train --list-recipes`` lists them.
 
 BasicSR's own ``train_pipeline`` with every flag of its train.py (``--launcher none|pytorch|slurm``,
 ``--auto_resume``, ``--debug``, ``--force_yml``, ``--local_rank`` / ``--local-rank``). ``experiments/`` and
@@ -19,7 +22,17 @@ from collections.abc import Callable
 import medsr_se  # noqa: F401  (compatibility fixes and registration)
 from medsr_se.compat import ResumeStateError
 from medsr_se.losses.vgg_features import MissingVGGWeights
-from medsr_se.options import OptionError, OptionFileError, check_training_options, load_yaml, option_file_argument
+from medsr_se.options import (
+    OptionError,
+    OptionFileError,
+    check_training_options,
+    load_yaml,
+    option_file_argument,
+    recipe_names,
+    recipe_path,
+    recipe_summary,
+    resolve_option_argument,
+)
 
 USER_ERRORS = (OptionFileError, OptionError, MissingVGGWeights, ResumeStateError)
 
@@ -39,8 +52,17 @@ def checked_parse_options(parse_options: Callable, check: Callable[[dict], None]
     return parse
 
 
+def list_recipes() -> int:
+    for name in recipe_names():
+        print(f"{name:<14} {recipe_summary(name)}  ({recipe_path(name)})")
+    return 0
+
+
 def run_pipeline(module, pipeline: str, check: Callable[[dict], None] | None) -> int:
     """Run ``module.<pipeline>(cwd)`` with checked option parsing; a user mistake -> ``error: ...``, exit 2."""
+    if "--list-recipes" in sys.argv[1:]:
+        return list_recipes()
+    sys.argv[:] = resolve_option_argument(sys.argv)
     original = module.parse_options
     module.parse_options = checked_parse_options(original, check)
     try:

@@ -143,7 +143,7 @@ def test_evaluation_bicubic_equals_basicsr_and_model_rows(prepared, tmp_path):
     with (tmp_path / "eval" / "per_image.csv").open() as handle:
         assert len(list(csv.DictReader(handle))) == 2 * 3
     sheets = sorted((tmp_path / "eval" / "sheets").glob("x4_*.png"))
-    assert len(sheets) == 2 and cv2.imread(str(sheets[0])).shape[1] == 3 * 688
+    assert len(sheets) == 2 and cv2.imread(str(sheets[0])).shape[1] == 4 * 688
 
 
 def test_evaluate_cli_errors(prepared, tmp_path, capsys):

@@ -7,6 +7,9 @@
    FusionSEDiscriminator, FusionLoss) through BasicSR's own loop, ``python -m medsr_se.train``;
 4. evaluates it against bicubic with ``medsr-evaluate`` and prints the table; comparison sheets are PNGs.
 
+BasicSR's full training output goes to ``<workdir>/train_output.log`` (``-v`` shows it live); the demo prints a
+short summary instead: iterations, last losses, validation PSNR, and where the log, curves and sheets are.
+
 VGG19 ImageNet weights are used when found locally (see README); otherwise the perceptual term is switched off,
 with a message saying so: a random VGG is never used silently.
 """
@@ -23,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from medsr_se.cli.console import QUIET, VERBOSE, Console, add_verbosity_arguments
 from medsr_se.evaluation import evaluate, markdown_table
 from medsr_se.losses.vgg_features import find_vgg_weights
 from medsr_se.metrics.fov_metrics import fov_mask
@@ -78,53 +82,94 @@ def demo_options(data: Path, total_iter: int, use_vgg: bool) -> dict:
     return options
 
 
-def prepare_tiles(workdir: Path) -> Path:
+def prepare_tiles(workdir: Path, console: Console) -> Path:
     """Steps 1 and 2: tiles of the photograph, prepared like STARE; the dataset root."""
-    print("[1/4] cutting scikit-image's fundus photograph into tiles", flush=True)
+    console.result("[1/4] cutting scikit-image's fundus photograph into tiles")
     names = write_tiles(workdir / "source")
     test_list = [name for name in TEST_TILES if name in names]
-    print(f"      {len(names)} tiles inside the field of view; held out for testing: {', '.join(test_list)}")
-    print("[2/4] preparing paired data (MATLAB-bicubic x4, BasicSR LMDB)", flush=True)
+    console.result(f"      {len(names)} tiles inside the field of view; held out for testing: {', '.join(test_list)}")
+    console.result("[2/4] preparing paired data (MATLAB-bicubic x4, BasicSR LMDB)")
     data = workdir / "datasets" / "RETINA"
     prepare(workdir / "source", data, Params((4,), 128, 64, False, False), test_list=test_list, overwrite=True,
             progress=False)
     return data
 
 
-def train(workdir: Path, data: Path, iterations: int) -> Path | None:
-    """Step 3: the scaled-down recipe through BasicSR's loop; the experiment folder (None if training failed)."""
+def train(workdir: Path, data: Path, iterations: int, console: Console) -> Path | None:
+    """Step 3: the scaled-down recipe through BasicSR's loop; the experiment folder (None if training failed).
+    BasicSR's output goes to ``train_output.log`` (live with -v)."""
     use_vgg = find_vgg_weights("vgg19") is not None
     if not use_vgg:
-        print("      note: VGG19 ImageNet weights (vgg19-dcbb9e9d.pth) not found locally: the perceptual term is "
-              "switched off for this demo (see README, 'VGG weights')")
+        console.note("VGG19 ImageNet weights (vgg19-dcbb9e9d.pth) not found locally: the perceptual term is "
+                     "switched off for this demo (see README, 'VGG weights')")
     options = dump_yaml(demo_options(data, iterations, use_vgg), workdir / "demo_x4.yml")
-    print(f"[3/4] training {iterations} iterations through BasicSR's loop (python -m medsr_se.train)", flush=True)
+    console.result(f"[3/4] training {iterations} iterations through BasicSR's loop (python -m medsr_se.train)")
     experiment = workdir / "experiments" / "demo_x4"
     shutil.rmtree(experiment, ignore_errors=True)
-    run = subprocess.run([sys.executable, "-m", "medsr_se.train", "-opt", str(options)], cwd=workdir)
+    command = [sys.executable, "-m", "medsr_se.train", "-opt", str(options)]
+    if console.verbosity >= VERBOSE:
+        run = subprocess.run(command, cwd=workdir)
+    else:
+        with (workdir / "train_output.log").open("w") as log:
+            run = subprocess.run(command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
     if run.returncode != 0:
-        print(f"error: training failed (log in {experiment})", file=sys.stderr)
+        print(f"error: training failed (BasicSR's output: {workdir / 'train_output.log'})", file=sys.stderr)
         return None
     return experiment
+
+
+def training_summary(experiment: Path, console: Console) -> None:
+    """Iterations, the last logged losses and the validation PSNR, read from BasicSR's log; the curves as a PNG."""
+    from medsr_se.plots import plot_training_curves, read_training_log, training_log
+
+    losses, metrics = read_training_log(training_log(experiment))
+    if losses:
+        last = {name: points[-1] for name, points in losses.items()}
+        iteration = max(i for i, _ in last.values())
+        console.result(f"      {iteration} iterations; last losses: "
+                       + ", ".join(f"{name} {value:.3g}" for name, (_, value) in sorted(last.items())))
+    for name, points in sorted(metrics.items()):
+        console.result(f"      validation {name}: {points[-1][1]:.2f}")
+    try:
+        curves = plot_training_curves(experiment, experiment.parent.parent / "results" / "curves.png")
+        console.result(f"      training curves: {curves}")
+    except ValueError as error:  # matplotlib missing: the summary above still holds
+        console.note(str(error))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="medsr-demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, default=Path("medsr_demo"), help="where everything is written")
     parser.add_argument("--iters", type=int, default=600, help="training iterations (600: about 3 min on 2 cores)")
+    add_verbosity_arguments(parser)
     args = parser.parse_args(argv)
+    if args.iters < 1:
+        parser.error(f"--iters {args.iters}: must be at least 1")
+    console = Console(args.verbosity)
     workdir = args.workdir.resolve()
     started = time.time()
-    data = prepare_tiles(workdir)
-    experiment = train(workdir, data, args.iters)
+    data = prepare_tiles(workdir, console)
+    experiment = train(workdir, data, args.iters, console)
     if experiment is None:
         return 1
-    print("[4/4] evaluating against bicubic on the held-out tiles", flush=True)
-    summary = evaluate(data, {4: str(experiment / "models" / "net_g_latest.pth")}, workdir / "results", [4])
-    print(markdown_table(summary), end="")
-    print(f"comparison sheets: {workdir / 'results' / 'sheets'}")
-    print(f"done in {time.time() - started:.0f} s")
+    training_summary(experiment, console)
+    console.result("[4/4] evaluating against bicubic on the held-out tiles")
+    summary = evaluate(data, {4: str(experiment / "models" / "net_g_latest.pth")}, workdir / "results", [4],
+                       plot=_has_matplotlib())
+    if console.verbosity > QUIET:
+        print(markdown_table(summary), end="")
+    console.result(f"BasicSR's log: {workdir / 'train_output.log'} and {experiment}/train_*.log")
+    console.result(f"comparison sheets: {workdir / 'results' / 'sheets'}")
+    console.result(f"done in {time.time() - started:.0f} s")
     return 0
+
+
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
     medsr-evaluate --data datasets/STARE --model x4=experiments/SEEDSR_GAN_x4/models/net_g_latest.pth \\
                    --model x8=... -o results/stare_eval
 
-What is measured and written: :mod:`medsr_se.evaluation`.
+What is measured and written: :mod:`medsr_se.evaluation`. Progress per image on stderr (``-q``: none, and no
+table either; ``-v``: one line per image); ``per_image_psnr.png`` plots model vs bicubic per image when matplotlib
+(the ``plots`` extra) is installed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from medsr_se.cli.console import Console, add_verbosity_arguments
 from medsr_se.evaluation import evaluate, markdown_table
 
 
@@ -34,14 +37,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, default=Path("results") / "evaluation")
     parser.add_argument("--no-sheets", action="store_true", help="skip the comparison PNGs")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--no-plot", action="store_true", help="skip per_image_psnr.png")
+    add_verbosity_arguments(parser)
     args = parser.parse_args(argv)
+    console = Console(args.verbosity)
+    plot = not args.no_plot and bool(args.model)
+    if plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            console.note('no per_image_psnr.png: plots need matplotlib (pip install "medsr-se[plots]")')
+            plot = False
     try:
-        summary = evaluate(args.data, dict(args.model), args.output, args.scales, not args.no_sheets, args.device)
-    except (FileNotFoundError, ValueError) as error:
+        summary = evaluate(args.data, dict(args.model), args.output, args.scales, not args.no_sheets, args.device,
+                           lambda scale, total: console.progress(total, f"x{scale}: {total} test image(s)"), plot)
+    except (FileNotFoundError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(markdown_table(summary), end="")
-    print(f"written: {args.output}/table.md, table.csv, per_image.csv" + ("" if args.no_sheets else ", sheets/"))
+    console.result(markdown_table(summary), end="")
+    written = ["table.md", "table.csv", "per_image.csv", *(["sheets/"] if not args.no_sheets and args.model else []),
+               *(["per_image_psnr.png"] if plot else [])]
+    console.result(f"written: {args.output}/{', '.join(written)}")
     return 0
 
 

@@ -38,10 +38,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from mmengine.utils import ProgressBar
 
 from medsr_se import intensity as intensity_models
 from medsr_se import volumes
+from medsr_se.cli.console import Console, add_verbosity_arguments
 from medsr_se.imageio import SUFFIXES, WriteError, read_image, write_image
 from medsr_se.inference import CheckpointError, load_generator, memory_budget, plan_tile, upscale
 
@@ -54,55 +54,73 @@ class UsageError(ValueError):
 
 @dataclass
 class Job:
-    """One unit of work: an image file, a NIfTI file, or the DICOM files of one series / one multi-frame file."""
+    """One unit of work: an image file, a NIfTI file, or the DICOM files of one series / one multi-frame file.
+    ``root`` is the input folder: results keep each file's place below it (recursive input)."""
 
     kind: str  # 'image', 'nifti' or 'dicom'
     paths: list[Path]
+    root: Path
     volume: volumes.Volume | None = field(default=None, repr=False)
 
     @property
     def name(self) -> Path:
         return self.paths[0] if len(self.paths) == 1 else self.paths[0].parent
 
-    def targets(self, output: Path) -> list[Path]:
+    def targets(self, output: Path, suffix: str = "", ext: str = "png") -> list[Path]:
+        """Result paths: ``<output>/<same sub-folder>/<stem>[_<suffix>].<ext>`` (volumes keep their format)."""
+        tail = f"_{suffix}" if suffix else ""
+
+        def place(path: Path, name: str) -> Path:
+            return output / path.parent.relative_to(self.root) / name if self.root in path.parents else output / name
+
         if self.kind == "nifti":
-            return [output / self.paths[0].name]
+            path = self.paths[0]
+            return [place(path, volumes.nifti_stem(path) + tail + path.name[len(volumes.nifti_stem(path)):])]
         if self.kind == "dicom":
-            return [output / f"{path.stem}.dcm" for path in self.paths]
-        return [output / f"{self.paths[0].stem}.png"]
+            return [place(path, f"{path.stem}{tail}.dcm") for path in self.paths]
+        path = self.paths[0]
+        extension = path.suffix.lower().lstrip(".") if ext == "auto" else ext
+        return [place(path, f"{path.stem}{tail}.{extension}")]
 
 
 def input_files(source: Path) -> list[Path]:
+    """``source`` itself, or every image / volume file below the folder ``source`` (sub-folders included)."""
     if source.is_file():
         return [source]
     if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.is_file() and (p.suffix.lower() in SUFFIXES
-                                                                          or volumes.is_nifti(p)))
+        files = sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith(".")
+                       and (p.suffix.lower() in SUFFIXES or volumes.is_nifti(p)))
         if files:
             return files
         raise FileNotFoundError(f"{source}: no images ({', '.join(SUFFIXES)}, .nii, .nii.gz)")
     raise FileNotFoundError(f"input not found: {source}")
 
 
-def collect_jobs(files: list[Path], axis: int) -> list[Job]:
+def collect_jobs(files: list[Path], axis: int, root: Path) -> list[Job]:
     """Images one by one, each NIfTI as a volume, the DICOM files grouped into series (medsr_se.volumes)."""
-    jobs = [Job("image", [p]) for p in files if p.suffix.lower() != ".dcm" and not volumes.is_nifti(p)]
-    jobs += [Job("nifti", [p], volumes.read_nifti(p, axis)) for p in files if volumes.is_nifti(p)]
+    jobs = [Job("image", [p], root) for p in files if p.suffix.lower() != ".dcm" and not volumes.is_nifti(p)]
+    jobs += [Job("nifti", [p], root, volumes.read_nifti(p, axis)) for p in files if volumes.is_nifti(p)]
     dicom_files = [p for p in files if p.suffix.lower() == ".dcm"]
     if dicom_files:
-        jobs += [Job("dicom", volume.paths, volume) for volume in volumes.read_dicom_volumes(dicom_files)]
+        jobs += [Job("dicom", volume.paths, root, volume) for volume in volumes.read_dicom_volumes(dicom_files)]
     return jobs
 
 
-def check_outputs(jobs: list[Job], output: Path) -> None:
-    """Refuse, before any work, an output folder that would write over an input or two inputs sharing a name."""
+def check_outputs(jobs: list[Job], args: argparse.Namespace) -> None:
+    """Refuse, before any work, an output folder that would write over an input or beside it, one inside the input
+    folder (a later run would read the results as inputs) or two inputs sharing a result name."""
+    output = args.output
     if output.exists() and not output.is_dir():
         raise UsageError(f"-o {output}: is a file; give a folder for the results")
+    if args.input.is_dir() and args.input.resolve() in [output.resolve(), *output.resolve().parents]:
+        raise UsageError(f"-o {output}: is inside the input folder {args.input}; results would replace inputs or be "
+                         "read as inputs next time, so give another output folder")
     by_output: dict[Path, Path] = {}
     inputs = {path.resolve() for job in jobs for path in job.paths}
     for job in jobs:
-        for path, target in zip(job.paths if job.kind == "dicom" else job.paths[:1], job.targets(output)):
-            if target.resolve() in inputs or path.resolve().parent == output.resolve():
+        sources = job.paths if job.kind == "dicom" else job.paths[:1]
+        for path, target in zip(sources, job.targets(output, args.suffix, args.ext)):
+            if target.resolve() in inputs or path.resolve().parent == target.resolve().parent:
                 raise UsageError(f"-o {output}: is the folder of the input {path}; results would replace inputs, "
                                  "so give another output folder")
             if target in by_output:
@@ -118,12 +136,20 @@ def check_device(device: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medsr-infer", description=__doc__.split("\n\n")[0])
-    parser.add_argument("-i", "--input", type=Path, required=True, help="image file or folder")
+    parser.add_argument("-i", "--input", type=Path, required=True,
+                        help="image / volume file, or a folder (its sub-folders too; the layout is kept)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder (not an input folder)")
     parser.add_argument("--model", required=True, help="BasicSR net_g checkpoint of a SEEDSRGenerator")
     parser.add_argument("--scale", type=int, help="expected scale (checked against the checkpoint)")
     parser.add_argument("--tile", type=int, default=0, help="LR tile size in pixels; 0 = whole image when it fits")
-    parser.add_argument("--tile-pad", type=int, default=4, help="LR halo around each tile (>= 4)")
+    parser.add_argument("--tile-pad", "--tile_pad", type=int, default=4, dest="tile_pad",
+                        help="LR halo around each tile (>= 4)")
+    parser.add_argument("-s", "--outscale", type=float, help="final scale of images: the network's result resized "
+                        "(Lanczos) to outscale x the input size, as Real-ESRGAN does; default: the model's scale")
+    parser.add_argument("--suffix", default="", help="appended to result names: <stem>_<suffix> (Real-ESRGAN's "
+                        "default is 'out'; ours is none)")
+    parser.add_argument("--ext", default="png", choices=("png", "auto", "jpg", "tif", "bmp"),
+                        help="image result format: png (default, lossless), auto (the input's format), jpg, tif, bmp")
     parser.add_argument("--precision", choices=PRECISIONS, help="network precision for 8-bit images (default fp32; "
                         "fp16 needs CUDA); 16-bit images always run in fp32")
     parser.add_argument("--fp16", action="store_const", const="fp16", dest="precision_alias",
@@ -137,32 +163,54 @@ def build_parser() -> argparse.ArgumentParser:
                         help="volumes without HU: normalise by the volume's 0.5/99.5th percentiles or min/max")
     parser.add_argument("--axis", type=int, choices=(0, 1, 2), default=2,
                         help="NIfTI: the slice axis (the other two are upscaled); DICOM slices are always its frames")
+    add_verbosity_arguments(parser)
     return parser
 
 
-def network_for(image, models: dict[str, torch.nn.Module], path: Path) -> torch.nn.Module:
+def network_for(image, models: dict[str, torch.nn.Module], path: Path, console: Console) -> torch.nn.Module:
     """The reduced-precision network for 8-bit images; float32 for 16-bit ones, whose 65,536 levels a float16
     (11 significant bits) or bfloat16 (8) network cannot carry."""
     if image.dtype == np.uint16 and "reduced" in models:
-        print(f"note: {path}: 16-bit image, computed in fp32 (reduced precision would lose depth)", file=sys.stderr)
+        console.note(f"{path}: 16-bit image, computed in fp32 (reduced precision would lose depth)")
         return models["fp32"]
     return models.get("reduced", models["fp32"])
 
 
-def upscale_image(job: Job, models: dict[str, torch.nn.Module], args: argparse.Namespace, budget: int) -> None:
-    """Read, super-resolve and write one image file (atomically, checked)."""
+def final_resize(result: np.ndarray, image: np.ndarray, outscale: float | None, model_scale: int) -> np.ndarray:
+    """Real-ESRGAN's ``--outscale``: the network's result resized (Lanczos) to outscale x the input size."""
+    if not outscale or outscale == model_scale:
+        return result
+    height, width = image.shape[:2]
+    size = (max(1, round(width * outscale)), max(1, round(height * outscale)))
+    return cv2.resize(result, size, interpolation=cv2.INTER_LANCZOS4)
+
+
+def upscale_image(job: Job, models: dict[str, torch.nn.Module], args: argparse.Namespace, budget: int,
+                  console: Console) -> None:
+    """Read, super-resolve and write one image file (atomically, checked); progress per tile or per block."""
     path = job.paths[0]
     image = read_image(path)
-    model = network_for(image, models, path)
+    model = network_for(image, models, path, console)
     try:
         tile = plan_tile(model, image.shape[0], image.shape[1], args.tile, budget)
         if tile and not args.tile:
-            print(f"note: {path}: too large for whole-image inference here; tiling with --tile {tile}",
-                  file=sys.stderr)
-        result = upscale(image, model, tile, args.tile_pad)
+            console.note(f"{path}: too large for whole-image inference here; tiling with --tile {tile}")
+        console.detail(f"{path}: {image.shape[1]}x{image.shape[0]} {image.dtype}, "
+                       f"{'tile ' + str(tile) if tile else 'whole image'}")
+        large = image.shape[0] * image.shape[1] >= 256 * 256  # worth a progress bar of its own
+        progress = (lambda total: console.progress(total, f"{path}:")) if large else None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = upscale(image, model, tile, args.tile_pad, progress=progress)
+        for warning in caught:
+            console.warning(f"{path}: {warning.message}")
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from error
-    write_image(job.targets(args.output)[0], result)
+    result = final_resize(result, image, args.outscale, model.upscale)
+    target = job.targets(args.output, args.suffix, args.ext)[0]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_image(target, result)
+    console.detail(f"{path} -> {target}")
 
 
 def volume_intensity(volume: volumes.Volume, model: torch.nn.Module, args: argparse.Namespace):
@@ -178,31 +226,31 @@ def volume_intensity(volume: volumes.Volume, model: torch.nn.Module, args: argpa
     return intensity_models.choose(None, modality, volume.values)
 
 
-def warn_mismatch(volume: volumes.Volume, model: torch.nn.Module) -> None:
-    """A note when the checkpoint's recorded modality or channel count does not fit a volume."""
+def warn_mismatch(volume: volumes.Volume, model: torch.nn.Module, console: Console) -> None:
+    """A warning when the checkpoint's recorded modality or channel count does not fit a volume."""
     record = getattr(model, "training_data", None) or {}
     trained_on = record.get("modality")
     if model.conv_first.in_channels != 1:
-        print(f"warning: {volume.name}: the model takes {model.conv_first.in_channels}-channel images "
-              f"({trained_on or 'colour photographs'}); this is a gray {volume.modality or 'volume'}: expect "
-              "artefacts, use a gray model (options/x4_gray.yml)", file=sys.stderr)
+        console.warning(f"{volume.name}: the model takes {model.conv_first.in_channels}-channel images "
+                        f"({trained_on or 'colour photographs'}); this is a gray {volume.modality or 'volume'}: "
+                        "expect artefacts, use a gray model (options/x4_gray.yml)")
     elif trained_on and volume.modality and trained_on != volume.modality:
-        print(f"warning: {volume.name}: the model was trained on {trained_on}, this volume is {volume.modality}",
-              file=sys.stderr)
+        console.warning(f"{volume.name}: the model was trained on {trained_on}, this volume is {volume.modality}")
 
 
-def upscale_volume_job(job: Job, models: dict[str, torch.nn.Module], args: argparse.Namespace, budget: int) -> None:
+def upscale_volume_job(job: Job, models: dict[str, torch.nn.Module], args: argparse.Namespace, budget: int,
+                       console: Console) -> None:
     """Every in-plane slice through the network (fp32), written as a volume of the same kind."""
     volume, model = job.volume, models["fp32"]
-    warn_mismatch(volume, model)
+    warn_mismatch(volume, model, console)
     mapping = volume_intensity(volume, model, args)
-    print(f"note: {volume.name}: {len(volume.slice_indices())} slice(s), intensity {mapping.describe()}",
-          file=sys.stderr)
+    slices = len(volume.slice_indices())
+    console.note(f"{volume.name}: {slices} slice(s), intensity {mapping.describe()}")
     outside = mapping.outside(volume.values)
     if outside:
-        print(f"warning: {volume.name}: {outside} of {volume.values.size} values lie outside the window "
-              f"{mapping.describe()}; the network sees them clipped to it", file=sys.stderr)
-    bar = ProgressBar(len(volume.slice_indices()), file=sys.stderr)
+        console.warning(f"{volume.name}: {outside} of {volume.values.size} values lie outside the window "
+                        f"{mapping.describe()}; the network sees them clipped to it")
+    step = console.progress(slices)
 
     def one_slice(values: np.ndarray) -> np.ndarray:
         tile = plan_tile(model, values.shape[0], values.shape[1], args.tile, budget)
@@ -211,21 +259,23 @@ def upscale_volume_job(job: Job, models: dict[str, torch.nn.Module], args: argpa
             return upscale(values, model, tile, args.tile_pad, intensity=mapping, out_dtype=np.float32)
 
     try:
-        values = volumes.upscale_volume(volume, one_slice, model.upscale, lambda done, total: bar.update())
+        values = volumes.upscale_volume(volume, one_slice, model.upscale, lambda done, total: step())
     except ValueError as error:
         raise ValueError(f"{volume.name}: {error}") from error
-    sys.stderr.write("\n")
+    targets = job.targets(args.output, args.suffix)
+    targets[0].parent.mkdir(parents=True, exist_ok=True)
     if job.kind == "nifti":
-        volumes.write_nifti(volume, values, model.upscale, job.targets(args.output)[0])
+        volumes.write_nifti(volume, values, model.upscale, targets[0])
         return
     description = (f"super-resolution x{model.upscale} by medsr-se SEEDSRGenerator ({Path(args.model).name}), "
                    f"intensity {mapping.describe()}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for path, dataset in volumes.derived_series(volume, values, model.upscale, description):
-            volumes.write_dicom_file(dataset, args.output / f"{path.stem}.dcm")
+        for (_, dataset), target in zip(volumes.derived_series(volume, values, model.upscale, description), targets):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            volumes.write_dicom_file(dataset, target)
     for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
+        console.warning(str(warning.message))
 
 
 def load_models(args: argparse.Namespace, precision: str) -> dict[str, torch.nn.Module]:
@@ -237,17 +287,35 @@ def load_models(args: argparse.Namespace, precision: str) -> dict[str, torch.nn.
     return models
 
 
-def run(args: argparse.Namespace) -> int:
+def check_arguments(args: argparse.Namespace) -> str:
+    """Every option checked before any work; the precision to use."""
     if args.tile < 0:
         raise UsageError(f"--tile {args.tile}: must be 0 (whole image) or a positive tile size")
+    if args.outscale is not None and args.outscale <= 0:
+        raise UsageError(f"-s/--outscale {args.outscale}: must be positive")
+    if args.suffix and any(c in args.suffix for c in "/\\"):
+        raise UsageError(f"--suffix {args.suffix!r}: may not contain a path separator")
     check_device(str(args.device))
     precision = args.precision or args.precision_alias or "fp32"
     if precision == "fp16" and not str(args.device).startswith("cuda"):
         raise UsageError("--precision fp16 / --fp16 needs a CUDA device (--device cuda); on a CPU use bf16")
     if args.window:
-        intensity_models.ct_window(args.window)  # a bad spelling fails before any work
-    jobs = collect_jobs(input_files(args.input), args.axis)
-    check_outputs(jobs, args.output)
+        try:
+            intensity_models.ct_window(args.window)
+        except ValueError as error:
+            raise UsageError(f"--window: {error}") from error
+    return precision
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(args.verbosity)
+    precision = check_arguments(args)
+    root = args.input if args.input.is_dir() else args.input.parent
+    jobs = collect_jobs(input_files(args.input), args.axis, root)
+    if args.outscale and any(job.kind != "image" for job in jobs):
+        raise UsageError("-s/--outscale: applies to images only; volumes keep the model's scale (their geometry "
+                         "follows it)")
+    check_outputs(jobs, args)
     models = load_models(args, precision)
     model = models["fp32"]
     try:
@@ -256,20 +324,14 @@ def run(args: argparse.Namespace) -> int:
         raise WriteError(f"{args.output}: cannot create the output folder ({error.strerror or error})") from error
     budget = memory_budget(args.device)
     images = [job for job in jobs if job.kind == "image"]
-    bar = ProgressBar(len(images), file=sys.stderr) if images else None
+    step = console.progress(len(images), f"{len(images)} image(s)") if len(images) > 1 else (lambda: None)
     for job in jobs:
         if job.kind == "image":
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                upscale_image(job, models, args, budget)
-            for warning in caught:
-                print(f"warning: {job.name}: {warning.message}", file=sys.stderr)
-            bar.update()
+            upscale_image(job, models, args, budget, console)
+            step()
         else:
-            upscale_volume_job(job, models, args, budget)
-    if bar:
-        sys.stderr.write("\n")
-    print(f"{len(images)} image(s), {len(jobs) - len(images)} volume(s) x{model.upscale} -> {args.output}")
+            upscale_volume_job(job, models, args, budget, console)
+    console.result(f"{len(images)} image(s), {len(jobs) - len(images)} volume(s) x{model.upscale} -> {args.output}")
     return 0
 
 
