@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
+from medsr_se.cli.console import Console, add_verbosity_arguments
 from medsr_se.inference import CheckpointError, load_generator
 
 DYNAMIC_AXES = {"lr": {0: "batch", 2: "height", 3: "width"}, "sr": {0: "batch", 2: "out_height", 3: "out_width"}}
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
     parser.add_argument("--opset", type=int, default=17)
     parser.add_argument("--tolerance", type=float, default=1e-4)
+    add_verbosity_arguments(parser)
     args = parser.parse_args(argv)
     try:
         import onnx  # noqa: F401
@@ -89,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"error: {args.output}: cannot write it ({error.strerror or error})", file=sys.stderr)
         return 2
-    print(f"{args.output}: x{net.upscale}, dynamic batch/height/width; onnxruntime vs PyTorch on 2x45x37: "
-          f"max abs diff {difference:.1e}")
+    Console(args.verbosity).result(f"{args.output}: x{net.upscale}, dynamic batch/height/width; onnxruntime vs "
+                                   f"PyTorch on 2x45x37: max abs diff {difference:.1e}")
     return 0
 
 

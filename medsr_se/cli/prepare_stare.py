@@ -11,11 +11,14 @@ What is made and how: :mod:`medsr_se.prepare.prepare_stare`.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import sys
 from pathlib import Path
 
 import lmdb
 
+from medsr_se.cli.console import QUIET, VERBOSE, Console, add_verbosity_arguments
 from medsr_se.intensity import CT_WINDOWS, ct_window
 from medsr_se.prepare.prepare_stare import DEFAULT_OUTPUT, Params, PrepareError, prepare
 from medsr_se.prepare.volume_slices import VolumeOptions
@@ -47,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "normalise by the dataset's 0.5/99.5th percentiles (default) or min/max")
     parser.add_argument("--axis", type=int, choices=(0, 1, 2), default=2, help="NIfTI: the slice axis")
     parser.add_argument("--verify", type=Path, metavar="DIR", help="check a prepared dataset and exit")
+    add_verbosity_arguments(parser)
     return parser
 
 
@@ -76,9 +80,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     params = Params(tuple(sorted(set(args.scales))), args.crop_size, args.step, args.gray, args.keep_depth)
     volume_options = VolumeOptions(args.window, args.intensity, args.axis)
+    console = Console(args.verbosity)
     try:
-        manifest = prepare(args.source, args.output, params, args.n_test, args.seed, test_list, args.overwrite,
-                           args.skip_bad, args.workers, volume_options=volume_options)
+        # -q: the notes and the progress bar that preparation writes to stderr are dropped; errors still end here
+        with contextlib.redirect_stderr(io.StringIO()) if args.verbosity == QUIET else contextlib.nullcontext():
+            manifest = prepare(args.source, args.output, params, args.n_test, args.seed, test_list, args.overwrite,
+                               args.skip_bad, args.workers, volume_options=volume_options,
+                               progress=args.verbosity > QUIET)
     except (PrepareError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -88,17 +96,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {where}: cannot write the dataset ({reason}); nothing was published", file=sys.stderr)
         return 2
     counts = manifest["counts"]
-    print(f"{args.output}: {counts['train_images']} train images ({counts['train_pieces']} sub-images), "
-          f"{counts['test_images']} test images, scales {list(params.scales)}, "
-          f"{len(manifest['skipped'])} skipped")
+    console.result(f"{args.output}: {counts['train_images']} train images ({counts['train_pieces']} sub-images), "
+                   f"{counts['test_images']} test images, scales {list(params.scales)}, "
+                   f"{len(manifest['skipped'])} skipped")
     for entry in manifest["skipped"]:
-        print(f"skipped: {entry['error']}", file=sys.stderr)
+        console.warning(f"skipped: {entry['error']}")
     conversions: dict[str, int] = {}
     for image_notes in manifest["notes"].values():
         for note in image_notes:
             conversions[note] = conversions.get(note, 0) + 1
     for note, count in sorted(conversions.items()):
-        print(f"note: {count} image(s): {note}", file=sys.stderr)
+        console.note(f"{count} image(s): {note}")
+    if args.verbosity >= VERBOSE:
+        for split, stems in manifest["split"].items():
+            console.detail(f"{split}: {', '.join(stems)}")
     return 0
 
 

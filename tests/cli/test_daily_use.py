@@ -141,3 +141,14 @@ def test_the_wheel_carries_the_recipes(tmp_path):
     run = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                          env=env)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_prepare_is_quiet_with_q_and_detailed_with_v(photos, model, tmp_path, capsys):
+    from medsr_se.cli import prepare_stare as prepare_cli
+
+    arguments = [str(photos), "--scales", "2", "--crop-size", "32", "--step", "32", "--n-test", "1", "--workers", "1"]
+    assert prepare_cli.main([*arguments, "-o", str(tmp_path / "q"), "-q"]) == 0
+    assert capsys.readouterr() == ("", "")
+    assert prepare_cli.main([*arguments, "-o", str(tmp_path / "v"), "-v"]) == 0
+    verbose = capsys.readouterr()
+    assert "train images" in verbose.out and "test: " in verbose.err
