@@ -77,17 +77,18 @@ def detail_window(hr: np.ndarray, crop: int) -> tuple[int, int]:
     return best
 
 
-HEADER = 64  # pixels of the label strip above each panel (labels never cover the image or the zoom box)
+LINE_HEIGHT = 26  # pixels per header line (labels sit in a strip above each panel, never on the image)
 
 
 def panel_caption(label: str, metrics: dict[str, float] | None) -> list[str]:
-    """Two header lines: the panel's name, and its PSNR / SSIM (/ vessel F1) against HR when measured."""
-    if not metrics:
-        return [label, ""]
-    numbers = f"PSNR {metrics['psnr']:.2f} dB  SSIM {metrics['ssim']:.4f}"
-    if metrics.get("vessel_f1") == metrics.get("vessel_f1") and "vessel_f1" in metrics:  # not NaN
-        numbers += f"  vessel F1 {metrics['vessel_f1']:.3f}"
-    return [label, numbers]
+    """Header lines: the panel's name, then its PSNR / SSIM (/ vessel F1) against HR when measured."""
+    lines = [label]
+    if metrics:
+        lines += [f"PSNR {metrics['psnr']:.2f} dB", f"SSIM {metrics['ssim']:.4f}"]
+        vessel = metrics.get("vessel_f1")
+        if vessel is not None and vessel == vessel:  # NaN: the metric does not apply (CT / MRI)
+            lines.append(f"vessel F1 {vessel:.3f}")
+    return lines
 
 
 def error_map(sr: np.ndarray, hr: np.ndarray) -> tuple[np.ndarray, float]:
@@ -101,18 +102,24 @@ def error_map(sr: np.ndarray, hr: np.ndarray) -> tuple[np.ndarray, float]:
     return cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), top
 
 
-def with_header(image: np.ndarray, lines: list[str]) -> np.ndarray:
-    scale = max(0.5, min(1.0, image.shape[1] / 700))
-    header = np.zeros((HEADER, image.shape[1], 3), np.uint8)
+def fitted_scale(text: str, width: int, largest: float = 0.8) -> float:
+    """The largest font scale (up to ``largest``) at which ``text`` fits ``width`` pixels."""
+    text_width = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 1.0, 1)[0][0]
+    return max(0.3, min(largest, (width - 12) / max(1, text_width)))
+
+
+def with_header(image: np.ndarray, lines: list[str], height: int) -> np.ndarray:
+    header = np.zeros((height, image.shape[1], 3), np.uint8)
     for index, text in enumerate(lines):
-        cv2.putText(header, text, (8, 26 + 28 * index), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, (255, 255, 255),
-                    1 if index else 2, cv2.LINE_AA)
+        cv2.putText(header, text, (6, 20 + LINE_HEIGHT * index), cv2.FONT_HERSHEY_SIMPLEX,
+                    fitted_scale(text, image.shape[1]), (255, 255, 255), 1, cv2.LINE_AA)
     return np.vstack([header, image])
 
 
 def comparison_sheet(bicubic: np.ndarray, sr: np.ndarray, hr: np.ndarray,
                      metrics: dict[str, dict[str, float]] | None = None) -> np.ndarray:
-    """bicubic | SR | HR | |SR − HR| error map, each with its name and numbers in a strip above it, and below each
+    """bicubic | SR | HR | |SR − HR| error map, each with its name and numbers in a strip above it (the text scaled
+    to fit the panel), and below each
     a zoom of the most detailed window inside the field of view, magnified to the panel's width (8-bit BGR)."""
     height, width = hr.shape[:2]
     crop = max(16, min(height, width) // 6)
@@ -120,16 +127,18 @@ def comparison_sheet(bicubic: np.ndarray, sr: np.ndarray, hr: np.ndarray,
     top, left = detail_window(hr, crop)
     metrics = metrics or {}
     errors, brightest = error_map(sr, hr)
+    named = (("bicubic", bicubic), ("SR", sr), ("HR", hr), (f"|SR - HR|, bright = {brightest:.0f}+ levels", errors))
+    captions = [panel_caption(label, metrics.get(label)) for label, _ in named]
+    header_height = LINE_HEIGHT * max(len(lines) for lines in captions) + 8
     panels = []
-    for label, image in (("bicubic", bicubic), ("SR", sr), ("HR", hr),
-                         (f"|SR - HR|, brightest = {brightest:.0f}+ grey levels", errors)):
+    for (_, image), caption in zip(named, captions):
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
         detail = cv2.resize(image[top:top + crop, left:left + crop], None, fx=zoom, fy=zoom,
                             interpolation=cv2.INTER_NEAREST)
         cv2.rectangle(image, (left, top), (left + crop, top + crop), (0, 255, 255), 2)
         pad = np.zeros((detail.shape[0], width, 3), np.uint8)
         pad[:, : min(detail.shape[1], width)] = detail[:, :width]
-        panels.append(with_header(np.vstack([image, pad]), panel_caption(label, metrics.get(label))))
+        panels.append(with_header(np.vstack([image, pad]), caption, header_height))
     return np.hstack(panels)
 
 

@@ -1,7 +1,8 @@
 """PSNR and SSIM inside the field of view (FOV) of a fundus photograph, registered in BasicSR's METRIC_REGISTRY.
 
-A fundus photograph is a bright disc on a black background; the background is trivially easy to super-resolve
-and inflates whole-image PSNR. The FOV mask is derived from the HR image only:
+A fundus photograph is a bright disc on a black background. The background is trivially easy to super-resolve
+(raising whole-image PSNR) and the disc's sharp rim is where interpolation errs most (lowering it): either way the
+whole-image number is not about the retina. The FOV mask is derived from the HR image only:
 
     mask = largest connected component of (max over channels of HR > threshold), opened (removes speckle),
            holes filled, eroded by ``erode`` pixels (the disc's rim is excluded)

@@ -80,7 +80,7 @@ def test_evaluate_errors_before_writing_and_shows_progress(tmp_path, capsys, pre
 
 
 def test_comparison_sheet_has_numbers_and_an_error_map(retina):
-    from medsr_se.evaluation import HEADER, comparison_sheet
+    from medsr_se.evaluation import LINE_HEIGHT, comparison_sheet
 
     hr = np.ascontiguousarray(retina[300:900, 300:960, ::-1])
     sr = cv2.GaussianBlur(hr, (0, 0), 1.0)
@@ -89,10 +89,11 @@ def test_comparison_sheet_has_numbers_and_an_error_map(retina):
     height, width = hr.shape[:2]
     crop = min(height, width) // 6
     zoomed = crop * (width // crop)
-    assert sheet.shape == (HEADER + height + zoomed, 4 * width, 3)
-    header = sheet[:HEADER, 3 * width:]
+    header_height = 4 * LINE_HEIGHT + 8  # name, PSNR, SSIM, vessel F1
+    assert sheet.shape == (header_height + height + zoomed, 4 * width, 3)
+    header = sheet[:header_height, 3 * width:]
     assert header.max() > 200  # the error map panel is labelled
-    errors = sheet[HEADER:HEADER + height, 3 * width:]
+    errors = sheet[header_height:header_height + height, 3 * width:]
     assert errors.mean() > 5  # blur errors are visible in the map
 
 
