@@ -69,12 +69,13 @@ def test_cli_rgb_8bit_and_tiling_psnr(retina, tmp_path):
 
 def test_cli_gray_16bit_keeps_depth_and_channels(retina, tmp_path):
     gray16 = (cv2.cvtColor(retina[300:360, 300:348], cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257)
-    cv2.imwrite(str(tmp_path / "ct.png"), gray16)
+    (tmp_path / "in").mkdir()  # results may not go inside the (recursively read) input folder
+    cv2.imwrite(str(tmp_path / "in" / "ct.png"), gray16)
     one_channel = trained_looking(SEEDSRGenerator(1, 1, num_feat=8, num_block=1, upscale=2, img_residual=True))
     rgb = trained_looking(SEEDSRGenerator(num_feat=8, num_block=1, upscale=2, img_residual=True))
     for name, net in (("gray_model", one_channel), ("rgb_model", rgb)):
         checkpoint = save_checkpoint(net, tmp_path / f"{name}.pth")
-        assert infer.main(["-i", str(tmp_path), "-o", str(tmp_path / name), "--model", checkpoint,
+        assert infer.main(["-i", str(tmp_path / "in"), "-o", str(tmp_path / name), "--model", checkpoint,
                            "--tile", "16"]) == 0
         out = cv2.imread(str(tmp_path / name / "ct.png"), cv2.IMREAD_UNCHANGED)
         assert out.dtype == np.uint16 and out.shape == (120, 96)
