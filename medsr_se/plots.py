@@ -72,7 +72,7 @@ def plot_training_curves(experiment: Path, out: Path) -> Path:
     for name, points in sorted(losses.items()):
         iterations, values = zip(*points)
         loss_axis.plot(iterations, values, label=name, linewidth=1)
-    loss_axis.set(title=f"training losses: {experiment.name}", xlabel="iteration", ylabel="value")
+    loss_axis.set(title=f"training log: {experiment.name} (losses, D outputs)", xlabel="iteration", ylabel="value")
     if losses and all(v > 0 for points in losses.values() for _, v in points):
         loss_axis.set_yscale("log")
     loss_axis.legend(fontsize=8)
