@@ -325,10 +325,11 @@ def derived_dataset(source, stored: np.ndarray, scale: int, series_uid: str, des
     image_type = list(source.get("ImageType", ["ORIGINAL", "PRIMARY"]))
     dataset.ImageType = ["DERIVED", "SECONDARY", *image_type[2:]]
     dataset.DerivationDescription = description[:1024]
-    reference = Dataset()
-    reference.ReferencedSOPClassUID = source.SOPClassUID
-    reference.ReferencedSOPInstanceUID = source.SOPInstanceUID
-    dataset.SourceImageSequence = [reference]
+    if "SOPClassUID" in source and "SOPInstanceUID" in source:  # both are required; a file may still lack them
+        reference = Dataset()
+        reference.ReferencedSOPClassUID = source.SOPClassUID
+        reference.ReferencedSOPInstanceUID = source.SOPInstanceUID
+        dataset.SourceImageSequence = [reference]
     dataset.SeriesInstanceUID = series_uid
     dataset.SOPInstanceUID = generate_uid()
     dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
@@ -346,9 +347,6 @@ def derived_dataset(source, stored: np.ndarray, scale: int, series_uid: str, des
     if position is not None:
         dataset.ImagePositionPatient = position
     _scale_functional_groups(dataset, scale)
-    for tag in ("SmallestImagePixelValue", "LargestImagePixelValue"):
-        if tag in dataset:
-            del dataset[tag]
     for tag in ("SmallestPixelValueInSeries", "LargestPixelValueInSeries"):
         if tag in dataset:
             del dataset[tag]

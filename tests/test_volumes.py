@@ -148,3 +148,13 @@ def test_series_folder_in_place_is_refused(tmp_path, capsys):
     series = folder / "patient0"
     assert infer.main(["-i", str(series), "-o", str(series), "--model", model]) == 2
     assert "results would replace inputs" in capsys.readouterr().err
+
+
+def test_a_dicom_without_sop_class_is_still_written_as_derived(tmp_path, capsys):
+    """Before: a file lacking SOPClassUID (invalid, but found in the wild) ended in an AttributeError traceback."""
+    dataset = pydicom.dcmread(str(pydicom_file("CT_small.dcm")))
+    del dataset.SOPClassUID
+    dataset.save_as(str(tmp_path / "ct.dcm"))
+    run_infer(tmp_path / "ct.dcm", tmp_path / "out", bicubic_skip_model(tmp_path / "g.pth"), capsys=capsys)
+    written = pydicom.dcmread(str(tmp_path / "out" / "ct.dcm"))
+    assert list(written.ImageType)[:2] == ["DERIVED", "SECONDARY"] and "SourceImageSequence" not in written

@@ -259,7 +259,7 @@ def upscale_volume_job(job: Job, models: dict[str, torch.nn.Module], args: argpa
             return upscale(values, model, tile, args.tile_pad, intensity=mapping, out_dtype=np.float32)
 
     try:
-        values = volumes.upscale_volume(volume, one_slice, model.upscale, lambda done, total: step())
+        values = volumes.upscale_volume(volume, one_slice, model.upscale, lambda _done, _total: step())
     except ValueError as error:
         raise ValueError(f"{volume.name}: {error}") from error
     targets = job.targets(args.output, args.suffix)

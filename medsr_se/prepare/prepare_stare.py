@@ -388,12 +388,14 @@ def prepare(source: Path, output: Path, params: Params, n_test: int = 20, seed: 
         except (BadImageError, ValueError) as error:
             raise PrepareError(str(error)) from error
     output.parent.mkdir(parents=True, exist_ok=True)
-    with output_lock(output), tempfile.TemporaryDirectory(prefix="medsr-slices-") as slices_root:
+    slices_folder = tempfile.TemporaryDirectory(prefix="medsr-slices-") if medical else contextlib.nullcontext()
+    with output_lock(output), slices_folder as slices_root:
         recover_interrupted(output)
         check_output(output, overwrite)
         volume_record = None
         if medical:
-            params, images, ignored, volume_record = _volume_source(
+            ignored = []
+            params, images, volume_record = _volume_source(
                 medical, Path(slices_root) / "slices", params, volume_options or VolumeOptions())
             split = split_by_volume({name: entry["slices"] for name, entry in volume_record["volumes"].items()},
                                     n_test, seed, test_list)
@@ -420,7 +422,7 @@ def prepare(source: Path, output: Path, params: Params, n_test: int = 20, seed: 
 
 
 def _volume_source(files: list[Path], folder: Path, params: Params,
-                   options: VolumeOptions) -> tuple[Params, list[SourceImage], list[str], dict]:
+                   options: VolumeOptions) -> tuple[Params, list[SourceImage], dict]:
     """CT / MRI volumes as 16-bit gray slice images in ``folder`` (module docstring)."""
     if not (params.gray and params.keep_depth):
         print("note: CT/MRI volumes are prepared as one-channel 16-bit slices (--gray --keep-depth)", file=sys.stderr)
@@ -436,7 +438,7 @@ def _volume_source(files: list[Path], folder: Path, params: Params,
     if record["values_outside_window"]:
         print(f"note: {record['values_outside_window']} value(s) lie outside that window and were clipped to it "
               "(choose --window / --intensity to change it)", file=sys.stderr)
-    return params, images, [], record
+    return params, images, record
 
 
 def _build(tmp: Path, images: list[SourceImage], split: dict[str, list[str]], params: Params, skip_bad: bool,
