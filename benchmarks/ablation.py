@@ -209,8 +209,11 @@ def run_gan(row: str, generator: SEEDSRGenerator, seed: int, iterations: int | N
         start_cpu = time.process_time()
         for _ in range(iterations):
             step()
+        log = model.get_current_log()  # the last iteration's logged terms
         return {"seed": seed, "iterations": iterations, "cpu_seconds": time.process_time() - start_cpu,
-                "metrics": evaluate(model.net_g, regions, 4), "ema_metrics": evaluate(model.net_g_ema, regions, 4)}
+                "metrics": evaluate(model.net_g, regions, 4), "ema_metrics": evaluate(model.net_g_ema, regions, 4),
+                "d_pairs_ranked": log.get("d_pairs_ranked"), "d_separation": log.get("d_separation"),
+                "l_g_gan": log.get("l_g_gan")}
 
 
 def centre_crop(hr: np.ndarray, lr: np.ndarray, size: int, scale: int) -> tuple[np.ndarray, np.ndarray]:
@@ -259,12 +262,19 @@ def profile_table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def l1_rows(scale: int, args) -> list[str]:
+    """The L1 rows run at ``scale``: all of them, or with --gan-only just the GAN stage's start."""
+    if args.gan_only:
+        return [GAN_START]
+    return list(L1_ROWS) if scale == 4 else list(X8_ROWS)
+
+
 def calibrate_all(scales: tuple[int, ...], args) -> dict[str, float]:
     """CPU seconds per iteration of every run to come, measured first and together while the machine is quiet."""
     costs = {}
     for scale in scales:
         regions = fundus_regions(scale)
-        for name in L1_ROWS if scale == 4 else X8_ROWS:
+        for name in l1_rows(scale, args):
             costs[f"x{scale} {name}"] = calibrate_l1(name, scale, regions, args)
         if scale == 4 and not args.no_gan:
             start = build(GAN_START, 4, args.width, args.depth, seed=0)  # the cost does not depend on the weights
@@ -302,7 +312,8 @@ def gan_block(gan_starts: dict[int, nn.Module], regions, costs: dict[str, float]
         iterations = max(1, round(args.gan_cpu_seconds / cost))
         runs = [run_gan(name, gan_starts[seed], seed, iterations, regions, args) for seed in args.gan_seeds]
         for run in runs:
-            print(f"GAN {name} seed {run['seed']}: {iterations} it, PSNR {run['metrics']['psnr']:.2f}", flush=True)
+            print(f"GAN {name} seed {run['seed']}: {iterations} it, PSNR {run['metrics']['psnr']:.2f}, "
+                  f"D pairs ranked (last iteration) {run['d_pairs_ranked']}", flush=True)
         rows[name] = {"cpu_per_iteration": cost, "iterations": iterations, "runs": runs,
                       "summary": summary_row(runs), "ema_summary": summary_row(runs, "ema_metrics")}
     return rows
@@ -319,6 +330,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--calibration-calls", type=int, default=10)
     parser.add_argument("--no-x8", action="store_true", help="skip the x8 block")
     parser.add_argument("--no-gan", action="store_true", help="skip the GAN-stage block")
+    parser.add_argument("--gan-only", action="store_true",
+                        help="x4 only, L1 rows reduced to the GAN stage's start (its generator), then the GAN block")
     parser.add_argument("--vgg", default="random", help="VGG19 weights of the GAN stage: a local file or 'random'")
     parser.add_argument("--test-crop", type=int, default=0, help="evaluate on a centred crop of this size (0: all)")
     parser.add_argument("--quick", action="store_true", help="tiny networks and budgets (seconds); for the tests")
@@ -339,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"test_crop": args.test_crop, "cpu_seconds": args.cpu_seconds,
                     "gan_cpu_seconds": args.gan_cpu_seconds, "seeds": args.seeds,
                     "width": args.width, "depth": args.depth, "hr_patch": HR_PATCH, "batch": BATCH, "vgg": args.vgg}
-    tables, scales = [], (4,) if args.no_x8 else (4, 8)
+    tables, scales = [], (4,) if args.no_x8 or args.gan_only else (4, 8)
     costs = calibrate_all(scales, args)
     report["calibration_cpu_seconds_per_iteration"] = costs
     for scale in scales:
@@ -347,12 +360,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.test_crop:
             regions["test"] = centre_crop(*regions["test"], args.test_crop, scale)
         bicubic = evaluate(None, regions, scale)
-        names = list(L1_ROWS) if scale == 4 else list(X8_ROWS)
+        names = l1_rows(scale, args)
         rows, gan_starts = l1_block(scale, names, regions, costs, args)
         report[f"x{scale}"] = {"bicubic": bicubic, "rows": rows}
         tables.append(format_table(f"x{scale}, L1", rows, bicubic))
         if scale == 4:
-            tables.append(profile_table({name: rows[name] for name in rows if name.startswith("SEEDSR + skip")}))
+            if not args.gan_only:
+                tables.append(profile_table({name: rows[name] for name in rows if name.startswith("SEEDSR + skip")}))
             if not args.no_gan:
                 gan_rows = gan_block(gan_starts, regions, costs, args)
                 report["gan_x4"] = {"start": GAN_START, "rows": gan_rows}

@@ -9,18 +9,24 @@ BasicSR logs a training line every ``print_freq`` iterations and a validation bl
 
 Loss values are plotted against their iteration; each validation metric against the iteration of the training
 line logged just before it (BasicSR validates right after logging when val_freq is a multiple of print_freq).
+The GAN models' discriminator terms (``out_d_real``, ``out_d_fake``, ``d_separation``, ``d_pairs_ranked``: see
+:mod:`medsr_se.models.discriminator_watch`) get a panel of their own, with the chance level of ``d_pairs_ranked``.
+Non-finite values (``nan``, ``inf``, ``-inf`` in the log) are left out of the curves and counted in the title.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from pathlib import Path
 
 TRAIN_LINE = re.compile(r"\[epoch:\s*\d+, iter:\s*([\d,]+), lr:\(([^)]*)\)\]\s*\[eta:[^\]]*\]\s*(.*)$")
-LOSS_TERM = re.compile(r"(\w+): ([-+0-9.eE]+|nan|inf)")
+NUMBER = r"[-+]?(?:inf|nan|[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+LOSS_TERM = re.compile(rf"(\w+): ({NUMBER})(?=\s|$)")
 VALIDATION_HEADER = re.compile(r"Validation (\S+)")
-VALIDATION_VALUE = re.compile(r"# (\w+): ([-+0-9.eE]+|nan|inf)")
+VALIDATION_VALUE = re.compile(rf"# (\w+): ({NUMBER})")
+DISCRIMINATOR_TERMS = ("out_d_", "d_")  # name prefixes of the discriminator panel's curves
 
 
 def _pyplot():
@@ -60,31 +66,56 @@ def training_log(experiment: Path) -> Path:
     return logs[-1]
 
 
+def _finite(points: list[tuple[int, float]]) -> tuple[list[int], list[float]]:
+    kept = [(iteration, value) for iteration, value in points if math.isfinite(value)]
+    return ([i for i, _ in kept], [v for _, v in kept]) if kept else ([], [])
+
+
+def _curves_panel(axis, curves: dict[str, list[tuple[int, float]]], title: str, **style) -> None:
+    """One line per curve, non-finite points left out (their count in the title)."""
+    dropped = 0
+    for name, points in sorted(curves.items()):
+        iterations, values = _finite(points)
+        dropped += len(points) - len(values)
+        axis.plot(iterations, values, label=name, linewidth=1, **style)
+    axis.set(title=title + (f" ({dropped} non-finite values not drawn)" if dropped else ""), xlabel="iteration")
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+
+
+def split_discriminator_terms(losses: dict) -> tuple[dict, dict]:
+    """({generator losses}, {discriminator terms}) by name (``DISCRIMINATOR_TERMS`` prefixes; ``l_d_*`` are losses)."""
+    discriminator = {name: points for name, points in losses.items() if name.startswith(DISCRIMINATOR_TERMS)}
+    return {name: points for name, points in losses.items() if name not in discriminator}, discriminator
+
+
 def plot_training_curves(experiment: Path, out: Path) -> Path:
-    """Losses (log scale) and validation metrics of ``experiment`` against iterations, one PNG."""
-    losses, metrics = read_training_log(training_log(experiment))
+    """Losses (log scale when all positive), the discriminator's terms and validation metrics of ``experiment``
+    against iterations, one PNG."""
+    log = training_log(experiment)
+    losses, metrics = read_training_log(log)
     if not losses and not metrics:
-        raise ValueError(f"{experiment}: its log has no training or validation lines yet")
+        raise ValueError(f"{log}: no training or validation lines yet")
+    losses, discriminator = split_discriminator_terms(losses)
+    panels = [kind for kind, curves in (("losses", losses), ("discriminator", discriminator),
+                                        ("validation", metrics)) if curves]
     plt = _pyplot()
-    columns = 2 if metrics else 1
-    figure, axes = plt.subplots(1, columns, figsize=(7 * columns, 4.5), squeeze=False)
-    loss_axis = axes[0][0]
-    for name, points in sorted(losses.items()):
-        iterations, values = zip(*points)
-        loss_axis.plot(iterations, values, label=name, linewidth=1)
-    loss_axis.set(title=f"training log: {experiment.name} (losses, D outputs)", xlabel="iteration", ylabel="value")
-    if losses and all(v > 0 for points in losses.values() for _, v in points):
-        loss_axis.set_yscale("log")
-    loss_axis.legend(fontsize=8)
-    loss_axis.grid(alpha=0.3)
-    if metrics:
-        metric_axis = axes[0][1]
-        for name, points in sorted(metrics.items()):
-            iterations, values = zip(*points)
-            metric_axis.plot(iterations, values, marker="o", label=name, linewidth=1)
-        metric_axis.set(title="validation", xlabel="iteration", ylabel="value")
-        metric_axis.legend(fontsize=8)
-        metric_axis.grid(alpha=0.3)
+    figure, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
+    panel_axes = dict(zip(panels, axes[0]))
+    if "losses" in panel_axes:
+        axis = panel_axes["losses"]
+        _curves_panel(axis, losses, f"training losses: {experiment.name}")
+        values = [v for points in losses.values() for _, v in points if math.isfinite(v)]
+        if values and min(values) > 0:
+            axis.set_yscale("log")
+    if "discriminator" in panel_axes:
+        axis = panel_axes["discriminator"]
+        _curves_panel(axis, discriminator, "discriminator: logits, separation, pairs ranked")
+        if "d_pairs_ranked" in discriminator:
+            axis.axhline(0.5, color="grey", linestyle=":", linewidth=1, label="chance (d_pairs_ranked)")
+            axis.legend(fontsize=8)
+    if "validation" in panel_axes:
+        _curves_panel(panel_axes["validation"], metrics, "validation", marker="o")
     figure.tight_layout()
     return _save(figure, plt, out)
 

@@ -1,3 +1,3 @@
 """The one place the version is written: ``setup.py`` reads it from this file, ``medsr_se.__version__`` imports it."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

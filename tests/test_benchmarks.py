@@ -11,7 +11,7 @@ from tests.helpers import REPO_ROOT, run_python
 
 @pytest.mark.parametrize("script", ["train_step.py", "gan_iteration.py", "quality.py", "prepare_speed.py",
                                     "inference.py", "train_memory.py", "startup.py", "loader.py", "precision.py",
-                                    "ablation.py"])
+                                    "ablation.py", "discriminator.py"])
 def test_quick_mode_runs_and_reports(script, tmp_path):
     out = tmp_path / "report.json"
     extra = {"train_step.py": ["--scales", "4", "8"], "train_memory.py": ["--scales", "4", "8"],
@@ -30,6 +30,10 @@ def test_quick_mode_runs_and_reports(script, tmp_path):
     if script == "quality.py":
         gan = report["results"]["seedsr_gan"]
         assert gan["gan_iterations"] >= 1 and gan["vgg"] == "random" and "ema_metrics" in gan
+    if script == "discriminator.py":
+        records = report["results"]["FusionSE, se: improved"][0]["records"]
+        assert [r["iteration"] for r in records] == [0, 2, 4] and 0 <= records[-1]["pairs_ranked"] <= 1
+        assert report["results"]["FusionSE without BN (0.1.x)"][0]["initial_spread"] < 1e-3
     if script == "ablation.py":
         rows = report["x4"]["rows"]
         assert len(rows) == 7 and all(len(row["runs"]) == 2 for row in rows.values())

@@ -68,6 +68,10 @@ def test_resume_state_path_on_cpu(pairs_x4, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     state = tmp_path / "experiments" / "explicit_resume" / "training_states" / "10.state"
     assert state.exists()
+    # the GAN trains: D's logits for HR and SR differ in the log (0.1.x: equal to 4 digits), its check is logged
+    logged = re.findall(r"out_d_real: ([-\d.e+]+) out_d_fake: ([-\d.e+]+) d_separation: ([-\d.e+]+) "
+                        r"d_pairs_ranked: ([\d.e+-]+)", latest_log(tmp_path / "experiments" / "explicit_resume"))
+    assert len(logged) == 2 and all(real != fake and float(gap) != 0 for real, fake, gap, _ in logged), logged
     options.update(name="explicit_resume_2")
     options["train"]["total_iter"] = 12
     options["path"]["resume_state"] = str(state)

@@ -120,14 +120,18 @@ def train(workdir: Path, data: Path, iterations: int, console: Console) -> Path 
 
 def training_summary(experiment: Path, console: Console) -> None:
     """Iterations, the last logged losses and the validation PSNR, read from BasicSR's log; the curves as a PNG."""
-    from medsr_se.plots import plot_training_curves, read_training_log, training_log
+    from medsr_se.plots import plot_training_curves, read_training_log, split_discriminator_terms, training_log
 
     losses, metrics = read_training_log(training_log(experiment))
+    losses, discriminator = split_discriminator_terms(losses)
     if losses:
         last = {name: points[-1] for name, points in losses.items()}
         iteration = max(i for i, _ in last.values())
         console.result(f"      {iteration} iterations; last losses: "
                        + ", ".join(f"{name} {value:.3g}" for name, (_, value) in sorted(last.items())))
+    if discriminator:
+        console.result("      discriminator: " + ", ".join(f"{name} {points[-1][1]:.3g}"
+                                                          for name, points in sorted(discriminator.items())))
     for name, points in sorted(metrics.items()):
         console.result(f"      validation {name}: {points[-1][1]:.2f}")
     try:

@@ -6,21 +6,27 @@ pretrained and resume paths, EMA (``ema_decay``), ``net_d_iters`` / ``net_d_init
 
     sr = G(lq)
     discriminator (every iteration; gradients now, its update last)
-        [d_hr, d_sr] = D(cat[gt, sr.detach()])    one pass over both halves (D has no batch statistics)
+        [d_hr, d_sr] = D(cat[gt, sr.detach()])    one pass over both halves
         L_D = ½ BCE(d_hr − mean d_sr, 1) + ½ BCE(d_sr − mean d_hr, 0)
     generator     (when current_iter % net_d_iters == 0 and current_iter > net_d_init_iters)
-        L_G = FusionLoss(sr, gt, D(sr), d_hr.detach())    VGG + L1 + RaGAN + MSE (``train.fusion_opt``), D frozen
+        [d_hr', d_sr'] = D(cat[gt, sr])           D frozen; the same batch as D's own pass
+        L_G = FusionLoss(sr, gt, d_sr', d_hr'.detach())    VGG + L1 + RaGAN + MSE (``train.fusion_opt``)
     optimizer steps: G, then D
 
-This is the usual alternating step (G updated against a fixed D, then D on the same sr) with one pass of D over
-the HR images fewer: D's weights do not change until both gradients are computed, so the D(gt) logits of the
-discriminator pass are exactly those the generator's relativistic term needs.
+This is the usual alternating step (G updated against a fixed D, then D on the same sr). D always sees a batch of
+half HR, half SR: the discriminator normalises with batch statistics (BN,
+:mod:`medsr_se.archs.fusion_discriminator_arch`), so its logits for SR depend on the batch they are in, and the
+generator must be judged on the kind of batch D learns from (a pass over SR alone would normalise SR by SR's own
+statistics, which hides exactly the difference D measures). D's weights do not change until both gradients are
+computed, so d_hr' equals d_hr.
 
 The forward passes run in ``train:precision`` (:mod:`medsr_se.models.mixed_precision`); the losses are computed
 from float32 copies. BasicSR's own ``pixel_opt`` / ``perceptual_opt`` / ``gan_opt`` are not used by this model
 and are refused (set the weights in ``fusion_opt``). Logged: every weighted generator term, ``l_d_real``,
-``l_d_fake`` and the mean logits ``out_d_real``, ``out_d_fake``, read only at ``print_freq``
-(:mod:`medsr_se.models.lean_loop`). Checkpoints are written atomically (:mod:`medsr_se.models.atomic_save`).
+``l_d_fake``, the mean logits ``out_d_real``, ``out_d_fake`` and the learning check's ``d_separation`` and
+``d_pairs_ranked`` (:mod:`medsr_se.models.discriminator_watch`: one warning when D stays at chance for
+``train:warn_d_chance_iters`` iterations), read only at ``print_freq`` (:mod:`medsr_se.models.lean_loop`).
+Checkpoints are written atomically (:mod:`medsr_se.models.atomic_save`).
 """
 
 from __future__ import annotations
@@ -30,9 +36,11 @@ from collections import OrderedDict
 import torch
 from basicsr.losses import build_loss
 from basicsr.models.srgan_model import SRGANModel
+from basicsr.utils import get_root_logger
 
 from medsr_se.losses.fusion_loss import relativistic_d_loss
 from medsr_se.models.atomic_save import AtomicSaveMixin
+from medsr_se.models.discriminator_watch import DEFAULT_PATIENCE, DiscriminatorWatch, separation
 from medsr_se.models.lean_loop import LeanLoopMixin
 from medsr_se.models.mixed_precision import MixedPrecisionMixin
 from medsr_se.options import OptionError
@@ -57,6 +65,8 @@ class RelativisticGANModel(AtomicSaveMixin, MixedPrecisionMixin, LeanLoopMixin, 
         self.resolve_schedule()
         super().init_training_settings()
         self.cri_fusion = build_loss(train_opt["fusion_opt"]).to(self.device)
+        self.d_watch = DiscriminatorWatch(train_opt.get("warn_d_chance_iters", DEFAULT_PATIENCE))
+        self.current_iter = 0
 
     def _set_d_trainable(self, trainable: bool) -> None:
         for param in self.net_d.parameters():
@@ -80,8 +90,9 @@ class RelativisticGANModel(AtomicSaveMixin, MixedPrecisionMixin, LeanLoopMixin, 
             self._set_d_trainable(False)  # D is fixed for the generator's update (and gets no gradient from it)
             self.optimizer_g.zero_grad()
             with self.autocast():
-                d_sr_for_g = self.training_forward("net_d")(self.output)
-                l_g_total, terms = self.cri_fusion(sr, self.gt, at_least_float32(d_sr_for_g), d_hr.detach())
+                logits_for_g = self.training_forward("net_d")(torch.cat([self.gt, self.output], dim=0))
+                d_hr_for_g, d_sr_for_g = at_least_float32(logits_for_g).split(self.gt.shape[0], dim=0)
+                l_g_total, terms = self.cri_fusion(sr, self.gt, d_sr_for_g, d_hr_for_g.detach())
             self.backward(l_g_total)
             self.step(self.optimizer_g)
             self._set_d_trainable(True)
@@ -92,7 +103,18 @@ class RelativisticGANModel(AtomicSaveMixin, MixedPrecisionMixin, LeanLoopMixin, 
         loss_dict["l_d_fake"] = l_d_fake
         loss_dict["out_d_real"] = d_hr.detach().mean()
         loss_dict["out_d_fake"] = d_sr.detach().mean()
+        loss_dict["d_separation"], loss_dict["d_pairs_ranked"] = separation(d_hr, d_sr)
+        self.d_watch.observe(loss_dict["d_pairs_ranked"], current_iter)
+        self.current_iter = current_iter
 
         self.remember_losses(loss_dict)
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
+
+    def get_current_log(self) -> dict:
+        """The logged terms; also the discriminator check of :mod:`medsr_se.models.discriminator_watch`."""
+        log = super().get_current_log()
+        message = self.d_watch.review(self.current_iter)
+        if message:
+            get_root_logger().warning(message)
+        return log

@@ -156,3 +156,26 @@ def test_prepare_is_quiet_with_q_and_detailed_with_v(photos, model, tmp_path, ca
     assert prepare_cli.main([*arguments, "-o", str(tmp_path / "v"), "-v"]) == 0
     verbose = capsys.readouterr()
     assert "train images" in verbose.out and "test: " in verbose.err
+
+
+def test_training_curves_with_non_finite_losses_and_the_discriminator_panel(tmp_path):
+    """Non-finite losses (nan, inf, -inf as BasicSR prints them) are read and left out of the curves (0.1.x: float('-')
+    failed without naming the log); the discriminator's terms get their own panel."""
+    experiment = tmp_path / "experiments" / "gan"
+    experiment.mkdir(parents=True)
+    line = ("2026-12-01 10:00:00,000 INFO: [gan..][epoch:  0, iter:      {i}, lr:(1.000e-04,)] "
+            "[eta: 0:01:00, time (data): 0.100 (0.001)] l_g_l1: {l1} l_d_real: 3.4e-01 out_d_real: 1.5e+00 "
+            "out_d_fake: -1.2e+00 d_separation: 2.7e+00 d_pairs_ranked: {ranked} \n")
+    (experiment / "train_gan_20261201.log").write_text(
+        line.format(i=10, l1="5.0e-02", ranked="6.0e-01") + line.format(i=20, l1="nan", ranked="8.0e-01")
+        + line.format(i=30, l1="-inf", ranked="9.0e-01") + line.format(i=40, l1="inf", ranked="9.5e-01"))
+    from medsr_se.plots import read_training_log, split_discriminator_terms
+
+    losses, _ = read_training_log(next(experiment.glob("*.log")))
+    assert [v for _, v in losses["l_g_l1"]][3] == float("inf") and losses["l_g_l1"][2][1] == float("-inf")
+    generator, discriminator = split_discriminator_terms(losses)
+    assert set(discriminator) == {"out_d_real", "out_d_fake", "d_separation", "d_pairs_ranked"}
+    assert set(generator) == {"l_g_l1", "l_d_real"}
+    assert plot_cli.main([str(experiment)]) == 0
+    picture = cv2.imread(str(experiment / "curves.png"))
+    assert picture is not None and picture.shape[1] > 2.5 * picture.shape[0]  # two panels side by side

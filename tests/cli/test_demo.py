@@ -14,6 +14,7 @@ def test_demo_runs_end_to_end_on_a_tiny_budget(tmp_path, capsys, monkeypatch):
     # a short summary instead of BasicSR's ~350 lines, which go to a log file
     assert len(out.splitlines()) < 25 and "Network" not in out and "-1 day" not in out
     assert re.search(r"3 iterations; last losses: l_\w+ [-\d.e]+", out) and "validation retina_heldout/psnr" in out
+    assert re.search(r"discriminator: d_pairs_ranked [\d.]+, d_separation [-\d.e]+", out)
     assert "Network" in (tmp_path / "d" / "train_output.log").read_text()
     assert (tmp_path / "d" / "results" / "curves.png").stat().st_size > 0
     assert len(list((tmp_path / "d" / "results" / "sheets").glob("x4_*.png"))) == 2

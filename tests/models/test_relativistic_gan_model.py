@@ -38,7 +38,7 @@ def test_one_step_updates_generator_and_discriminator_and_logs_terms(pairs_x4, t
     assert any(not torch.equal(d_before[k], v) for k, v in model.net_d.state_dict().items())
     log = model.get_current_log()
     for key in ("l_g_vgg", "l_g_l1", "l_g_gan", "l_g_mse", "l_g_total", "l_d_real", "l_d_fake",
-                "out_d_real", "out_d_fake"):
+                "out_d_real", "out_d_fake", "d_separation", "d_pairs_ranked"):
         assert key in log and isinstance(log[key], float)
     # EMA moved towards the trained generator
     ema = model.net_g_ema.state_dict()
@@ -46,22 +46,23 @@ def test_one_step_updates_generator_and_discriminator_and_logs_terms(pairs_x4, t
 
 
 def alternating_step(model, lq, gt):
-    """The textbook RaGAN step, two separate updates: G with D frozen (D(gt) without grad), then D on sr.detach()."""
+    """The textbook RaGAN step, two separate updates: G with D frozen, then D on sr.detach(); D sees cat[gt, sr]
+    each time (its BN normalises over the batch it is given)."""
     from medsr_se.losses.fusion_loss import relativistic_d_loss
 
     for param in model.net_d.parameters():
         param.requires_grad = False
     model.optimizer_g.zero_grad()
     sr = model.net_g(lq)
-    with torch.no_grad():
-        d_hr = model.net_d(gt)
-    l_g_total, _ = model.cri_fusion(sr, gt, model.net_d(sr), d_hr)
+    d_hr, d_sr = model.net_d(torch.cat([gt, sr])).split(gt.shape[0])
+    l_g_total, _ = model.cri_fusion(sr, gt, d_sr, d_hr.detach())
     l_g_total.backward()
     model.optimizer_g.step()
     for param in model.net_d.parameters():
         param.requires_grad = True
     model.optimizer_d.zero_grad()
-    l_d_real, l_d_fake = relativistic_d_loss(model.net_d(sr.detach()), model.net_d(gt))
+    d_hr, d_sr = model.net_d(torch.cat([gt, sr.detach()])).split(gt.shape[0])
+    l_d_real, l_d_fake = relativistic_d_loss(d_sr, d_hr)
     (l_d_real + l_d_fake).backward()
     model.optimizer_d.step()
 
@@ -134,3 +135,27 @@ def test_failed_write_publishes_nothing(pairs_x4, tmp_path, monkeypatch):
         model.save(epoch=0, current_iter=9)
     assert [p.name for p in (root / "training_states").iterdir()] == ["5.state"]
     assert sorted(p.name for p in (root / "models").iterdir()) == ["net_d_5.pth", "net_g_5.pth"]
+
+
+def test_the_generator_gets_an_adversarial_gradient(pairs_x4, tmp_path):
+    """The RaGAN term moves G: its gradient on G's last convolution is a sizeable part of the L1 term's (the 0.1.x D,
+    whose logit did not depend on its input, gave ~1e-5 of it)."""
+    from medsr_se.losses.fusion_loss import relativistic_g_loss
+
+    torch.manual_seed(3)
+    model = build_tiny_model(pairs_x4, tmp_path)
+    torch.nn.init.normal_(model.net_g.conv_last.weight, std=0.01)
+    lq, gt = torch.rand(4, 3, 16, 16), torch.rand(4, 3, 64, 64)
+    weight = model.net_g.conv_last.weight
+
+    def gradient_norm(loss_of_sr) -> float:
+        sr = model.net_g(lq)
+        (grad,) = torch.autograd.grad(loss_of_sr(sr), weight)
+        return float(grad.norm())
+
+    def gan_term(sr):
+        d_hr, d_sr = model.net_d(torch.cat([gt, sr])).split(gt.shape[0])
+        return relativistic_g_loss(d_sr, d_hr.detach())
+
+    ratio = gradient_norm(gan_term) / gradient_norm(lambda sr: torch.nn.functional.l1_loss(sr, gt))
+    assert ratio > 1e-2, ratio
