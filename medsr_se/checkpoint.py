@@ -52,6 +52,36 @@ def stored_config(saved: dict) -> dict | None:
     return {key: value for key, value in options.items() if key != "type"}
 
 
+LAYOUT_KEYS = ("num_in_ch", "num_out_ch", "num_feat", "num_block", "upscale", "img_residual")
+
+
+def check_recorded_layout(path: str, config: dict, state: dict[str, torch.Tensor]) -> None:
+    """The network options recorded with a checkpoint against the layout its weights have: one line naming the
+    first disagreement (a recorded upscale=4 with the weights of an x2 network, say)."""
+    try:
+        weights = generator_config(state)
+    except CheckpointError:
+        return  # load_state_dict says what is missing
+    for key in LAYOUT_KEYS:
+        if key in config and config[key] != weights[key]:
+            raise CheckpointError(f"{path}: its recorded network_g says {key}={config[key]}, but its weights are "
+                                  f"those of {key}={weights[key]}; the checkpoint is inconsistent (re-save it from "
+                                  "the training run)")
+
+
+def state_dict_mismatch(error: Exception) -> str:
+    """torch's multi-line load_state_dict text in one line: the counts and the first key of each kind."""
+    text = str(error)
+    parts = []
+    for label in ("Missing key(s)", "Unexpected key(s)", "size mismatch"):
+        found = re.findall(r'"([^"]+)"', text.split(label, 1)[1].split("\n", 1)[0]) if label in text else []
+        if label == "size mismatch":
+            found = re.findall(r"size mismatch for ([^:]+):", text)
+        if found:
+            parts.append(f"{len(found)} {label.lower()}, e.g. {found[0]}")
+    return "; ".join(parts) or " ".join(text.split())
+
+
 def load_generator(path: str, param_key: str = "params_ema", device: str | torch.device = "cpu",
                    **expected) -> SEEDSRGenerator:
     """The generator in ``path`` (``params_ema`` if present, else ``params``), in eval mode.
@@ -79,11 +109,13 @@ def load_generator(path: str, param_key: str = "params_ema", device: str | torch
     for key, value in expected.items():
         if value is not None and config.get(key) != value:
             raise CheckpointError(f"{path}: trained with {key}={config.get(key)}, but {key}={value} was asked for")
+    check_recorded_layout(path, config, state)
     try:
         net = SEEDSRGenerator(**config)
         net.load_state_dict(state)
     except (RuntimeError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: does not match SEEDSRGenerator({config}): {error}") from error
+        raise CheckpointError(f"{path}: its weights do not fit SEEDSRGenerator({config}) "
+                              f"({state_dict_mismatch(error)})") from error
     record = saved.get(DATA_KEY) if isinstance(saved, dict) else None
     net.training_data = record if isinstance(record, dict) else {}
     return net.eval().to(device)

@@ -34,6 +34,12 @@ The fixes, all of them observable with basicsr 1.4.2, torch 2.14, torchvision 0.
     BasicSR's ``VGGFeatureExtractor`` looks for ``experiments/pretrained_models/vgg19-dcbb9e9d.pth`` relative to
     the working directory and otherwise downloads (fails offline). When that file is missing but torch's hub
     cache holds the same file, BasicSR is pointed at it.
+``option_fixups``
+    Not an upstream bug but the one place medsr-se's option fix-ups reach every entry point: BasicSR's
+    ``parse_options`` (of ``basicsr.utils.options``, ``basicsr.train`` and ``basicsr.test``) resolves a recipe
+    name after ``-opt`` and applies :func:`medsr_se.options.fix_options` (``persistent_workers`` off where a
+    loader has no workers, the slow-bfloat16 warning), so ``python basicsr/train.py`` with the autoload hook gets
+    exactly what ``python -m medsr_se.train`` gets.
 """
 
 from __future__ import annotations
@@ -264,6 +270,34 @@ def _vgg_path_apply() -> None:
     vgg_arch.VGG_PRETRAIN_PATH = find_vgg_weights("vgg19")
 
 
+# --------------------------------------------------------------------------------------------- option_fixups
+def _option_fixups_needed() -> bool:
+    """Ours, not an upstream bug: medsr-se's recipes and option fix-ups must reach BasicSR's entry points too."""
+    from basicsr.utils import options
+
+    return not getattr(options.parse_options, "medsr_se_fixups", False)
+
+
+def _option_fixups_apply() -> None:
+    import basicsr.test
+    import basicsr.train
+    from basicsr.utils import options
+
+    from medsr_se.options import fix_options, resolve_option_argument
+
+    inner = options.parse_options  # upstream, or the local_rank fix's wrapper of it
+
+    def parse_options(root_path: str, is_train: bool = True):
+        """BasicSR's parse_options with a recipe name after ``-opt`` resolved and :func:`fix_options` applied."""
+        sys.argv[:] = resolve_option_argument(sys.argv)
+        opt, args = inner(root_path, is_train)
+        return fix_options(opt), args
+
+    parse_options.medsr_se_fixups = True
+    for module in (options, basicsr.train, basicsr.test):
+        module.parse_options = parse_options
+
+
 # --------------------------------------------------------------------------------------------- driver
 BEFORE_IMPORT: dict[str, tuple[Callable[[], bool], Callable[[], None]]] = {
     "functional_tensor": (_functional_tensor_needed, _functional_tensor_apply),
@@ -274,6 +308,7 @@ AFTER_IMPORT: dict[str, tuple[Callable[[], bool], Callable[[], None]]] = {
     "local_rank": (_local_rank_needed, _local_rank_apply),
     "safe_yaml": (_safe_yaml_needed, _safe_yaml_apply),
     "vgg_path": (_vgg_path_needed, _vgg_path_apply),
+    "option_fixups": (_option_fixups_needed, _option_fixups_apply),  # after local_rank: it wraps that wrapper
 }
 
 

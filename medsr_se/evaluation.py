@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -142,10 +144,24 @@ def comparison_sheet(bicubic: np.ndarray, sr: np.ndarray, hr: np.ndarray,
     return np.hstack(panels)
 
 
+def report_warnings(caught: Counter, scale: int, images: int, warn: Callable[[str], None] | None) -> None:
+    """Each distinct warning of a scale's images once, after its images: ``x4: 3 of 20 image(s): <message>``,
+    through ``warn`` (the command's console), else as one Python warning."""
+    for message, count in caught.items():
+        line = f"x{scale}: {count} of {images} image(s): {message}"
+        if warn is not None:
+            warn(line)
+        else:
+            warnings.warn(line, stacklevel=3)
+
+
 def evaluate_scale(data: Path, scale: int, checkpoint: str | None, sheets: Path | None,
                    device: str = "cpu", modality: str = "photo",
-                   progress: Callable[[int], Callable[[], None]] | None = None) -> list[dict]:
-    """Per-image rows (image, scale, method, metrics...) for bicubic and, if given, the model."""
+                   progress: Callable[[int], Callable[[], None]] | None = None,
+                   warn: Callable[[str], None] | None = None) -> list[dict]:
+    """Per-image rows (image, scale, method, metrics...) for bicubic and, if given, the model. Warnings raised
+    on the way (a gray image through a colour model, ...) are gathered and reported once each after the images
+    (:func:`report_warnings`), never in the middle of a progress bar."""
     hr_dir, lr_dir = data / "test" / "HR", data / "test" / f"LR_x{scale}"
     names = sorted(p.name for p in hr_dir.glob("*.png"))
     if not names or not lr_dir.is_dir():
@@ -153,6 +169,7 @@ def evaluate_scale(data: Path, scale: int, checkpoint: str | None, sheets: Path 
     model = load_generator(checkpoint, device=device, upscale=scale) if checkpoint else None
     step = progress(len(names)) if progress else (lambda: None)
     rows = []
+    caught: Counter = Counter()
     for name in names:
         hr = cv2.imread(str(hr_dir / name), cv2.IMREAD_UNCHANGED)
         lr = cv2.imread(str(lr_dir / name), cv2.IMREAD_UNCHANGED)
@@ -162,7 +179,10 @@ def evaluate_scale(data: Path, scale: int, checkpoint: str | None, sheets: Path 
         bicubic = matlab_bicubic(lr, scale)
         outputs = {"bicubic": bicubic}
         if model is not None:
-            outputs["SEEDSR-GAN"] = upscale(lr, model)
+            with warnings.catch_warnings(record=True) as raised:
+                warnings.simplefilter("always")
+                outputs["SEEDSR-GAN"] = upscale(lr, model)
+            caught.update({str(warning.message) for warning in raised})
         for method, output in outputs.items():
             rows.append({"image": Path(name).stem, "scale": scale, "method": method,
                          **image_metrics(output, hr, scale, fundus)})
@@ -172,6 +192,7 @@ def evaluate_scale(data: Path, scale: int, checkpoint: str | None, sheets: Path 
             sheet = comparison_sheet(*(display_8bit(x) for x in (bicubic, outputs["SEEDSR-GAN"], hr)), numbers)
             write_image(sheets / f"x{scale}_{Path(name).stem}.png", sheet)
         step()
+    report_warnings(caught, scale, len(names), warn)
     return rows
 
 
@@ -212,10 +233,12 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 def evaluate(data: Path, checkpoints: dict[int, str], output: Path, scales: list[int] | None = None,
              sheets: bool = True, device: str = "cpu",
-             progress: Callable[[int, int], Callable[[], None]] | None = None, plot: bool = True) -> list[dict]:
+             progress: Callable[[int, int], Callable[[], None]] | None = None, plot: bool = True,
+             warn: Callable[[str], None] | None = None) -> list[dict]:
     """Evaluate, write the table files into ``output`` and return the summary rows.
 
-    ``progress(scale, images)`` returns the function called after each image; ``plot`` writes
+    ``progress(scale, images)`` returns the function called after each image; ``warn(line)`` gets each distinct
+    warning of a scale once, after its images (default: one Python warning each); ``plot`` writes
     ``per_image_psnr.png`` (model vs bicubic per test image) when a model was evaluated and matplotlib is there."""
     if not (data / "test" / "HR").is_dir():
         raise FileNotFoundError(f"--data {data}: not a prepared dataset (no test/HR folder; run medsr-prepare-stare "
@@ -235,7 +258,7 @@ def evaluate(data: Path, checkpoints: dict[int, str], output: Path, scales: list
     for scale in scales:
         per_scale = (lambda total, scale=scale: progress(scale, total)) if progress else None
         rows += evaluate_scale(data, scale, checkpoints.get(scale), output / "sheets" if sheets else None, device,
-                               manifest.get("modality", "photo"), per_scale)
+                               manifest.get("modality", "photo"), per_scale, warn)
     summary = [{**row, "modality": manifest.get("modality", "photo")} for row in summarise(rows)]
     (output / "table.md").write_text(markdown_table(summary))
     write_csv(summary, output / "table.csv")

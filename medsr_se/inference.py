@@ -26,7 +26,7 @@ import torch
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
 from medsr_se.bicubic import matlab_bicubic
 from medsr_se.checkpoint import CheckpointError, load_generator
-from medsr_se.intensity import IntensityModel, for_dtype
+from medsr_se.intensity import IntensityModel, for_dtype, replace_nonfinite
 
 __all__ = ["CheckpointError", "image_to_tensor", "load_generator", "plan_tile", "tensor_to_image", "upscale"]
 
@@ -68,7 +68,8 @@ NETWORK_DTYPES = (np.uint8, np.uint16)
 @torch.no_grad()
 def upscale(image: np.ndarray | torch.Tensor, model: SEEDSRGenerator, tile: int = 0, tile_pad: int = 4,
             intensity: IntensityModel | None = None, out_dtype: np.dtype | None = None,
-            progress: Callable[[int], Callable[[], None]] | None = None) -> np.ndarray | torch.Tensor:
+            progress: Callable[[int], Callable[[], None]] | None = None,
+            nonfinite: float | None = None) -> np.ndarray | torch.Tensor:
     """Super-resolve one image or slice; dtype and channel count are kept (or ``out_dtype``).
 
     ``image``: numpy (H, W) or (H, W, C) BGR, or a torch tensor (H, W) or (C, H, W) RGB (returned as a tensor of
@@ -86,9 +87,14 @@ def upscale(image: np.ndarray | torch.Tensor, model: SEEDSRGenerator, tile: int 
 
     ``progress``, if given, is called once with the number of steps (output tiles, or for a whole image its residual
     blocks and upsampling stages) and returns the function to call after each step.
+
+    NaN and ±inf values are a ValueError that counts them (the SE squeeze averages over the whole image, so one
+    would turn the whole result NaN), unless ``nonfinite`` gives the finite value that replaces them (a warning).
+    A bfloat16 tensor (numpy has no bfloat16) is computed as float32 and returned as bfloat16.
     """
     if isinstance(image, torch.Tensor):
-        return _upscale_tensor(image, model, tile, tile_pad, intensity, out_dtype)
+        return _upscale_tensor(image, model, tile, tile_pad, intensity, out_dtype, nonfinite)
+    image = replace_nonfinite(image, "image", nonfinite)
     if image.ndim == 3 and image.shape[2] == 4:
         colour = upscale(np.ascontiguousarray(image[:, :, :3]), model, tile, tile_pad, intensity, out_dtype,
                          progress)
@@ -171,7 +177,7 @@ def _upscale_physical(image: np.ndarray, model: SEEDSRGenerator, tile: int, tile
     """Any numeric array through ``intensity`` to [0, 1], the network, and back (see :func:`upscale`)."""
     outside = intensity.outside(image)
     if outside:
-        warnings.warn(f"{outside} of {image.size} values lie outside the intensity window {intensity.describe()}: "
+        warnings.warn(f"{outside} of {image.size} values lie outside the intensity window {intensity.range_text()}: "
                       "the network sees them clipped to the window", stacklevel=3)
     unit, replicated = _network_channels(np.clip(intensity.to_unit(image), 0.0, 1.0), model)
     parameter = next(model.parameters())
@@ -205,21 +211,24 @@ def cast_checked(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def _upscale_tensor(image: torch.Tensor, model: SEEDSRGenerator, tile: int, tile_pad: int,
-                    intensity: IntensityModel | None, out_dtype) -> torch.Tensor:
-    """A (H, W) or (C, H, W) RGB tensor through :func:`upscale`, returned in the same layout, dtype and device."""
+                    intensity: IntensityModel | None, out_dtype, nonfinite: float | None = None) -> torch.Tensor:
+    """A (H, W) or (C, H, W) RGB tensor through :func:`upscale`, returned in the same layout, dtype and device
+    (bfloat16, which numpy lacks, goes through float32)."""
     if image.ndim not in (2, 3):
         raise ValueError(f"a tensor image is (H, W) or (C, H, W), got shape {tuple(image.shape)}")
-    array = image.detach().cpu().numpy()
+    bfloat16 = image.dtype == torch.bfloat16
+    array = (image.detach().float() if bfloat16 else image.detach()).cpu().numpy()
     if array.ndim == 3:
         array = array.transpose(1, 2, 0)
         array = array[:, :, ::-1] if array.shape[2] == 3 else array
         array = np.ascontiguousarray(array if array.shape[2] > 1 else array[:, :, 0])
-    result = upscale(array, model, tile, tile_pad, intensity, out_dtype)
+    result = upscale(array, model, tile, tile_pad, intensity, out_dtype, nonfinite=nonfinite)
     if image.ndim == 3:
         result = result[:, :, None] if result.ndim == 2 else result
         result = result[:, :, ::-1] if result.shape[2] == 3 else result
         result = np.ascontiguousarray(result.transpose(2, 0, 1))
-    return torch.from_numpy(np.ascontiguousarray(result)).to(image.device)
+    tensor = torch.from_numpy(np.ascontiguousarray(result))
+    return (tensor.to(torch.bfloat16) if bfloat16 and out_dtype is None else tensor).to(image.device)
 
 
 def estimated_bytes(model: SEEDSRGenerator, height: int, width: int, tile: int) -> int:

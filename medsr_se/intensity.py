@@ -21,6 +21,7 @@ never silently dropped, and a caller that needs them keeps its own copy. Output 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -79,8 +80,46 @@ class IntensityModel:
                    str(data.get("name", "")))
 
     def describe(self) -> str:
+        """``window full [-1024, 3071] HU``: how the model was chosen, then its levels."""
         label = f"{self.kind} {self.name}".strip() if self.name and self.name != self.kind else self.kind
         return f"{label} [{self.low:g}, {self.high:g}] {self.unit}"
+
+    def range_text(self) -> str:
+        """``[-1024, 3071] HU (window full)``: the levels first, for sentences such as "values lie outside ..."."""
+        label = self.describe()[: -len(f" [{self.low:g}, {self.high:g}] {self.unit}")]
+        return f"[{self.low:g}, {self.high:g}] {self.unit} ({label})"
+
+
+LEVELS = 65535  # steps of the 16-bit slices the network is trained on: the finest difference it resolves
+FEW_LEVELS = 256  # fewer than 8 bits' worth of levels: the data reach the network as a nearly flat image
+
+
+def window_fit(model: IntensityModel, values: np.ndarray, where: str) -> str | None:
+    """Whether ``values`` keep their contrast through ``model``: they span
+
+        levels = (min(max, high) − max(min, low)) / (high − low) · 65535
+
+    of its 16-bit levels (max / min over the finite values). ValueError, naming ``where`` (the option and the
+    file), when that is under one level, the data then collapsing to one value (a window far wider than the data,
+    or one the data lie outside of); a warning message when under :data:`FEW_LEVELS`; None when they fit, or when
+    the data are constant (no window could keep contrast they do not have)."""
+    finite = np.asarray(values, np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0 or finite.min() == finite.max():
+        return None
+    lowest, highest = float(finite.min()), float(finite.max())
+    data = f"({lowest:g} to {highest:g})"
+    levels = (min(highest, model.high) - max(lowest, model.low)) / (model.high - model.low) * LEVELS
+    if levels <= 0:
+        raise ValueError(f"{where}: all its values {data} lie outside {model.range_text()}: they would collapse "
+                         "to one level; give a window that holds them")
+    if levels < 1:
+        raise ValueError(f"{where}: the values {data} span {levels:.2g} of the {LEVELS} levels of "
+                         f"{model.range_text()}: they would collapse to one level; give a narrower window")
+    if levels < FEW_LEVELS:
+        return (f"{where}: the values {data} span only {levels:.3g} of the {LEVELS} levels of "
+                f"{model.range_text()}: the network sees a nearly flat image; a narrower window keeps their contrast")
+    return None
 
 
 def ct_window(spec: str) -> IntensityModel:
@@ -128,3 +167,31 @@ def choose(spec: str | None, modality: str, values: np.ndarray | None = None) ->
             raise ValueError(f"intensity {spec}: needs the data to measure on")
         return measured(values, spec)
     return ct_window(spec)
+
+
+class NonFiniteError(ValueError):
+    """Values that are NaN or ±inf: they have no intensity, and the network's SE squeeze (a mean over the whole
+    image) would spread one of them over its whole slice."""
+
+
+def replace_nonfinite(values: np.ndarray, name: str, replacement: float | None = None) -> np.ndarray:
+    """``values`` unchanged when all are finite. Otherwise :class:`NonFiniteError` naming ``name`` and the counts
+    (NaN, +inf, -inf), or with a finite ``replacement`` a copy where they are replaced by it, and a warning that
+    says how many and by what."""
+    values = np.asarray(values)
+    if values.dtype.kind not in "fc":  # integer and boolean arrays hold only finite values
+        return values
+    bad = ~np.isfinite(values)
+    count = int(np.count_nonzero(bad))
+    if not count:
+        return values
+    kinds = (f"{int(np.count_nonzero(np.isnan(values)))} NaN, {int(np.count_nonzero(values == np.inf))} +inf, "
+             f"{int(np.count_nonzero(values == -np.inf))} -inf")
+    found = f"{name}: {count} non-finite value(s) of {values.size} ({kinds})"
+    if replacement is None:
+        raise NonFiniteError(f"{found}: the network would spread each over its whole slice; replace them with a "
+                             "value of your choice (medsr-infer --nonfinite VALUE, Python nonfinite=VALUE)")
+    if not np.isfinite(replacement):
+        raise ValueError(f"nonfinite={replacement}: the replacement must be a finite number")
+    warnings.warn(f"{found} replaced by {replacement:g}", stacklevel=3)
+    return np.where(bad, np.asarray(replacement, values.dtype), values)

@@ -197,8 +197,6 @@ def _check_dataset(phase: str, dataset: Mapping, scale: int | None) -> None:
                               "see datasets/README.md)")
         if backend == "lmdb" and not osp.isfile(osp.join(root, "meta_info.txt")):
             raise OptionError(f"{where}: {root} is not a BasicSR LMDB (no meta_info.txt)")
-    if dataset.get("persistent_workers") and dataset.get("num_worker_per_gpu", 0) == 0:
-        dataset["persistent_workers"] = False  # nothing to keep without worker processes (PyTorch refuses the flag)
     gt_size = dataset.get("gt_size")
     if not phase.startswith("train") or gt_size is None:
         return
@@ -208,6 +206,31 @@ def _check_dataset(phase: str, dataset: Mapping, scale: int | None) -> None:
     if shape is not None and gt_size > min(shape):
         raise OptionError(f"datasets:{phase}:gt_size: {gt_size} is larger than the training images "
                           f"({shape[1]}x{shape[0]} in {dataset['dataroot_gt']})")
+
+
+# ------------------------------------------------------------------------------------------- fix-ups, every entry point
+def fix_options(opt: dict) -> dict:
+    """The option fix-ups, applied in place to what BasicSR's ``parse_options`` returns, on every entry point
+    (``medsr_se.train`` / ``medsr_se.test`` and BasicSR's own train.py / test.py / ``train_pipeline`` through the
+    autoload hook: :mod:`medsr_se.compat` installs one ``parse_options`` that calls this; there is no other copy):
+
+    - ``persistent_workers`` is turned off where a loader has no worker processes (PyTorch refuses it:
+      "persistent_workers option needs num_workers > 0"): a training set with ``num_worker_per_gpu: 0``, and every
+      validation / test set (BasicSR builds those with 0 workers whatever the option says);
+    - ``train:precision: bf16`` on a CPU without native bfloat16 gets one warning, with the reason
+      (:func:`medsr_se.precision.warn_slow_bf16`).
+    """
+    for phase, dataset in (opt.get("datasets") or {}).items():
+        if not isinstance(dataset, dict) or not dataset.get("persistent_workers"):
+            continue
+        if dataset.get("phase", str(phase).split("_")[0]) != "train" or not dataset.get("num_worker_per_gpu", 0):
+            dataset["persistent_workers"] = False  # nothing to keep without worker processes
+    precision = (opt.get("train") or {}).get("precision") if opt.get("is_train", True) else None
+    if precision == "bf16" and opt.get("num_gpu") == 0:
+        from medsr_se.precision import warn_slow_bf16
+
+        warn_slow_bf16("cpu", "train:precision bf16")
+    return opt
 
 
 def check_training_options(opt: Mapping) -> None:

@@ -82,3 +82,22 @@ def test_basicsr_train_py_from_a_source_copy(pairs_x4, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     log = next((clone / "experiments" / "clone_run").glob("train_*.log")).read_text()
     assert "Model [RelativisticGANModel] is created." in log and "# psnr:" in log
+
+
+def test_basicsr_train_py_applies_the_option_fix_ups(pairs_x4, tmp_path):
+    """Issue 22 (18): a shipped recipe with ``num_worker_per_gpu: 0`` keeps its ``persistent_workers: true``, which
+    PyTorch refuses without worker processes ("persistent_workers option needs num_workers > 0"); the validation
+    loader, which BasicSR always builds with 0 workers, too. ``medsr_se.train`` turned the flag off; BasicSR's own
+    train.py must get the same fix-ups (medsr_se.options.fix_options, installed by medsr_se.compat)."""
+    clone = tmp_path / "BasicSR"
+    (clone / "basicsr").mkdir(parents=True)
+    shutil.copy(Path(basicsr.__file__).with_name("train.py"), clone / "basicsr" / "train.py")
+    options = tiny_gan_options(pairs_x4, "fixup_run", total_iter=2, checkpoint_every=2, val_every=2)
+    options["datasets"]["train"]["persistent_workers"] = True  # the recipe's value
+    options["datasets"]["val"]["persistent_workers"] = True
+    write_options(options, tmp_path / "o.yml")
+    run = subprocess.run([sys.executable, "basicsr/train.py", "-opt", str(tmp_path / "o.yml")], cwd=clone,
+                         env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    log = next((clone / "experiments" / "fixup_run").glob("train_*.log")).read_text()
+    assert "# psnr:" in log

@@ -122,3 +122,40 @@ def test_vgg_path_points_basicsr_at_hub_cache(tmp_path, monkeypatch):
     assert compat._vgg_path_needed()
     compat._vgg_path_apply()
     assert vgg_arch.VGG_PRETRAIN_PATH == str(weights)
+
+
+def _parse(tmp_path, monkeypatch, *argv: str) -> dict:
+    import basicsr.train
+
+    monkeypatch.setattr(sys, "argv", ["train.py", *argv])
+    opt, _ = basicsr.train.parse_options(str(tmp_path), is_train=True)
+    return opt
+
+
+def test_every_entry_point_parses_through_the_one_option_fix_up(tmp_path, monkeypatch):
+    """Issue 22 (18): BasicSR's train.py, test.py and medsr_se.train share one parse_options, which applies
+    medsr_se.options.fix_options: persistent_workers goes off for a training set without workers and for every
+    validation set (BasicSR builds those with 0 workers); a training set with workers keeps it."""
+    import basicsr.test
+    import basicsr.train
+    from basicsr.utils import options as basicsr_options
+
+    from medsr_se.options import derive, dump_yaml
+
+    assert basicsr.train.parse_options is basicsr.test.parse_options is basicsr_options.parse_options
+    assert basicsr.train.parse_options.medsr_se_fixups
+    recipe = derive("x4", {"num_gpu": 0, "datasets": {"train": {"num_worker_per_gpu": 0},
+                                                       "val": {"num_worker_per_gpu": 2, "persistent_workers": True}}})
+    opt = _parse(tmp_path, monkeypatch, "-opt", str(dump_yaml(recipe, tmp_path / "a.yml")))
+    assert opt["datasets"]["train"]["persistent_workers"] is False
+    assert opt["datasets"]["val"]["persistent_workers"] is False
+    recipe["datasets"]["train"]["num_worker_per_gpu"] = 2
+    opt = _parse(tmp_path, monkeypatch, "-opt", str(dump_yaml(recipe, tmp_path / "b.yml")))
+    assert opt["datasets"]["train"]["persistent_workers"] is True
+
+
+def test_basicsr_entry_points_take_recipe_names(tmp_path, monkeypatch):
+    from medsr_se.options import load_recipe
+
+    opt = _parse(tmp_path, monkeypatch, "-opt", "x4")
+    assert opt["name"] == load_recipe("x4")["name"] and sys.argv[2].endswith("x4.yml")

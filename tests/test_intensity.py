@@ -94,3 +94,37 @@ def test_gray_image_through_a_colour_model_warns(ct_hu):
     colour = SEEDSRGenerator(3, 3, num_feat=8, num_block=1, upscale=2, img_residual=True).eval()
     with pytest.warns(UserWarning, match="trained on 3-channel"):
         assert upscale(ct_hu, colour, intensity=ct_window("full")).shape == (256, 256)
+
+
+def test_the_outside_warning_says_window_once(ct_hu, skip_net):
+    """Issue 22 (17): it read "outside the intensity window window soft-tissue [-160, 240] HU"."""
+    with pytest.warns(UserWarning) as caught:
+        upscale(ct_hu, skip_net, intensity=ct_window("soft-tissue"))
+    message = str(caught[0].message)
+    assert "outside the intensity window [-160, 240] HU (window soft-tissue)" in message
+    assert "window window" not in message
+
+
+def test_upscale_refuses_non_finite_values_or_replaces_them_on_request(ct_hu, skip_net):
+    """Issue 22 (6): one NaN made the whole result NaN (the SE squeeze pools over the image), without a word."""
+    hu = ct_hu.astype(np.float32)
+    hu[10, 20], hu[30, 40], hu[50, 60] = np.nan, np.inf, -np.inf
+    with pytest.raises(ValueError, match=r"3 non-finite value\(s\) of 16384 \(1 NaN, 1 \+inf, 1 -inf\)"):
+        upscale(hu, skip_net, intensity=ct_window("full"))
+    with pytest.raises(ValueError, match=r"non-finite"):
+        upscale(torch.from_numpy(hu), skip_net, intensity=ct_window("full"))
+    with pytest.warns(UserWarning, match=r"3 non-finite value\(s\).*replaced by -1000"):
+        sr = upscale(hu, skip_net, intensity=ct_window("full"), nonfinite=-1000.0)
+    replaced = np.where(np.isfinite(hu), hu, -1000.0).astype(np.float32)
+    np.testing.assert_array_equal(sr, upscale(replaced, skip_net, intensity=ct_window("full")))
+
+
+def test_upscale_a_bfloat16_tensor_computes_in_float32_and_returns_bfloat16(ct_hu, skip_net):
+    """Issue 22 (12): torch's TypeError from .numpy() on a bfloat16 tensor."""
+    hu = torch.from_numpy(ct_hu.astype(np.float32))
+    sr = upscale(hu.to(torch.bfloat16), skip_net, intensity=ct_window("full"))
+    assert sr.dtype == torch.bfloat16 and sr.shape == (256, 256)
+    reference = upscale(hu.to(torch.bfloat16).float(), skip_net, intensity=ct_window("full"))
+    torch.testing.assert_close(sr, reference.to(torch.bfloat16))
+    chw = upscale(hu.to(torch.bfloat16)[None], skip_net, intensity=ct_window("full"))
+    assert chw.dtype == torch.bfloat16 and chw.shape == (1, 256, 256)

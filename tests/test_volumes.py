@@ -158,3 +158,112 @@ def test_a_dicom_without_sop_class_is_still_written_as_derived(tmp_path, capsys)
     run_infer(tmp_path / "ct.dcm", tmp_path / "out", bicubic_skip_model(tmp_path / "g.pth"), capsys=capsys)
     written = pydicom.dcmread(str(tmp_path / "out" / "ct.dcm"))
     assert list(written.ImageType)[:2] == ["DERIVED", "SECONDARY"] and "SourceImageSequence" not in written
+
+
+def nan_nifti(path, value=np.nan):
+    """anatomical.nii as float32 with one voxel of slice 12 set to ``value``."""
+    source = nibabel.load(nibabel_data() / "anatomical.nii")
+    data = np.asarray(source.dataobj, np.float32)
+    data[10, 20, 12] = value
+    nibabel.save(nibabel.Nifti1Image(data, source.affine), str(path))
+    return path
+
+
+def test_a_nan_voxel_is_an_error_or_replaced_on_request(tmp_path, capsys):
+    """Before: one NaN voxel turned its whole output slice NaN, exit 0, no message."""
+    model = bicubic_skip_model(tmp_path / "g.pth")
+    (tmp_path / "in").mkdir()
+    source = nan_nifti(tmp_path / "in" / "nan.nii")
+    assert infer.main(["-i", str(source), "-o", str(tmp_path / "out"), "--model", model]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error:" in err and "nan.nii: 1 non-finite value(s)" in err
+    assert "--nonfinite" in err and not (tmp_path / "out").exists()
+    err = run_infer(source, tmp_path / "out", model, "--nonfinite", "0", capsys=capsys)
+    assert "warning:" in err and "nan.nii: 1 non-finite value(s)" in err and "replaced by 0" in err
+    result = np.asarray(nibabel.load(tmp_path / "out" / "nan.nii").dataobj)
+    assert np.isfinite(result).all()
+    # the same as upscaling the input with a 0 there
+    (tmp_path / "zero").mkdir()
+    run_infer(nan_nifti(tmp_path / "zero" / "nan.nii", 0.0), tmp_path / "out0", model, capsys=capsys)
+    np.testing.assert_array_equal(result, np.asarray(nibabel.load(tmp_path / "out0" / "nan.nii").dataobj))
+    for bad in ("nan", "-inf"):
+        assert infer.main(["-i", str(source), "-o", str(tmp_path / "o2"), "--model", model, f"--nonfinite={bad}"]) == 2
+        assert "error: --nonfinite" in capsys.readouterr().err and not (tmp_path / "o2").exists()
+
+
+def test_infinite_voxels_in_a_folder_are_named(tmp_path, capsys):
+    model = bicubic_skip_model(tmp_path / "g.pth")
+    (tmp_path / "in").mkdir()
+    nan_nifti(tmp_path / "in" / "a.nii", np.inf)
+    nibabel.save(nibabel.Nifti1Image(np.full((4, 4, 3), np.nan, np.float32), np.eye(4)), str(tmp_path / "in" / "b.nii"))
+    assert infer.main(["-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", model]) == 2
+    err = capsys.readouterr().err
+    assert "a.nii: 1 non-finite value(s)" in err and "1 +inf" in err and not (tmp_path / "out").exists()
+
+
+def test_a_2d_nifti_with_axis_0_is_one_line_and_leaves_no_folder(tmp_path, capsys):
+    """Before: IndexError traceback from write_nifti, and an empty output folder left behind."""
+    model = bicubic_skip_model(tmp_path / "g.pth")
+    nibabel.save(nibabel.Nifti1Image(np.ones((16, 12), np.float32), np.eye(4)), str(tmp_path / "flat.nii"))
+    assert infer.main(["-i", str(tmp_path / "flat.nii"), "-o", str(tmp_path / "out"), "--model", model,
+                       "--axis", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and err.count("\n") == 1 and "flat.nii: a 2-D NIfTI" in err
+    assert not (tmp_path / "out").exists()
+
+
+def failing_on(monkeypatch, call: int):
+    """pydicom's Dataset.save_as raises OSError (a full disk) on its ``call``-th use."""
+    original, calls = pydicom.dataset.Dataset.save_as, []
+
+    def save_as(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            raise OSError(28, "No space left on device")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(pydicom.dataset.Dataset, "save_as", save_as)
+
+
+def snapshot(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"<dir>" for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("fail_at", [1, 2, 3])
+def test_a_series_is_written_whole_or_not_at_all(tmp_path, capsys, monkeypatch, fail_at):
+    """Before: a write failing at the N-th file left the first N-1 files of the new series behind."""
+    folder = ct_series(tmp_path / "ct", volumes=1)
+    model = bicubic_skip_model(tmp_path / "g.pth")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "other.dcm").write_bytes(b"another acquisition")
+    before = snapshot(tmp_path / "out")
+    failing_on(monkeypatch, fail_at)
+    assert infer.main(["-i", str(folder), "-o", str(tmp_path / "out"), "--model", model]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "No space left on device" in err and "nothing of it was written" in err
+    assert snapshot(tmp_path / "out") == before  # no slice, no temporary file, no sub-folder
+    monkeypatch.undo()
+    run_infer(folder, tmp_path / "out", model, capsys=capsys)
+    assert sorted(snapshot(tmp_path / "out")) == ["other.dcm", "patient0", "patient0/slice1.dcm",
+                                                  "patient0/slice2.dcm", "patient0/slice3.dcm"]
+
+
+def test_overwriting_a_series_that_fails_keeps_the_old_one(tmp_path, capsys, monkeypatch):
+    folder = ct_series(tmp_path / "ct", volumes=1)
+    model = bicubic_skip_model(tmp_path / "g.pth")
+    run_infer(folder, tmp_path / "out", model, capsys=capsys)
+    before = snapshot(tmp_path / "out")
+    failing_on(monkeypatch, 3)
+    assert infer.main(["-i", str(folder), "-o", str(tmp_path / "out"), "--model", model, "--overwrite"]) == 2
+    assert "nothing of it was written" in capsys.readouterr().err
+    assert snapshot(tmp_path / "out") == before
+
+
+def test_a_nifti_write_that_fails_leaves_nothing(tmp_path, capsys, monkeypatch):
+    model = bicubic_skip_model(tmp_path / "g.pth")
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    shutil.copy(nibabel_data() / "anatomical.nii", tmp_path / "in" / "sub" / "anatomical.nii")
+    monkeypatch.setattr(nibabel, "save", lambda *args: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    assert infer.main(["-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", model]) == 2
+    assert "anatomical.nii: cannot write it" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "out").rglob("*")] == []  # not even the sub-folder

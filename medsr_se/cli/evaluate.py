@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             plot = False
     try:
         summary = evaluate(args.data, dict(args.model), args.output, args.scales, not args.no_sheets, args.device,
-                           lambda scale, total: console.progress(total, f"x{scale}: {total} test image(s)"), plot)
+                           lambda scale, total: console.progress(total, f"x{scale}: {total} test image(s)"), plot,
+                           console.warning)
     except (FileNotFoundError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -19,8 +19,11 @@ into tiles whose result equals whole-image inference (see medsr_se.archs.seedsr_
 or CUDA) or ``fp16`` (CUDA; also ``--fp16``) runs 8-bit images in reduced precision; 16-bit images always run in
 fp32. Reductions (the SE squeeze, the tiles' statistics) accumulate in fp32 whatever the precision.
 
-Safety (README, "Safety"): the output folder may not be an input folder (an input is never written over), two
-inputs may not share a stem (they would be written to one file): both are refused before any work. Every file is
+Safety (README, "Safety"): the output folder may not be an input folder (an input is never written over), no
+result may land inside the input folder (paths compared resolved: symlinks and ``-o`` above the input count), two
+inputs may not share a stem (they would be written to one file), and a result path that already holds a file is
+refused unless ``--overwrite`` is given (unlike Real-ESRGAN's script, which writes over it): all are refused before
+any work. ``--overwrite`` replaces a DICOM series whole (the rest of the old series goes too). Every file is
 written to a temporary name and renamed into place once complete; a failed write is an error naming the file.
 Without ``--tile``, an image whose whole-image inference would not fit in memory is tiled automatically (a note
 says so); one that would not fit even tiled is refused. A 4-channel image keeps its alpha (resized bicubic).
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -44,6 +48,7 @@ from medsr_se import volumes
 from medsr_se.cli.console import Console, add_verbosity_arguments
 from medsr_se.imageio import SUFFIXES, WriteError, read_image, write_image
 from medsr_se.inference import CheckpointError, load_generator, memory_budget, plan_tile, upscale
+from medsr_se.precision import warn_slow_bf16
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -61,6 +66,8 @@ class Job:
     paths: list[Path]
     root: Path
     volume: volumes.Volume | None = field(default=None, repr=False)
+    replaces: list[Path] = field(default_factory=list)  # --overwrite: files of the old series this one replaces
+    intensity: intensity_models.IntensityModel | None = None  # a volume's, chosen and checked before any work
 
     @property
     def name(self) -> Path:
@@ -96,10 +103,11 @@ def input_files(source: Path) -> list[Path]:
     raise FileNotFoundError(f"input not found: {source}")
 
 
-def collect_jobs(files: list[Path], axis: int, root: Path) -> list[Job]:
-    """Images one by one, each NIfTI as a volume, the DICOM files grouped into series (medsr_se.volumes)."""
+def collect_jobs(files: list[Path], axis: int, root: Path, nonfinite: float | None = None) -> list[Job]:
+    """Images one by one, each NIfTI as a volume, the DICOM files grouped into series (medsr_se.volumes);
+    ``nonfinite`` replaces NaN / ±inf voxels (else they are an error)."""
     jobs = [Job("image", [p], root) for p in files if p.suffix.lower() != ".dcm" and not volumes.is_nifti(p)]
-    jobs += [Job("nifti", [p], root, volumes.read_nifti(p, axis)) for p in files if volumes.is_nifti(p)]
+    jobs += [Job("nifti", [p], root, volumes.read_nifti(p, axis, nonfinite)) for p in files if volumes.is_nifti(p)]
     dicom_files = [p for p in files if p.suffix.lower() == ".dcm"]
     if dicom_files:
         jobs += [Job("dicom", volume.paths, root, volume) for volume in volumes.read_dicom_volumes(dicom_files)]
@@ -107,12 +115,16 @@ def collect_jobs(files: list[Path], axis: int, root: Path) -> list[Job]:
 
 
 def check_outputs(jobs: list[Job], args: argparse.Namespace) -> None:
-    """Refuse, before any work, an output folder that would write over an input or beside it, one inside the input
-    folder (a later run would read the results as inputs) or two inputs sharing a result name."""
+    """Refuse, before any work, an output folder that would write over an input or beside it, a result inside the
+    input folder (a later run would read it as an input; paths compared resolved, so symlinks and ``-o`` above the
+    input count), two inputs sharing a result name, and a result path that already holds a file (without
+    ``--overwrite``; a folder there is refused even with it). With ``--overwrite`` a DICOM result replaces the old
+    series as a whole (:func:`replaced_series_files`)."""
     output = args.output
     if output.exists() and not output.is_dir():
         raise UsageError(f"-o {output}: is a file; give a folder for the results")
-    if args.input.is_dir() and args.input.resolve() in [output.resolve(), *output.resolve().parents]:
+    input_folder = args.input.resolve() if args.input.is_dir() else None
+    if input_folder is not None and output.resolve().is_relative_to(input_folder):
         raise UsageError(f"-o {output}: is inside the input folder {args.input}; results would replace inputs or be "
                          "read as inputs next time, so give another output folder")
     by_output: dict[Path, Path] = {}
@@ -120,13 +132,65 @@ def check_outputs(jobs: list[Job], args: argparse.Namespace) -> None:
     for job in jobs:
         sources = job.paths if job.kind == "dicom" else job.paths[:1]
         for path, target in zip(sources, job.targets(output, args.suffix, args.ext)):
-            if target.resolve() in inputs or path.resolve().parent == target.resolve().parent:
+            resolved = target.resolve()
+            if resolved in inputs or path.resolve().parent == resolved.parent:
                 raise UsageError(f"-o {output}: is the folder of the input {path}; results would replace inputs, "
                                  "so give another output folder")
+            if input_folder is not None and resolved.is_relative_to(input_folder):
+                raise UsageError(f"{target}: would be written inside the input folder {args.input} (the result of "
+                                 f"{path}; it would be read as an input next time), so give an output folder outside "
+                                 "it")
             if target in by_output:
                 raise UsageError(f"{by_output[target]} and {path} would both be written to {target}; rename one or "
                                  "run them separately")
             by_output[target] = path
+    for target in by_output:
+        check_free(target, args.overwrite)
+    if args.overwrite:
+        for job in jobs:
+            if job.kind == "dicom":
+                job.replaces = replaced_series_files(job.targets(output, args.suffix), inputs)
+
+
+def check_free(target: Path, overwrite: bool) -> None:
+    """A result path holding anything (a file, a folder, a link) is refused unless ``overwrite`` and it is a file;
+    so is one whose folder cannot be made because a file holds its place (never replaced, even with ``overwrite``)."""
+    existing = next(parent for parent in target.parents if os.path.lexists(parent))
+    if not existing.is_dir():
+        raise UsageError(f"{existing} exists and is not a folder; {target} needs a folder there, so move it or give "
+                         "another output folder")
+    if not os.path.lexists(target):
+        return
+    if os.path.isdir(target):
+        raise UsageError(f"{target} exists and is a folder; --overwrite replaces files only, so move it or give "
+                         "another output folder")
+    if not overwrite:
+        raise UsageError(f"{target} exists (use --overwrite to replace it)")
+
+
+def series_uid(path: Path) -> str | None:
+    """The SeriesInstanceUID of a DICOM file (header only), None when it is not a readable DICOM or has none."""
+    import pydicom
+
+    try:
+        return str(pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+                   .SeriesInstanceUID) or None
+    except Exception:  # not DICOM, truncated, no UID: it is replaced as a file, nothing else goes with it
+        return None
+
+
+def replaced_series_files(targets: list[Path], keep: set[Path]) -> list[Path]:
+    """With ``--overwrite``: the other files of every series one of ``targets`` replaces, in the targets' folders.
+    They are removed once the new series is written, so a folder never holds a mix of the old series and the new
+    one (a 3-slice result replaced by a 2-slice one would otherwise keep the old third slice)."""
+    uids = {uid for target in targets if target.is_file() for uid in [series_uid(target)] if uid}
+    if not uids:
+        return []
+    chosen = set(targets)
+    folders = {target.parent for target in targets}
+    return sorted(path for folder in folders for path in folder.glob("*") if path.suffix.lower() == ".dcm"
+                  and path.is_file() and path not in chosen and path.resolve() not in keep
+                  and series_uid(path) in uids)
 
 
 def check_device(device: str) -> None:
@@ -140,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="image / volume file, or a folder (its sub-folders too; the layout is kept)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder (not an input folder)")
     parser.add_argument("--model", required=True, help="BasicSR net_g checkpoint of a SEEDSRGenerator")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace result files that already exist (never an input). Without it a result path "
+                        "that holds a file is an error before anything is written: Real-ESRGAN's "
+                        "inference_realesrgan.py writes with cv2.imwrite over whatever is there, but a scan folder "
+                        "holds other acquisitions, which must not be lost silently. A DICOM result replaces the old "
+                        "series whole: the other files of a series it replaces are removed once the new series is "
+                        "written, so a folder never mixes two series")
     parser.add_argument("--scale", type=int, help="expected scale (checked against the checkpoint)")
     parser.add_argument("--tile", type=int, default=0, help="LR tile size in pixels; 0 = whole image when it fits")
     parser.add_argument("--tile-pad", "--tile_pad", type=int, default=4, dest="tile_pad",
@@ -151,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ext", default="png", choices=("png", "auto", "jpg", "tif", "bmp"),
                         help="image result format: png (default, lossless), auto (the input's format), jpg, tif, bmp")
     parser.add_argument("--precision", choices=PRECISIONS, help="network precision for 8-bit images (default fp32; "
-                        "fp16 needs CUDA); 16-bit images always run in fp32")
+                        "fp16 needs CUDA; bf16 on a CPU without avx512_bf16 / amx_bf16 is slower than fp32, a "
+                        "warning says so); 16-bit images always run in fp32")
     parser.add_argument("--fp16", action="store_const", const="fp16", dest="precision_alias",
                         help="= --precision fp16 (CUDA only)")
     parser.add_argument("--fp32", action="store_const", const="fp32", dest="precision_alias",
@@ -163,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="volumes without HU: normalise by the volume's 0.5/99.5th percentiles or min/max")
     parser.add_argument("--axis", type=int, choices=(0, 1, 2), default=2,
                         help="NIfTI: the slice axis (the other two are upscaled); DICOM slices are always its frames")
+    parser.add_argument("--nonfinite", type=float, metavar="VALUE",
+                        help="NIfTI: replace NaN / +-inf voxels by VALUE (a warning counts them); without it they "
+                        "are an error, since the network would spread each over its whole slice")
     add_verbosity_arguments(parser)
     return parser
 
@@ -226,6 +301,34 @@ def volume_intensity(volume: volumes.Volume, model: torch.nn.Module, args: argpa
     return intensity_models.choose(None, modality, volume.values)
 
 
+def intensity_option(model: torch.nn.Module, args: argparse.Namespace) -> str:
+    """What chose a volume's intensity model, for messages: the option, the checkpoint, or the default."""
+    if args.window:
+        return f"--window {args.window}"
+    if args.intensity:
+        return f"--intensity {args.intensity}"
+    record = getattr(model, "training_data", None) or {}
+    if record.get("intensity") and record["intensity"].get("kind") != "dtype":
+        return f"the checkpoint's intensity model ({args.model})"
+    return "the default intensity model"
+
+
+def check_intensities(jobs: list[Job], model: torch.nn.Module, args: argparse.Namespace, console: Console) -> None:
+    """Every volume's intensity model, chosen and checked before any work: a window its values collapse in is an
+    error naming the option and the file, one that leaves them few levels a warning (intensity.window_fit)."""
+    for job in jobs:
+        if job.volume is None:
+            continue
+        job.intensity = volume_intensity(job.volume, model, args)
+        where = f"{intensity_option(model, args)}: {job.volume.name}"
+        try:
+            warning = intensity_models.window_fit(job.intensity, job.volume.values, where)
+        except ValueError as error:
+            raise UsageError(str(error)) from error
+        if warning:
+            console.warning(warning)
+
+
 def warn_mismatch(volume: volumes.Volume, model: torch.nn.Module, console: Console) -> None:
     """A warning when the checkpoint's recorded modality or channel count does not fit a volume."""
     record = getattr(model, "training_data", None) or {}
@@ -243,13 +346,13 @@ def upscale_volume_job(job: Job, models: dict[str, torch.nn.Module], args: argpa
     """Every in-plane slice through the network (fp32), written as a volume of the same kind."""
     volume, model = job.volume, models["fp32"]
     warn_mismatch(volume, model, console)
-    mapping = volume_intensity(volume, model, args)
+    mapping = job.intensity or volume_intensity(volume, model, args)
     slices = len(volume.slice_indices())
     console.note(f"{volume.name}: {slices} slice(s), intensity {mapping.describe()}")
     outside = mapping.outside(volume.values)
     if outside:
-        console.warning(f"{volume.name}: {outside} of {volume.values.size} values lie outside the window "
-                        f"{mapping.describe()}; the network sees them clipped to it")
+        console.warning(f"{volume.name}: {outside} of {volume.values.size} values lie outside "
+                        f"{mapping.range_text()}; the network sees them clipped to it")
     step = console.progress(slices)
 
     def one_slice(values: np.ndarray) -> np.ndarray:
@@ -263,19 +366,34 @@ def upscale_volume_job(job: Job, models: dict[str, torch.nn.Module], args: argpa
     except ValueError as error:
         raise ValueError(f"{volume.name}: {error}") from error
     targets = job.targets(args.output, args.suffix)
-    targets[0].parent.mkdir(parents=True, exist_ok=True)
-    if job.kind == "nifti":
-        volumes.write_nifti(volume, values, model.upscale, targets[0])
-        return
     description = (f"super-resolution x{model.upscale} by medsr-se SEEDSRGenerator ({Path(args.model).name}), "
                    f"intensity {mapping.describe()}")
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught:  # the result is published whole or not at all
         warnings.simplefilter("always")
-        for (_, dataset), target in zip(volumes.derived_series(volume, values, model.upscale, description), targets):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            volumes.write_dicom_file(dataset, target)
+        if job.kind == "nifti":
+            volumes.write_nifti(volume, values, model.upscale, targets[0])
+        else:
+            series = volumes.derived_series(volume, values, model.upscale, description)
+            volumes.write_dicom_series((dataset, target) for (_, dataset), target in zip(series, targets))
     for warning in caught:
         console.warning(str(warning.message))
+    if job.kind == "dicom":
+        remove_replaced(job, console)
+
+
+def remove_replaced(job: Job, console: Console) -> None:
+    """--overwrite: once the new series is complete, the rest of the series it replaced goes too (never a mix)."""
+    for path in job.replaces:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            raise WriteError(f"{path}: cannot remove this file of the replaced series ({error.strerror or error}); "
+                             "the folder now holds two series") from error
+    if job.replaces:
+        console.note(f"{job.name}: --overwrite removed {len(job.replaces)} more file(s) of the series it replaced "
+                     f"({job.replaces[0].parent})")
 
 
 def load_models(args: argparse.Namespace, precision: str) -> dict[str, torch.nn.Module]:
@@ -299,6 +417,11 @@ def check_arguments(args: argparse.Namespace) -> str:
     precision = args.precision or args.precision_alias or "fp32"
     if precision == "fp16" and not str(args.device).startswith("cuda"):
         raise UsageError("--precision fp16 / --fp16 needs a CUDA device (--device cuda); on a CPU use bf16")
+    if args.nonfinite is not None and not np.isfinite(args.nonfinite):
+        raise UsageError(f"--nonfinite {args.nonfinite}: the replacement must be a finite number")
+    if args.window and args.intensity:
+        raise UsageError(f"--window {args.window} and --intensity {args.intensity}: both choose the intensity model "
+                         "(one would be ignored); give one")
     if args.window:
         try:
             intensity_models.ct_window(args.window)
@@ -311,13 +434,24 @@ def run(args: argparse.Namespace) -> int:
     console = Console(args.verbosity)
     precision = check_arguments(args)
     root = args.input if args.input.is_dir() else args.input.parent
-    jobs = collect_jobs(input_files(args.input), args.axis, root)
+    with warnings.catch_warnings(record=True) as caught:  # what reading noticed: replaced values, slice spacing
+        warnings.simplefilter("always")
+        jobs = collect_jobs(input_files(args.input), args.axis, root, args.nonfinite)
+    for warning in caught:
+        console.warning(str(warning.message))
     if args.outscale and any(job.kind != "image" for job in jobs):
         raise UsageError("-s/--outscale: applies to images only; volumes keep the model's scale (their geometry "
                          "follows it)")
+    chosen = f"--window {args.window}" if args.window else f"--intensity {args.intensity}" if args.intensity else ""
+    if chosen and all(job.kind == "image" for job in jobs):
+        raise UsageError(f"{chosen}: applies to CT/MRI volumes (DICOM, NIfTI); the inputs are images only, which "
+                         "map their type's full range")
     check_outputs(jobs, args)
+    if precision == "bf16":
+        warn_slow_bf16(args.device, "--precision bf16", console.warning)
     models = load_models(args, precision)
     model = models["fp32"]
+    check_intensities(jobs, model, args, console)
     try:
         args.output.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--intensity", choices=("percentile", "minmax"), help="volumes without HU (MRI): "
                         "normalise by the dataset's 0.5/99.5th percentiles (default) or min/max")
     parser.add_argument("--axis", type=int, choices=(0, 1, 2), default=2, help="NIfTI: the slice axis")
+    parser.add_argument("--mixed-modalities", action="store_true", help="pool volumes of different modalities "
+                        "(CT in HU, MR, NIfTI, ...) into one intensity model; refused by default, since one window "
+                        "cannot fit HU and MR values alike")
     parser.add_argument("--verify", type=Path, metavar="DIR", help="check a prepared dataset and exit")
     add_verbosity_arguments(parser)
     return parser
@@ -72,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --test-list {args.test_list}: no such file", file=sys.stderr)
             return 2
         test_list = [line.strip() for line in args.test_list.read_text().splitlines() if line.strip()]
+    if args.window and args.intensity:
+        print(f"error: --window {args.window} and --intensity {args.intensity}: both choose the intensity model (one "
+              "would be ignored); give one", file=sys.stderr)
+        return 2
     if args.window:
         try:
             ct_window(args.window)
@@ -79,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --window: {error}", file=sys.stderr)
             return 2
     params = Params(tuple(sorted(set(args.scales))), args.crop_size, args.step, args.gray, args.keep_depth)
-    volume_options = VolumeOptions(args.window, args.intensity, args.axis)
+    volume_options = VolumeOptions(args.window, args.intensity, args.axis, args.mixed_modalities)
     console = Console(args.verbosity)
     try:
         # -q: the notes and the progress bar that preparation writes to stderr are dropped; errors still end here

@@ -88,17 +88,25 @@ class ImageResult:
 
 
 # ---------------------------------------------------------------------------------------------------- split
-def make_split(stems: list[str], n_test: int, seed: int, test_list: list[str] | None) -> dict[str, list[str]]:
-    """Deterministic train/test split of sorted stems: ``test_list`` if given, else a seeded sample of n_test."""
+def make_split(stems: list[str], n_test: int, seed: int, test_list: list[str] | None,
+               what: str = "images") -> dict[str, list[str]]:
+    """Deterministic train/test split of sorted stems: ``test_list`` if given, else a seeded sample of n_test.
+    Both sides must get at least one of ``what`` ('images', or 'volumes' for a CT/MRI source)."""
     stems = sorted(stems)
+    if len(stems) < 2:
+        raise PrepareError(f"a train/test split needs at least 2 {what}, the source has {len(stems)}: add more, "
+                           "or prepare it together with others")
     if test_list is not None:
         unknown = sorted(set(test_list) - set(stems))
         if unknown:
-            raise PrepareError(f"--test-list names images that are not in the input: {', '.join(unknown[:10])}")
+            raise PrepareError(f"--test-list names {what} that are not in the input: {', '.join(unknown[:10])}")
         test = sorted(set(test_list))
+        if not test or len(test) == len(stems):
+            raise PrepareError(f"--test-list: names {'no' if not test else f'all {len(stems)}'} {what}, which "
+                               f"leaves no {'test' if not test else 'training'} {what}")
     else:
         if not 0 < n_test < len(stems):
-            raise PrepareError(f"--n-test {n_test}: must be between 1 and {len(stems) - 1} for {len(stems)} images")
+            raise PrepareError(f"--n-test {n_test}: must be between 1 and {len(stems) - 1} for {len(stems)} {what}")
         test = sorted(random.Random(seed).sample(stems, n_test))
     test_set = set(test)
     return {"train": [s for s in stems if s not in test_set], "test": test}
@@ -109,8 +117,10 @@ def split_by_volume(slices: dict[str, list[str]], n_test: int, seed: int,
     """:func:`make_split` over volume names (``n_test`` and ``test_list`` count volumes), expanded to slice stems,
     so that the slices of one volume (one patient) are never on both sides."""
     try:
-        by_volume = make_split(list(slices), n_test, seed, test_list)
+        by_volume = make_split(list(slices), n_test, seed, test_list, "volumes")
     except PrepareError as error:
+        if not str(error).startswith("--n-test"):
+            raise
         raise PrepareError(f"{error} (for volumes, --n-test and --test-list count volumes: {len(slices)} found)") \
             from error
     return {side: sorted(stem for name in names for stem in slices[name]) for side, names in by_volume.items()}
@@ -382,6 +392,10 @@ def prepare(source: Path, output: Path, params: Params, n_test: int = 20, seed: 
     """Build the dataset (module docstring); returns the manifest."""
     check_params(params)
     medical = volume_files(source)
+    chosen = volume_options.chosen() if volume_options else ""
+    if chosen and not medical and source.exists():
+        raise PrepareError(f"{chosen}: applies to CT/MRI volumes (DICOM, NIfTI); {source} holds images, which map "
+                           "their type's full range")
     if not medical:
         try:
             images, ignored = list_images(source)
@@ -395,8 +409,8 @@ def prepare(source: Path, output: Path, params: Params, n_test: int = 20, seed: 
         volume_record = None
         if medical:
             ignored = []
-            params, images, volume_record = _volume_source(
-                medical, Path(slices_root) / "slices", params, volume_options or VolumeOptions())
+            options = replace(volume_options or VolumeOptions(), skip_bad=skip_bad)
+            params, images, volume_record = _volume_source(medical, Path(slices_root) / "slices", params, options)
             split = split_by_volume({name: entry["slices"] for name, entry in volume_record["volumes"].items()},
                                     n_test, seed, test_list)
         else:
@@ -410,6 +424,7 @@ def prepare(source: Path, output: Path, params: Params, n_test: int = 20, seed: 
             manifest.update(source=str(source), ignored_files=ignored)
             manifest["parameters"].update(n_test=len(split["test"]), seed=seed, test_list=test_list is not None)
             if volume_record:
+                manifest["skipped"] = volume_record.pop("skipped_files") + manifest["skipped"]
                 manifest.update(modality=volume_record.pop("modality"), intensity=volume_record.pop("intensity"),
                                 volumes=volume_record)
             else:
@@ -456,7 +471,9 @@ def _build(tmp: Path, images: list[SourceImage], split: dict[str, list[str]], pa
             checksums[result.stem] = result.sha256
         if result.error:
             if not skip_bad:
-                raise PrepareError(f"{result.error}\n(pass --skip-bad to leave such images out)")
+                if bar:
+                    sys.stderr.write("\n")  # the error line starts a line of its own, not the bar's
+                raise PrepareError(f"{result.error} (pass --skip-bad to leave such images out)")
             skipped.append({"stem": result.stem, "split": result.split, "error": result.error})
             continue
         if result.notes:

@@ -103,7 +103,7 @@ def verify(root: Path) -> list[str]:
         manifest = json.loads(manifest_path.read_text())
         scales, split, counts = manifest["parameters"]["scales"], manifest["split"], manifest["counts"]
         split["train"], split["test"], counts["train_pieces"]  # noqa: B018  (present, or the manifest is broken)
-        skipped = {entry["stem"] for entry in manifest.get("skipped", [])}
+        skipped = {entry.get("stem") for entry in manifest.get("skipped", [])} - {None}  # None: a skipped file
     except (ValueError, KeyError, TypeError) as error:
         return [f"{manifest_path}: unreadable ({error})"]
 

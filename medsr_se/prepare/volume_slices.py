@@ -16,6 +16,7 @@ split is made by volume, so no patient's slices are on both sides.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,11 +32,19 @@ DICOM_SUFFIX = ".dcm"
 @dataclass(frozen=True)
 class VolumeOptions:
     """How volumes become training slices: ``window`` (CT preset or 'LOW,HIGH' in HU) or ``intensity``
-    ('percentile' / 'minmax'); neither: a full CT window for CT in HU, else percentiles; ``axis`` for NIfTI."""
+    ('percentile' / 'minmax'), not both; neither: a full CT window for CT in HU, else percentiles; ``axis`` for
+    NIfTI; ``mixed``: pool volumes of different modalities (CT in HU, MR, NIfTI, ...) into one intensity model,
+    refused otherwise; ``skip_bad``: leave unreadable files out (recorded) instead of stopping."""
 
     window: str | None = None
     intensity: str | None = None
     axis: int = 2
+    mixed: bool = False
+    skip_bad: bool = False
+
+    def chosen(self) -> str:
+        """The option that chose the intensity model, for messages ('' when neither was given)."""
+        return f"--window {self.window}" if self.window else f"--intensity {self.intensity}" if self.intensity else ""
 
 
 def volume_files(source: Path) -> list[Path]:
@@ -53,12 +62,47 @@ def key_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "volume"
 
 
-def read_volumes(files: list[Path], axis: int) -> list[tuple[str, volumes.Volume]]:
-    """(unique name, volume) of every NIfTI file and every DICOM series / multi-frame file in ``files``."""
-    found = [volumes.read_nifti(p, axis) for p in files if volumes.is_nifti(p)]
+def readable_files(files: list[Path], axis: int, skip_bad: bool) -> tuple[list[volumes.Volume], list[dict]]:
+    """The volumes of ``files`` and, with ``skip_bad``, the files left out because they cannot be read, as
+    ``{"file", "error"}`` records (without it the first such file is the error, with the hint). Read together
+    first; only when that fails is each DICOM file tried on its own, to find the bad ones."""
+    skipped: list[dict] = []
+    found = []
+    for path in (p for p in files if volumes.is_nifti(p)):
+        try:
+            found.append(volumes.read_nifti(path, axis))
+        except ValueError as error:
+            skipped.append(_skip(path, error, skip_bad))
     dicom = [p for p in files if p.suffix.lower() == DICOM_SUFFIX]
-    if dicom:
-        found += volumes.read_dicom_volumes(dicom)
+    try:
+        found += volumes.read_dicom_volumes(dicom) if dicom else []
+    except ValueError as error:
+        if not skip_bad:
+            raise ValueError(f"{error} (pass --skip-bad to leave such files out)") from error
+        good = []
+        for path in dicom:
+            try:
+                volumes.read_dicom_volumes([path])
+                good.append(path)
+            except ValueError as single:
+                skipped.append(_skip(path, single, skip_bad))
+        found += volumes.read_dicom_volumes(good) if good else []
+    return found, skipped
+
+
+def _skip(path: Path, error: ValueError, skip_bad: bool) -> dict:
+    """The record of a file left out; without ``skip_bad``, the error with the hint instead."""
+    message = str(error) if str(error).startswith(str(path)) else f"{path}: {error}"
+    if not skip_bad:
+        raise ValueError(f"{message} (pass --skip-bad to leave such files out)") from error
+    return {"stem": None, "file": str(path), "split": None, "error": message}
+
+
+def read_volumes(files: list[Path], axis: int, skip_bad: bool = False) -> tuple[list[tuple[str, volumes.Volume]],
+                                                                               list[dict]]:
+    """(unique name, volume) of every NIfTI file and every DICOM series / multi-frame file in ``files``, and the
+    files skipped as unreadable (``skip_bad``; :func:`readable_files`)."""
+    found, skipped = readable_files(files, axis, skip_bad)
     named, used = [], set()
     for volume in found:
         first = volume.paths[0]
@@ -70,11 +114,43 @@ def read_volumes(files: list[Path], axis: int) -> list[tuple[str, volumes.Volume
             name = f"{base}_{count}"
         used.add(name)
         named.append((name, volume))
-    return named
+    return named, skipped
+
+
+def modality_label(volume: volumes.Volume) -> str:
+    """What a volume's values are, for the mixed-modality check: 'CT in HU', 'MR', 'NIfTI (no modality recorded)'."""
+    if volume.kind == "nifti":
+        return "NIfTI (no modality recorded)"
+    if not volume.modality:
+        return "DICOM without Modality"
+    return f"{volume.modality} in HU" if volume.unit == "HU" else volume.modality
+
+
+def check_modalities(named: list[tuple[str, volumes.Volume]], mixed: bool) -> None:
+    """One intensity model for the whole dataset only fits volumes of one kind of values: a source mixing CT in HU,
+    MR, NIfTI, ... is refused (naming a file of each), or with ``mixed`` pooled with a warning."""
+    examples: dict[str, Path] = {}
+    for _, volume in named:
+        examples.setdefault(modality_label(volume), volume.paths[0])
+    if len(examples) < 2:
+        return
+    examples = dict(sorted(examples.items()))
+    kinds = " and ".join(examples)
+    if mixed:
+        print(f"warning: pooling {kinds} values into one intensity model (--mixed-modalities)", file=sys.stderr)
+        return
+    listed = ", ".join(f"{label} ({path})" for label, path in examples.items())
+    raise ValueError(f"mixed modalities in one source: {listed}; one intensity window would pool their values: "
+                     "prepare each modality separately, or pass --mixed-modalities to pool them")
 
 
 def dataset_intensity(named: list[tuple[str, volumes.Volume]], options: VolumeOptions) -> tuple[str, object]:
-    """(modality, intensity model) for the whole dataset."""
+    """(modality, intensity model) for the whole dataset; ValueError for a mixed-modality source
+    (:func:`check_modalities`) or both ``window`` and ``intensity``."""
+    if options.window and options.intensity:
+        raise ValueError(f"--window {options.window} and --intensity {options.intensity}: both choose the intensity "
+                         "model (one would be ignored); give one")
+    check_modalities(named, options.mixed)
     modalities = sorted({volume.modality for _, volume in named if volume.modality})
     all_hu = all(volume.unit == "HU" for _, volume in named)
     modality = "/".join(modalities) or "volume"
@@ -90,13 +166,21 @@ def dataset_intensity(named: list[tuple[str, volumes.Volume]], options: VolumeOp
 def write_slices(files: list[Path], folder: Path, options: VolumeOptions) -> dict:
     """Every slice of every volume in ``files`` as a uint16 PNG in ``folder``; returns the record for the manifest
     (modality, intensity, axis, volumes with their files and slice names, values outside the window)."""
-    named = read_volumes(files, options.axis)
+    named, skipped = read_volumes(files, options.axis, options.skip_bad)
     if not named:
+        if skipped:
+            raise ValueError(f"no volume left: all {len(skipped)} DICOM / NIfTI file(s) are unreadable (the first: "
+                             f"{skipped[0]['error']})")
         raise ValueError("no DICOM or NIfTI volume found")
     modality, mapping = dataset_intensity(named, options)
+    chosen = options.chosen() or "the default intensity model"
+    for _, volume in named:
+        warning = intensity_models.window_fit(mapping, volume.values, f"{chosen}: {volume.name}")
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     folder.mkdir(parents=True)
     record: dict = {"modality": modality, "intensity": mapping.to_dict(), "axis": options.axis, "volumes": {},
-                    "values_outside_window": 0}
+                    "values_outside_window": 0, "skipped_files": skipped}
     for name, volume in named:
         stems = []
         for index, selection in enumerate(volume.slice_indices()):

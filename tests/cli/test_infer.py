@@ -177,3 +177,27 @@ def test_bf16_inference_on_cpu_is_close_and_16_bit_images_stay_fp32(retina, tmp_
     assert 40 <= psnr(half, full, 255) < float("inf")  # reduced precision, and close to fp32
     sixteen = [cv2.imread(str(tmp_path / f / "sixteen.png"), cv2.IMREAD_UNCHANGED) for f in ("full", "half")]
     np.testing.assert_array_equal(sixteen[0], sixteen[1])
+
+
+def test_a_checkpoint_whose_recorded_upscale_disagrees_with_its_weights_is_one_line(tmp_path, capsys):
+    """Issue 22 (13): torch's multi-line "Missing key(s) in state_dict" text inside the error."""
+    from medsr_se.models.atomic_save import NETWORK_OPTIONS_KEY
+
+    net = SEEDSRGenerator(1, 1, num_feat=8, num_block=1, upscale=2)
+    options = {"type": "SEEDSRGenerator", "num_in_ch": 1, "num_out_ch": 1, "num_feat": 8, "num_block": 1,
+               "upscale": 4}
+    torch.save({"params": net.state_dict(), NETWORK_OPTIONS_KEY: options}, tmp_path / "x4.pth")
+    with pytest.raises(CheckpointError, match=r"x4.pth: .*upscale=4.*weights.*upscale=2") as caught:
+        load_generator(str(tmp_path / "x4.pth"))
+    assert "\n" not in str(caught.value)
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8), np.uint8))
+    assert infer.main(["-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--model",
+                       str(tmp_path / "x4.pth")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "x4.pth" in err
+    broken = net.state_dict()
+    broken["body.0.conv1.weight"] = torch.zeros(3, 3, 3, 3)  # a shape no SEEDSRGenerator config explains
+    torch.save({"params": broken}, tmp_path / "odd.pth")
+    with pytest.raises(CheckpointError, match="odd.pth: ") as caught:
+        load_generator(str(tmp_path / "odd.pth"))
+    assert "\n" not in str(caught.value)
