@@ -537,16 +537,21 @@ def stored_range(dataset) -> tuple[int, int]:
     return 0, (1 << bits) - 1
 
 
-def stored_values(dataset, physical: np.ndarray, name: str) -> np.ndarray:
-    """physical -> stored = round((physical − intercept) / slope) in the dataset's pixel type, with each frame's
-    rescale for (frames, rows, columns); values beyond what the pixel type can hold are clipped with a warning
-    naming the file (never silently)."""
+def rounded_stored(dataset, physical: np.ndarray, name: str) -> np.ndarray:
+    """round((physical − intercept) / slope) as float64, with each frame's rescale for (frames, rows, columns)."""
     rescales = np.asarray(frame_rescales(dataset, name), np.float64)
     if physical.ndim == 3:
         slope, intercept = rescales[: len(physical), 0, None, None], rescales[: len(physical), 1, None, None]
     else:
         slope, intercept = rescales[0]
-    stored = np.round((physical.astype(np.float64) - intercept) / slope)
+    return np.round((physical.astype(np.float64) - intercept) / slope)
+
+
+def stored_values(dataset, physical: np.ndarray, name: str) -> np.ndarray:
+    """physical -> stored = round((physical − intercept) / slope) in the dataset's pixel type, with each frame's
+    rescale for (frames, rows, columns); values beyond what the pixel type can hold are clipped with a warning
+    naming the file (never silently)."""
+    stored = rounded_stored(dataset, physical, name)
     low, high = stored_range(dataset)
     outside = int(np.count_nonzero((stored < low) | (stored > high)))
     if outside:
@@ -805,12 +810,7 @@ def keep_padding(dataset, physical_in: np.ndarray, stored_out: np.ndarray, scale
     value = int(dataset.PixelPaddingValue)
     limit = int(dataset.get("PixelPaddingRangeLimit", value) or value)
     low, high = min(value, limit), max(value, limit)
-    rescales = np.asarray(frame_rescales(dataset, name), np.float64)
-    if physical_in.ndim == 3:
-        slope, intercept = rescales[: len(physical_in), 0, None, None], rescales[: len(physical_in), 1, None, None]
-    else:
-        slope, intercept = rescales[0]
-    stored_in = np.round((physical_in.astype(np.float64) - intercept) / slope)
+    stored_in = rounded_stored(dataset, physical_in, name)
     padded = (stored_in >= low) & (stored_in <= high)
     if not padded.any():
         return stored_out
