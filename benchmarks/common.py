@@ -48,7 +48,7 @@ def write_report(name: str, payload: dict, out: Path | None) -> dict:
 
 def load_recipe(scale: int) -> dict:
     """The option file ``options/x{scale}.yml`` as BasicSR reads it (ordered mapping)."""
-    from medsr_se.options import load_recipe as load
+    from medsr_se.utils.options import load_recipe as load
 
     return load(f"x{scale}")
 
@@ -56,7 +56,7 @@ def load_recipe(scale: int) -> dict:
 def recipe_for_cpu_training(scale: int, tmp: Path, vgg_weights: str = "random") -> dict:
     """``load_recipe(scale)`` made ready for ``basicsr.models.build_model`` in this process: one CPU process, every
     output path under ``tmp``, the perceptual term's VGG19 from ``vgg_weights`` (a file, or ``random``)."""
-    from medsr_se.options import for_in_process_model
+    from medsr_se.utils.options import for_in_process_model
 
     opt = for_in_process_model(load_recipe(scale), tmp)
     opt["train"]["fusion_opt"]["vgg_weights_path"] = vgg_weights

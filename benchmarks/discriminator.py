@@ -32,9 +32,9 @@ from torch.nn import functional as F
 import medsr_se  # noqa: F401  (compat + registration)
 from medsr_se.archs.fusion_discriminator_arch import FusionSEDiscriminator
 from medsr_se.archs.seedsr_arch import bicubic_upsample
-from medsr_se.bicubic import matlab_bicubic
 from medsr_se.inference import image_to_tensor
 from medsr_se.models.discriminator_watch import separation
+from medsr_se.utils.bicubic import matlab_bicubic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_report  # noqa: E402

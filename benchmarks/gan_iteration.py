@@ -38,7 +38,7 @@ def build_models(vgg_file: Path, tmp: Path, quick: bool):
     from basicsr.archs import vgg_arch
     from basicsr.models import build_model
 
-    from medsr_se.options import deep_update
+    from medsr_se.utils.options import deep_update
 
     width, g_blocks, rrdb_blocks = (8, 2, 1) if quick else (64, 16, 23)
     vgg_arch.VGG_PRETRAIN_PATH = str(vgg_file)

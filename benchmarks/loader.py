@@ -26,6 +26,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+sys.path.insert(0, str(REPO_ROOT))  # tests.stare_like: the STARE-shaped archives of the tests
 from common import load_recipe, write_report  # noqa: E402
 from train_memory import measure as measure_iteration  # noqa: E402
 
@@ -35,7 +36,7 @@ MARGIN = 5.0
 def prepare_dataset(root: Path, images: int, crop_size: int | None = None) -> Path:
     from skimage import data
 
-    from medsr_se.prepare.stare_like import write_stare_shaped_zip
+    from tests.stare_like import write_stare_shaped_zip
 
     archive, _ = write_stare_shaped_zip(data.retina(), root / "all-images.zip", images)
     output = root / "STARE"

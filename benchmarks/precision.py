@@ -40,7 +40,7 @@ from quality import build_model, evaluate, fundus_regions, sample_batch  # noqa:
 
 import medsr_se  # noqa: E402,F401
 from medsr_se.inference import image_to_tensor, tensor_to_image  # noqa: E402
-from medsr_se.options import deep_update, for_in_process_model, load_recipe  # noqa: E402
+from medsr_se.utils.options import deep_update, for_in_process_model, load_recipe  # noqa: E402
 
 AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 

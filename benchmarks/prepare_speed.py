@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.stare_like: the STARE-shaped archives of the tests
 from common import write_report  # noqa: E402
 
-from medsr_se.prepare.stare_like import write_stare_shaped_zip  # noqa: E402
+from tests.stare_like import write_stare_shaped_zip  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

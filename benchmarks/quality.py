@@ -5,7 +5,7 @@
 
 Data: scikit-image's fundus photograph (1411 x 1411, RGB), mod-cropped to 1408. Columns [0, 896) train,
 columns [896, 1408) are held out (it includes the dark border, so whole-image and FOV metrics differ). LR =
-MATLAB-style bicubic of each region (medsr_se.bicubic.matlab_bicubic), as the STARE preparation does.
+MATLAB-style bicubic of each region (medsr_se.utils.bicubic.matlab_bicubic), as the STARE preparation does.
 
 Training (same for every model): L1 loss, Adam lr 1e-4 betas (0.9, 0.999) eps 1e-8, batch 4, LR patch 32, random
 flips, torch threads = 2, until the process has used ``--cpu-seconds`` of CPU time (process_time, so a busy
@@ -32,10 +32,10 @@ from torch.nn import functional as F
 
 import medsr_se  # noqa: F401  (compat + registration)
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
-from medsr_se.bicubic import matlab_bicubic, mod_crop
 from medsr_se.evaluation import image_metrics
 from medsr_se.inference import image_to_tensor, tensor_to_image
 from medsr_se.losses.vgg_features import MissingVGGWeights, resolve_vgg_weights
+from medsr_se.utils.bicubic import matlab_bicubic, mod_crop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import recipe_for_cpu_training, write_report  # noqa: E402

@@ -8,7 +8,8 @@ BasicSR's own ``train_pipeline`` with every flag of its train.py (``--launcher n
 ``tb_logger/`` go under the current working directory.
 
 Before the first iteration the option file is read safely (plain YAML data only) and checked
-(:func:`medsr_se.options.check_training_options`: dataset folders, ``network_g:upscale`` = ``scale``, ``gt_size``).
+(:func:`medsr_se.utils.options.check_training_options`: dataset folders, ``network_g:upscale`` = ``scale``,
+``gt_size``).
 A user mistake (a bad option file, a missing dataset or VGG weights file) ends the run with one line
 ``error: ...`` and exit status 2, not a traceback.
 """
@@ -20,9 +21,9 @@ import sys
 from collections.abc import Callable
 
 import medsr_se  # noqa: F401  (compatibility fixes and registration)
-from medsr_se.compat import ResumeStateError
 from medsr_se.losses.vgg_features import MissingVGGWeights
-from medsr_se.options import (
+from medsr_se.utils.compat import ResumeStateError
+from medsr_se.utils.options import (
     OptionError,
     OptionFileError,
     check_training_options,

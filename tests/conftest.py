@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medsr_se.prepare.stare_like import stare_like_images, write_stare_tar
 from tests.helpers import STARE_PARAMS, write_pairs
+from tests.stare_like import stare_like_images, write_stare_tar
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 
 import medsr_se  # noqa: F401  (compat + registration for every test)
-from medsr_se.bicubic import matlab_bicubic
-from medsr_se.options import derive, dump_yaml
 from medsr_se.prepare.prepare_stare import Params
+from medsr_se.utils.bicubic import matlab_bicubic
+from medsr_se.utils.options import derive, dump_yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STARE_PARAMS = Params(scales=(4, 8, 16), crop_size=256, step=192, gray=False, keep_depth=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from medsr_se.options import OptionError, OptionFileError, check_training_options, load_yaml
+from medsr_se.utils.options import OptionError, OptionFileError, check_training_options, load_yaml
 from tests.helpers import REPO_ROOT, run_python, tiny_gan_options, write_options
 
 HOSTILE = 'name: !!python/object/apply:os.system ["touch {marker}"]\nmodel_type: SEEDSRModel\n'

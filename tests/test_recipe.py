@@ -19,9 +19,9 @@ from basicsr.utils.options import ordered_yaml
 
 from medsr_se import evaluation as evaluate_module
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
-from medsr_se.bicubic import matlab_bicubic
 from medsr_se.cli import evaluate as evaluate_cli
 from medsr_se.metrics.fov_metrics import calculate_psnr_fov, calculate_ssim_fov, fov_mask
+from medsr_se.utils.bicubic import matlab_bicubic
 from tests.helpers import REPO_ROOT, subprocess_env
 
 OPTION_FILES = sorted((REPO_ROOT / "options").glob("*.yml"))

@@ -35,7 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from medsr_se.archs.improved_se import SE_KINDS, build_se
-from medsr_se.options import OptionError
+from medsr_se.utils.options import OptionError
 
 MIN_SIZE = 16  # four stride-2 blocks
 NEGATIVE_SLOPE = 0.2  # LeakyReLU, as SRGAN / ESRGAN

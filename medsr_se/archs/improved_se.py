@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from medsr_se.precision import accumulation_dtype
+from medsr_se.utils.precision import accumulation_dtype
 
 
 def spatial_mean(x: torch.Tensor) -> torch.Tensor:

@@ -30,8 +30,8 @@ from medsr_se.cli.console import QUIET, VERBOSE, Console, add_verbosity_argument
 from medsr_se.evaluation import evaluate, markdown_table
 from medsr_se.losses.vgg_features import find_vgg_weights
 from medsr_se.metrics.fov_metrics import fov_mask
-from medsr_se.options import derive, dump_yaml
 from medsr_se.prepare.prepare_stare import Params, prepare
+from medsr_se.utils.options import derive, dump_yaml
 
 TILE = 352  # 1408 / 4, a multiple of 16
 TEST_TILES = ("tile_1_1", "tile_2_2")
@@ -120,7 +120,12 @@ def train(workdir: Path, data: Path, iterations: int, console: Console) -> Path 
 
 def training_summary(experiment: Path, console: Console) -> None:
     """Iterations, the last logged losses and the validation PSNR, read from BasicSR's log; the curves as a PNG."""
-    from medsr_se.plots import plot_training_curves, read_training_log, split_discriminator_terms, training_log
+    from medsr_se.evaluation.plots import (
+        plot_training_curves,
+        read_training_log,
+        split_discriminator_terms,
+        training_log,
+    )
 
     losses, metrics = read_training_log(training_log(experiment))
     losses, discriminator = split_discriminator_terms(losses)

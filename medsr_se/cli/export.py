@@ -12,10 +12,7 @@ Needs the extra: ``pip install "medsr-se[onnx]"`` (onnx, onnxruntime).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +21,7 @@ import torch
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
 from medsr_se.cli.console import Console, add_verbosity_arguments
 from medsr_se.inference import CheckpointError, load_generator
+from medsr_se.io.atomic import WriteError, write_atomically
 
 DYNAMIC_AXES = {"lr": {0: "batch", 2: "height", 3: "width"}, "sr": {0: "batch", 2: "out_height", 3: "out_width"}}
 
@@ -49,20 +47,20 @@ def check_onnx(net: SEEDSRGenerator, path: Path, shape: tuple[int, int, int, int
 
 
 def export_checked(net: SEEDSRGenerator, output: Path, opset: int, tolerance: float) -> float:
-    """Export to a temporary name beside ``output``, check it, and only then rename it onto ``output``.
-    A model that fails its check (or an export that fails) leaves nothing at ``output``."""
-    temporary = output.with_name(f".{output.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
+    """Export to a temporary name beside ``output``, check it, and only then rename it onto ``output``
+    (:func:`~medsr_se.io.atomic.write_atomically`). A model that fails its check (or an export that fails) leaves
+    nothing at ``output``."""
+    differences: list[float] = []
+
+    def export_and_check(temporary: Path) -> None:
         export_onnx(net, temporary, opset)
-        difference = check_onnx(net, temporary, (2, net.conv_first.in_channels, 45, 37))
-        if difference > tolerance:
-            raise ValueError(f"{output}: onnxruntime differs from PyTorch by {difference:.2e} (> {tolerance}); "
+        differences.append(check_onnx(net, temporary, (2, net.conv_first.in_channels, 45, 37)))
+        if differences[-1] > tolerance:
+            raise ValueError(f"{output}: onnxruntime differs from PyTorch by {differences[-1]:.2e} (> {tolerance}); "
                              "nothing was written")
-        os.replace(temporary, output)
-        return difference
-    finally:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
+
+    write_atomically(output, export_and_check)
+    return differences[-1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         net = load_generator(args.model)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         difference = export_checked(net, args.output, args.opset, args.tolerance)
-    except (FileNotFoundError, CheckpointError, ValueError) as error:
+    except (FileNotFoundError, CheckpointError, ValueError, WriteError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except OSError as error:

@@ -8,14 +8,14 @@ DICOM ``.dcm`` (a folder's DICOM files are grouped into series by SeriesInstance
 a multi-frame file is one volume). Images keep their bit depth (8 / 16) and channel count (a gray image through an
 RGB model is converted and back, with a warning) and are written as ``<output>/<stem>.png``. Volumes are upscaled
 in-plane slice by slice (``--axis`` picks the slice axis of a NIfTI; DICOM slices are its frames) through the
-intensity model (:mod:`medsr_se.intensity`): ``--window`` (CT presets or LOW,HIGH in HU) or ``--intensity
+intensity model (:mod:`medsr_se.io.intensity`): ``--window`` (CT presets or LOW,HIGH in HU) or ``--intensity
 percentile|minmax``, else the one stored in the checkpoint, else a full CT window for CT and the volume's
 percentiles otherwise. They are written as the same kind: NIfTI with the affine and zooms scaled
-(medsr_se.volumes), DICOM as a derived series (new SeriesInstanceUID for the series, new SOPInstanceUIDs,
+(medsr_se.io.volumes), DICOM as a derived series (new SeriesInstanceUID for the series, new SOPInstanceUIDs,
 DERIVED/SECONDARY, DerivationDescription, the source image referenced, spacing and position updated, the pixel type
 and rescale of the input). The architecture and scale are
 read from the checkpoint (``params_ema`` if present); ``--scale`` only checks it. ``--tile`` splits the LR image
-into tiles whose result equals whole-image inference (see medsr_se.archs.seedsr_tiling). ``--precision bf16`` (CPU
+into tiles whose result equals whole-image inference (see medsr_se.inference.tiling). ``--precision bf16`` (CPU
 or CUDA) or ``fp16`` (CUDA; also ``--fp16``) runs 8-bit images in reduced precision; 16-bit images always run in
 fp32. Reductions (the SE squeeze, the tiles' statistics) accumulate in fp32 whatever the precision.
 
@@ -43,12 +43,12 @@ import cv2
 import numpy as np
 import torch
 
-from medsr_se import intensity as intensity_models
-from medsr_se import volumes
 from medsr_se.cli.console import Console, add_verbosity_arguments
-from medsr_se.imageio import SUFFIXES, WriteError, read_image, write_image
 from medsr_se.inference import CheckpointError, load_generator, memory_budget, plan_tile, upscale
-from medsr_se.precision import warn_slow_bf16
+from medsr_se.io import intensity as intensity_models
+from medsr_se.io import volumes
+from medsr_se.io.images import SUFFIXES, WriteError, read_image, write_image
+from medsr_se.utils.precision import warn_slow_bf16
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -104,7 +104,7 @@ def input_files(source: Path) -> list[Path]:
 
 
 def collect_jobs(files: list[Path], axis: int, root: Path, nonfinite: float | None = None) -> list[Job]:
-    """Images one by one, each NIfTI as a volume, the DICOM files grouped into series (medsr_se.volumes);
+    """Images one by one, each NIfTI as a volume, the DICOM files grouped into series (medsr_se.io.volumes);
     ``nonfinite`` replaces NaN / ±inf voxels (else they are an error)."""
     jobs = [Job("image", [p], root) for p in files if p.suffix.lower() != ".dcm" and not volumes.is_nifti(p)]
     jobs += [Job("nifti", [p], root, volumes.read_nifti(p, axis, nonfinite)) for p in files if volumes.is_nifti(p)]

@@ -3,7 +3,7 @@
     medsr-plot experiments/SEEDSR_GAN_x4                 # -> experiments/SEEDSR_GAN_x4/curves.png
     medsr-plot experiments/SEEDSR_GAN_x4 -o curves.png
 
-Needs matplotlib (``pip install "medsr-se[plots]"``). What is read: :mod:`medsr_se.plots`.
+Needs matplotlib (``pip install "medsr-se[plots]"``). What is read: :mod:`medsr_se.evaluation.plots`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, help="PNG to write (default: <experiment>/curves.png)")
     add_verbosity_arguments(parser)
     args = parser.parse_args(argv)
-    from medsr_se.imageio import WriteError
-    from medsr_se.plots import plot_training_curves
+    from medsr_se.evaluation.plots import plot_training_curves
+    from medsr_se.io.atomic import WriteError
 
     try:
         written = plot_training_curves(args.experiment, args.output or args.experiment / "curves.png")

@@ -19,7 +19,7 @@ from pathlib import Path
 import lmdb
 
 from medsr_se.cli.console import QUIET, VERBOSE, Console, add_verbosity_arguments
-from medsr_se.intensity import CT_WINDOWS, ct_window
+from medsr_se.io.intensity import CT_WINDOWS, ct_window
 from medsr_se.prepare.prepare_stare import DEFAULT_OUTPUT, Params, PrepareError, prepare
 from medsr_se.prepare.volume_slices import VolumeOptions
 

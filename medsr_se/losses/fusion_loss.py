@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from medsr_se.losses.vgg_features import VGGFeatures
-from medsr_se.precision import at_least_float32
+from medsr_se.utils.precision import at_least_float32
 
 
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:

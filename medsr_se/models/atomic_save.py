@@ -10,7 +10,7 @@ first, the training state last, so a ``.state`` file only ever appears when its 
 While checking, two entries are added to the staged files:
 
 - ``net_g_<iter>.pth`` gets ``medsr_se_network_g``: the ``network_g`` options it was built from (``res_scale``,
-  ``reduction``, ``img_residual``, widths, scale, channels), so :func:`medsr_se.checkpoint.load_generator`
+  ``reduction``, ``img_residual``, widths, scale, channels), so :func:`medsr_se.inference.checkpoint.load_generator`
   rebuilds exactly that generator (``res_scale`` cannot be read off the weights);
 - ``net_g_<iter>.pth`` also gets ``medsr_se_data``: the modality and intensity model of the training set, read
   from the ``manifest.json`` of the prepared dataset it was trained on (:func:`training_data_record`), so inference
@@ -30,11 +30,10 @@ import torch
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import get_dist_info
 
-from medsr_se.options import plain
+from medsr_se.inference.checkpoint import DATA_KEY, NETWORK_OPTIONS_KEY
+from medsr_se.utils.options import plain
 
 STAGING_DIR = ".saving"
-NETWORK_OPTIONS_KEY = "medsr_se_network_g"
-DATA_KEY = "medsr_se_data"
 MANIFEST = "manifest.json"
 
 

@@ -18,7 +18,7 @@ import contextlib
 
 import torch
 
-from medsr_se.options import OptionError
+from medsr_se.utils.options import OptionError
 
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -43,8 +43,8 @@ from medsr_se.models.atomic_save import AtomicSaveMixin
 from medsr_se.models.discriminator_watch import DEFAULT_PATIENCE, DiscriminatorWatch, separation
 from medsr_se.models.lean_loop import LeanLoopMixin
 from medsr_se.models.mixed_precision import MixedPrecisionMixin
-from medsr_se.options import OptionError
-from medsr_se.precision import at_least_float32
+from medsr_se.utils.options import OptionError
+from medsr_se.utils.precision import at_least_float32
 
 BASICSR_LOSS_OPTIONS = ("pixel_opt", "perceptual_opt", "gan_opt")
 

@@ -18,7 +18,7 @@ from basicsr.models.sr_model import SRModel
 from medsr_se.models.atomic_save import AtomicSaveMixin
 from medsr_se.models.lean_loop import LeanLoopMixin
 from medsr_se.models.mixed_precision import MixedPrecisionMixin
-from medsr_se.precision import at_least_float32
+from medsr_se.utils.precision import at_least_float32
 
 
 class SEEDSRModel(AtomicSaveMixin, MixedPrecisionMixin, LeanLoopMixin, SRModel):

@@ -5,7 +5,7 @@ Steps, per image (in parallel over all cores, streamed: at most a few images in 
 
 1. read the member (gunzip ``.ppm.gz``), decode, convert to 8-bit BGR unless ``--gray`` / ``--keep-depth``;
 2. mod-crop the HR so that the largest scale divides it;
-3. LR_x{s} = MATLAB-style bicubic ``imresize(HR, 1/s)`` (:func:`medsr_se.bicubic.matlab_bicubic`) of the whole
+3. LR_x{s} = MATLAB-style bicubic ``imresize(HR, 1/s)`` (:func:`medsr_se.utils.bicubic.matlab_bicubic`) of the whole
    mod-cropped HR, rounded to the HR's integer type;
 4. test images are kept whole (PNG folders, for BasicSR validation); training images are cut into overlapping
    sub-images (``--crop-size``, ``--step``, multiples of the largest scale) with the LR cut at the same place.
@@ -39,10 +39,10 @@ import cv2
 import numpy as np
 from mmengine.utils import ProgressBar
 
-from medsr_se.bicubic import matlab_bicubic, mod_crop
 from medsr_se.prepare.lmdb_writer import LmdbWriter
 from medsr_se.prepare.sources import BadImageError, SourceImage, decode, list_images, read_bytes
 from medsr_se.prepare.volume_slices import VolumeOptions, volume_files, write_slices
+from medsr_se.utils.bicubic import matlab_bicubic, mod_crop
 
 DEFAULT_OUTPUT = Path("datasets") / "STARE"
 PNG_LEVEL = 1

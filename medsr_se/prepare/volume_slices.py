@@ -2,7 +2,7 @@
 
 The preparation works on images; a volume source is first cut into its in-plane slices along ``axis`` (DICOM:
 its frames / slices; NIfTI: the chosen voxel axis) and every slice mapped through *one* intensity model for the
-whole dataset (:mod:`medsr_se.intensity`):
+whole dataset (:mod:`medsr_se.io.intensity`):
 
     slice PNG = round(65535 · clip((physical − low) / (high − low), 0, 1))      uint16, one channel
 
@@ -23,8 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from medsr_se import intensity as intensity_models
-from medsr_se import volumes
+from medsr_se.io import intensity as intensity_models
+from medsr_se.io import volumes
 
 DICOM_SUFFIX = ".dcm"
 

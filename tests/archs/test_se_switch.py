@@ -6,9 +6,8 @@ import torch
 from medsr_se.archs.fusion_discriminator_arch import FusionSEDiscriminator
 from medsr_se.archs.improved_se import ImprovedSE, NoSE, PlainSE, build_se
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
-from medsr_se.archs.seedsr_tiling import tiled_forward
-from medsr_se.checkpoint import load_generator
-from medsr_se.models.atomic_save import NETWORK_OPTIONS_KEY
+from medsr_se.inference.checkpoint import NETWORK_OPTIONS_KEY, load_generator
+from medsr_se.inference.tiling import tiled_forward
 
 
 def test_plain_se_is_the_original_sigmoid_gate():

@@ -16,7 +16,7 @@ from medsr_se.archs.seedsr_arch import SEEDSRGenerator
 from medsr_se.cli import evaluate as evaluate_cli
 from medsr_se.cli import infer
 from medsr_se.cli import plot as plot_cli
-from medsr_se.options import recipe_names
+from medsr_se.utils.options import recipe_names
 from tests.helpers import REPO_ROOT, run_python
 
 
@@ -80,7 +80,7 @@ def test_evaluate_errors_before_writing_and_shows_progress(tmp_path, capsys, pre
 
 
 def test_comparison_sheet_has_numbers_and_an_error_map(retina):
-    from medsr_se.evaluation import LINE_HEIGHT, comparison_sheet
+    from medsr_se.evaluation.sheets import LINE_HEIGHT, comparison_sheet
 
     hr = np.ascontiguousarray(retina[300:900, 300:960, ::-1])
     sr = cv2.GaussianBlur(hr, (0, 0), 1.0)
@@ -107,7 +107,7 @@ def test_training_curves_plot(tmp_path, capsys):
         "2026-11-25 10:00:02,000 INFO: [run..][epoch:  0, iter:      20, lr:(1.000e-04,)] "
         "[eta: 0:00:30, time (data): 0.100 (0.001)] l_g_l1: 4.0000e-02 l_g_total: 0.9000e-01 \n"
         "2026-11-25 10:00:03,000 INFO: Validation val\n\t # psnr: 31.0000\tBest: 31.0000 @ 20 iter\n")
-    from medsr_se.plots import read_training_log
+    from medsr_se.evaluation.plots import read_training_log
 
     losses, metrics = read_training_log(next(experiment.glob("*.log")))
     assert losses["l_g_l1"] == [(10, 0.05), (20, 0.04)] and metrics["val/psnr"] == [(10, 30.5), (20, 31.0)]
@@ -122,7 +122,7 @@ def test_recipe_names_and_list(tmp_path):
     assert {"x4", "x8", "x16", "x4_gray", "pretrain_x4", "test_x4"} <= set(recipe_names())
     run = run_python(["-m", "medsr_se.train", "--list-recipes"], cwd=tmp_path)
     assert run.returncode == 0 and "x4_gray" in run.stdout and "x4.yml" in run.stdout
-    from medsr_se.options import resolve_option_argument
+    from medsr_se.utils.options import resolve_option_argument
 
     resolved = resolve_option_argument(["train.py", "-opt", "x4", "--auto_resume"])
     assert resolved[2].endswith("x4.yml") and resolved[3] == "--auto_resume"
@@ -139,7 +139,7 @@ def test_the_wheel_carries_the_recipes(tmp_path):
         names = set(archive.namelist())
         assert {f"medsr_se/recipes/{p.name}" for p in (REPO_ROOT / "options").glob("*.yml")} <= names
         archive.extractall(tmp_path / "site")
-    probe = ("import medsr_se.options as o; print(o.recipe_path('x4')); "
+    probe = ("import medsr_se.utils.options as o; print(o.recipe_path('x4')); "
              "assert str(o.recipe_path('x4')).endswith('medsr_se/recipes/x4.yml')")
     env = {"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin", "MEDSR_SE_NO_AUTOLOAD": "1"}
     run = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120,
@@ -169,7 +169,7 @@ def test_training_curves_with_non_finite_losses_and_the_discriminator_panel(tmp_
     (experiment / "train_gan_20261201.log").write_text(
         line.format(i=10, l1="5.0e-02", ranked="6.0e-01") + line.format(i=20, l1="nan", ranked="8.0e-01")
         + line.format(i=30, l1="-inf", ranked="9.0e-01") + line.format(i=40, l1="inf", ranked="9.5e-01"))
-    from medsr_se.plots import read_training_log, split_discriminator_terms
+    from medsr_se.evaluation.plots import read_training_log, split_discriminator_terms
 
     losses, _ = read_training_log(next(experiment.glob("*.log")))
     assert [v for _, v in losses["l_g_l1"]][3] == float("inf") and losses["l_g_l1"][2][1] == float("-inf")

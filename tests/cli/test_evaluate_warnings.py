@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
-from medsr_se.bicubic import matlab_bicubic
 from medsr_se.cli import evaluate as evaluate_cli
+from medsr_se.utils.bicubic import matlab_bicubic
 
 
 def gray_dataset(root, count: int = 3, scale: int = 2):

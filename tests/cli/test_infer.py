@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
-from medsr_se.archs.seedsr_tiling import tiled_forward
 from medsr_se.cli import infer
 from medsr_se.inference import CheckpointError, load_generator, upscale
+from medsr_se.inference.tiling import tiled_forward
 
 
 def trained_looking(net: SEEDSRGenerator, seed: int = 0) -> SEEDSRGenerator:
@@ -181,7 +181,7 @@ def test_bf16_inference_on_cpu_is_close_and_16_bit_images_stay_fp32(retina, tmp_
 
 def test_a_checkpoint_whose_recorded_upscale_disagrees_with_its_weights_is_one_line(tmp_path, capsys):
     """Issue 22 (13): torch's multi-line "Missing key(s) in state_dict" text inside the error."""
-    from medsr_se.models.atomic_save import NETWORK_OPTIONS_KEY
+    from medsr_se.inference.checkpoint import NETWORK_OPTIONS_KEY
 
     net = SEEDSRGenerator(1, 1, num_feat=8, num_block=1, upscale=2)
     options = {"type": "SEEDSRGenerator", "num_in_ch": 1, "num_out_ch": 1, "num_feat": 8, "num_block": 1,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from medsr_se.cli import infer
-from medsr_se.intensity import ct_window
+from medsr_se.io.intensity import ct_window
 from tests.medical import bicubic_skip_model, ct_series, pydicom_file
 
 
@@ -35,7 +35,7 @@ def ct_hu() -> np.ndarray:
 
 def test_window_fit_counts_the_levels_the_data_span():
     """Oracle: the data's range inside the window over the window's width, times the 65535 levels of 16 bits."""
-    from medsr_se.intensity import window_fit
+    from medsr_se.io.intensity import window_fit
 
     values = ct_hu()
     low, high = values.min(), values.max()

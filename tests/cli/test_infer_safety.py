@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from medsr_se import imageio
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
-from medsr_se.bicubic import matlab_bicubic
 from medsr_se.cli import infer
 from medsr_se.inference import AUTO_TILE, plan_tile, upscale
+from medsr_se.io import images as imageio
+from medsr_se.utils.bicubic import matlab_bicubic
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,9 @@ import torch
 from medsr_se.archs.fusion_discriminator_arch import FusionSEDiscriminator
 from medsr_se.archs.improved_se import ChannelScale, ChannelScaleInPlace
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
-from medsr_se.archs.seedsr_tiling import tiled_forward
 from medsr_se.cli import infer
 from medsr_se.inference import upscale
+from medsr_se.inference.tiling import tiled_forward
 from tests.helpers import REPO_ROOT, run_python, tiny_gan_options, write_options
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]

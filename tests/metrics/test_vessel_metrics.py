@@ -6,9 +6,9 @@ import pytest
 from basicsr.metrics import calculate_metric
 
 import medsr_se  # noqa: F401  (registers the metric)
-from medsr_se.bicubic import matlab_bicubic, mod_crop
 from medsr_se.evaluation import image_metrics
 from medsr_se.metrics.vessel_metrics import calculate_vessel_f1, vessel_maps
+from medsr_se.utils.bicubic import matlab_bicubic, mod_crop
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ import pytest
 import torch
 from basicsr.models import build_model
 
-from medsr_se import compat
-from medsr_se.checkpoint import load_generator
+from medsr_se.inference.checkpoint import load_generator
 from medsr_se.losses.vgg_features import VGGFeatures
 from medsr_se.models.atomic_save import CheckpointWriteError
-from medsr_se.options import OptionError, load_recipe
+from medsr_se.utils import compat
+from medsr_se.utils.options import OptionError, load_recipe
 from tests.helpers import run_python, tiny_gan_options, write_options
 from tests.models.test_relativistic_gan_model import build_tiny_model
 

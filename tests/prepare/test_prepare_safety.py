@@ -15,9 +15,9 @@ import pytest
 
 from medsr_se.cli import prepare_stare as prepare_cli
 from medsr_se.prepare.prepare_stare import PrepareError, output_lock, prepare, recover_interrupted
-from medsr_se.prepare.stare_like import write_stare_tar, write_stare_zip
 from medsr_se.prepare.verify import verify
 from tests.helpers import STARE_PARAMS, subprocess_env
+from tests.stare_like import write_stare_tar, write_stare_zip
 
 
 def dataset_copy(prepared, where: Path, marker: str) -> Path:
@@ -171,7 +171,7 @@ def alive(pid: int) -> bool:
 
 
 def test_workers_die_with_a_killed_preparation(retina, tmp_path):
-    from medsr_se.prepare.stare_like import stare_like_images
+    from tests.stare_like import stare_like_images
 
     archive = write_stare_zip(stare_like_images(retina, 40), tmp_path / "big.zip")
     process = subprocess.Popen([sys.executable, "-m", "medsr_se.cli.prepare_stare", str(archive), "-o",

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from basicsr.data import build_dataset
 
-from medsr_se.bicubic import matlab_bicubic, mod_crop
 from medsr_se.cli import prepare_stare as prepare_cli
 from medsr_se.prepare import prepare_stare
 from medsr_se.prepare.prepare_stare import Params, PrepareError, make_split, prepare
-from medsr_se.prepare.stare_like import write_stare_tar, write_stare_zip
 from medsr_se.prepare.verify import verify
+from medsr_se.utils.bicubic import matlab_bicubic, mod_crop
 from tests.helpers import STARE_PARAMS as PARAMS
+from tests.stare_like import write_stare_tar, write_stare_zip
 
 
 def run(source, output, **kwargs):

@@ -28,7 +28,7 @@ The fixes, all of them observable with basicsr 1.4.2, torch 2.14, torchvision 0.
 ``safe_yaml``
     BasicSR's option loader (``basicsr.utils.options.ordered_yaml``) is PyYAML's full ``Loader``: an option file
     with a ``!!python/object/apply:os.system [...]`` tag runs the command while it is being read. Replaced by
-    :class:`medsr_se.options.SafeOrderedLoader` (plain data only, order kept), so every BasicSR entry point that
+    :class:`medsr_se.utils.options.SafeOrderedLoader` (plain data only, order kept), so every BasicSR entry point that
     reads option files (``parse_options`` of train.py and test.py) refuses such tags and runs nothing.
 ``vgg_path``
     BasicSR's ``VGGFeatureExtractor`` looks for ``experiments/pretrained_models/vgg19-dcbb9e9d.pth`` relative to
@@ -37,7 +37,7 @@ The fixes, all of them observable with basicsr 1.4.2, torch 2.14, torchvision 0.
 ``option_fixups``
     Not an upstream bug but the one place medsr-se's option fix-ups reach every entry point: BasicSR's
     ``parse_options`` (of ``basicsr.utils.options``, ``basicsr.train`` and ``basicsr.test``) resolves a recipe
-    name after ``-opt`` and applies :func:`medsr_se.options.fix_options` (``persistent_workers`` off where a
+    name after ``-opt`` and applies :func:`medsr_se.utils.options.fix_options` (``persistent_workers`` off where a
     loader has no workers, the slow-bfloat16 warning), so ``python basicsr/train.py`` with the autoload hook gets
     exactly what ``python -m medsr_se.train`` gets.
 """
@@ -161,7 +161,7 @@ def _resume_state_apply() -> None:
 # --------------------------------------------------------------------------------------------- dist_cpu
 def option_file_wants_cpu(argv: list[str]) -> bool:
     """True when the ``-opt`` file of this command line says ``num_gpu: 0`` (read before BasicSR's init_dist)."""
-    from medsr_se.options import OptionFileError, load_yaml, option_file_argument
+    from medsr_se.utils.options import OptionFileError, load_yaml, option_file_argument
 
     path = option_file_argument(argv)
     try:
@@ -241,7 +241,7 @@ def _safe_yaml_needed() -> bool:
 def _safe_yaml_apply() -> None:
     from basicsr.utils import options
 
-    from medsr_se.options import SafeOrderedLoader
+    from medsr_se.utils.options import SafeOrderedLoader
 
     dumper = options.ordered_yaml()[1]
 
@@ -283,7 +283,7 @@ def _option_fixups_apply() -> None:
     import basicsr.train
     from basicsr.utils import options
 
-    from medsr_se.options import fix_options, resolve_option_argument
+    from medsr_se.utils.options import fix_options, resolve_option_argument
 
     inner = options.parse_options  # upstream, or the local_rank fix's wrapper of it
 

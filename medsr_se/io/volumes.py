@@ -78,8 +78,8 @@ from pathlib import Path
 
 import numpy as np
 
-from medsr_se.imageio import WriteError, write_atomically
-from medsr_se.intensity import NonFiniteError, replace_nonfinite
+from medsr_se.io.atomic import WriteError, write_atomically
+from medsr_se.io.intensity import NonFiniteError, replace_nonfinite
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
@@ -843,7 +843,7 @@ def write_whole(writes: Iterable[tuple[Path, Callable[[Path], None]]]) -> None:
     hidden files), flushed to disk; folders are made as needed. Only when every file is written are they renamed
     into place, a file already at a target first moved aside and deleted once all are in place. A failure at any
     step removes what this call wrote and the folders it made, puts back what it moved aside, and raises
-    :class:`~medsr_se.imageio.WriteError` naming the file."""
+    :class:`~medsr_se.io.images.WriteError` naming the file."""
     staged: list[tuple[Path, Path]] = []  # (temporary, target)
     made: list[Path] = []
     target = None

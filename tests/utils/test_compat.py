@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from medsr_se import compat
+from medsr_se.utils import compat
 from tests.helpers import REPO_ROOT, run_python
 
 
@@ -32,7 +32,7 @@ def test_upstream_still_needs_fix(fix):
         assert probe.stdout.strip() == "True", probe.stderr
     else:
         needed, _ = compat.AFTER_IMPORT[fix]
-        assert needed(), f"basicsr no longer needs the {fix} fix: remove it from medsr_se/compat.py"
+        assert needed(), f"basicsr no longer needs the {fix} fix: remove it from medsr_se/utils/compat.py"
 
 
 def test_plain_basicsr_import_fails_without_the_fix():
@@ -134,13 +134,13 @@ def _parse(tmp_path, monkeypatch, *argv: str) -> dict:
 
 def test_every_entry_point_parses_through_the_one_option_fix_up(tmp_path, monkeypatch):
     """Issue 22 (18): BasicSR's train.py, test.py and medsr_se.train share one parse_options, which applies
-    medsr_se.options.fix_options: persistent_workers goes off for a training set without workers and for every
+    medsr_se.utils.options.fix_options: persistent_workers goes off for a training set without workers and for every
     validation set (BasicSR builds those with 0 workers); a training set with workers keeps it."""
     import basicsr.test
     import basicsr.train
     from basicsr.utils import options as basicsr_options
 
-    from medsr_se.options import derive, dump_yaml
+    from medsr_se.utils.options import derive, dump_yaml
 
     assert basicsr.train.parse_options is basicsr.test.parse_options is basicsr_options.parse_options
     assert basicsr.train.parse_options.medsr_se_fixups
@@ -155,7 +155,7 @@ def test_every_entry_point_parses_through_the_one_option_fix_up(tmp_path, monkey
 
 
 def test_basicsr_entry_points_take_recipe_names(tmp_path, monkeypatch):
-    from medsr_se.options import load_recipe
+    from medsr_se.utils.options import load_recipe
 
     opt = _parse(tmp_path, monkeypatch, "-opt", "x4")
     assert opt["name"] == load_recipe("x4")["name"] and sys.argv[2].endswith("x4.yml")

@@ -17,7 +17,10 @@ from os import path as osp
 import torch
 
 from medsr_se.archs.seedsr_arch import IMG_RESIDUAL_KEY, SEEDSRGenerator
-from medsr_se.models.atomic_save import DATA_KEY, NETWORK_OPTIONS_KEY
+
+# What our models add to a BasicSR net_g checkpoint (written by :mod:`medsr_se.models.atomic_save`)
+NETWORK_OPTIONS_KEY = "medsr_se_network_g"  # the network_g options the generator was built from
+DATA_KEY = "medsr_se_data"  # the training data record: modality, intensity model, dataset folder
 
 
 class CheckpointError(ValueError):

@@ -6,7 +6,7 @@ source of every setting. Demos, tests and benchmarks start from one of them and 
 
 Loading is safe: :class:`SafeOrderedLoader` is PyYAML's ``SafeLoader`` (plain data only: a ``!!python/...`` tag is
 an error, nothing is constructed or run) keeping the order of mappings as BasicSR's own loader does.
-:mod:`medsr_se.compat` installs it as BasicSR's ``ordered_yaml`` loader, so BasicSR's entry points load option
+:mod:`medsr_se.utils.compat` installs it as BasicSR's ``ordered_yaml`` loader, so BasicSR's entry points load option
 files safely too once medsr-se is installed.
 """
 
@@ -20,8 +20,9 @@ from pathlib import Path
 
 import yaml
 
-OPTIONS_DIR = Path(__file__).resolve().parents[1] / "options"  # the recipes of a clone or an editable install
-PACKAGED_DIR = Path(__file__).resolve().parent / "recipes"  # the same files, copied into a wheel by setup.py
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # medsr_se/
+OPTIONS_DIR = PACKAGE_DIR.parent / "options"  # the recipes of a clone or an editable install
+PACKAGED_DIR = PACKAGE_DIR / "recipes"  # the same files, copied into a wheel by setup.py
 
 
 class OptionFileError(ValueError):
@@ -212,13 +213,13 @@ def _check_dataset(phase: str, dataset: Mapping, scale: int | None) -> None:
 def fix_options(opt: dict) -> dict:
     """The option fix-ups, applied in place to what BasicSR's ``parse_options`` returns, on every entry point
     (``medsr_se.train`` / ``medsr_se.test`` and BasicSR's own train.py / test.py / ``train_pipeline`` through the
-    autoload hook: :mod:`medsr_se.compat` installs one ``parse_options`` that calls this; there is no other copy):
+    autoload hook: :mod:`medsr_se.utils.compat` installs one ``parse_options`` that calls this; there is no other copy):
 
     - ``persistent_workers`` is turned off where a loader has no worker processes (PyTorch refuses it:
       "persistent_workers option needs num_workers > 0"): a training set with ``num_worker_per_gpu: 0``, and every
       validation / test set (BasicSR builds those with 0 workers whatever the option says);
     - ``train:precision: bf16`` on a CPU without native bfloat16 gets one warning, with the reason
-      (:func:`medsr_se.precision.warn_slow_bf16`).
+      (:func:`medsr_se.utils.precision.warn_slow_bf16`).
     """
     for phase, dataset in (opt.get("datasets") or {}).items():
         if not isinstance(dataset, dict) or not dataset.get("persistent_workers"):
@@ -227,7 +228,7 @@ def fix_options(opt: dict) -> dict:
             dataset["persistent_workers"] = False  # nothing to keep without worker processes
     precision = (opt.get("train") or {}).get("precision") if opt.get("is_train", True) else None
     if precision == "bf16" and opt.get("num_gpu") == 0:
-        from medsr_se.precision import warn_slow_bf16
+        from medsr_se.utils.precision import warn_slow_bf16
 
         warn_slow_bf16("cpu", "train:precision bf16")
     return opt

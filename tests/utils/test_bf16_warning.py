@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from medsr_se import precision
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
 from medsr_se.cli import infer
-from medsr_se.options import fix_options
+from medsr_se.utils import precision
+from medsr_se.utils.options import fix_options
 
 AVX2_EPYC = {"fpu", "sse2", "avx", "avx2", "fma"}  # no bfloat16 instructions
 AVX512_XEON = AVX2_EPYC | {"avx512f", "avx512bw", "avx512_vnni"}

@@ -1,7 +1,7 @@
-"""medsr_se.volumes at the library level: NIfTI forms, DICOM attributes, whole-or-nothing writes, refused inputs.
+"""medsr_se.io.volumes at the library level: NIfTI forms, DICOM attributes, whole-or-nothing writes, refused inputs.
 
 Every geometric check is against nibabel / the DICOM attributes computed by hand here, never against
-:func:`medsr_se.volumes.scaled_affine`.
+:func:`medsr_se.io.volumes.scaled_affine`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medsr_se import volumes
+from medsr_se.io import volumes
 from tests.medical import nibabel_data
 
 nibabel = pytest.importorskip("nibabel", reason="the medical extra is part of the test extra")

@@ -29,7 +29,6 @@ def register_once(registry: Registry, obj: type) -> None:
 
 
 def register_all() -> None:
-    from medsr_se import mm_registry
     from medsr_se.archs.fusion_discriminator_arch import FusionSEDiscriminator
     from medsr_se.archs.seedsr_arch import SEEDSRGenerator
     from medsr_se.data.paired_medical_image_dataset import PairedMedicalImageDataset
@@ -38,6 +37,7 @@ def register_all() -> None:
     from medsr_se.metrics.vessel_metrics import calculate_vessel_f1
     from medsr_se.models.relativistic_gan_model import RelativisticGANModel
     from medsr_se.models.seedsr_model import SEEDSRModel
+    from medsr_se.utils import mmengine_registry as mm_registry
 
     for arch in (SEEDSRGenerator, FusionSEDiscriminator):
         register_once(ARCH_REGISTRY, arch)

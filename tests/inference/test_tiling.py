@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
-from medsr_se.archs.seedsr_tiling import lr_features, stage_statistics
+from medsr_se.inference.tiling import lr_features, stage_statistics
 
 
 def test_fp16_stage_statistics_accumulate_in_float32():

@@ -1,22 +1,15 @@
-"""The Python API of inference: super-resolving numpy images with a trained ``SEEDSRGenerator``.
+"""``upscale``: super-resolving a numpy image (or a tensor) with a trained ``SEEDSRGenerator``.
 
-    from medsr_se.inference import load_generator, upscale
-    net = load_generator("experiments/SEEDSR_GAN_x4/models/net_g_latest.pth")
-    sr = upscale(image, net, tile=128)
-
-``load_generator`` (re-exported from :mod:`medsr_se.checkpoint`) reads the architecture off the checkpoint;
-``upscale`` keeps the image's dtype and channel count and can tile (:mod:`medsr_se.archs.seedsr_tiling`).
-
+It keeps the image's dtype and channel count and can tile (:mod:`medsr_se.inference.tiling`).
 Arrays of physical values (CT in HU as int16 or float, MRI as float, ...) need their intensity mapping spelled out
-(:mod:`medsr_se.intensity`), e.g. for a CT slice in HU:
+(:mod:`medsr_se.io.intensity`), e.g. for a CT slice in HU:
 
-    from medsr_se.intensity import ct_window
+    from medsr_se.io.intensity import ct_window
     sr_hu = upscale(hu_slice, net, intensity=ct_window("full"))     # int16 in, int16 out, negative values kept
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable
 
@@ -24,14 +17,8 @@ import numpy as np
 import torch
 
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
-from medsr_se.bicubic import matlab_bicubic
-from medsr_se.checkpoint import CheckpointError, load_generator
-from medsr_se.intensity import IntensityModel, for_dtype, replace_nonfinite
-
-__all__ = ["CheckpointError", "image_to_tensor", "load_generator", "plan_tile", "tensor_to_image", "upscale"]
-
-GIB = float(1 << 30)
-AUTO_TILE = 128  # LR tile size chosen when a whole image would not fit (the measured setting of BENCHMARKS.md)
+from medsr_se.io.intensity import IntensityModel, for_dtype, replace_nonfinite
+from medsr_se.utils.bicubic import matlab_bicubic
 
 
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -75,12 +62,12 @@ def upscale(image: np.ndarray | torch.Tensor, model: SEEDSRGenerator, tile: int 
     ``image``: numpy (H, W) or (H, W, C) BGR, or a torch tensor (H, W) or (C, H, W) RGB (returned as a tensor of
     the same layout, dtype and device). uint8 / uint16 images map their type's full range to the network's [0, 1]
     unless ``intensity`` says otherwise; int16, int32 and float arrays need ``intensity`` (an
-    :class:`~medsr_se.intensity.IntensityModel`, e.g. ``ct_window("full")`` for HU), because no range is implied
+    :class:`~medsr_se.io.intensity.IntensityModel`, e.g. ``ct_window("full")`` for HU), because no range is implied
     by their type. Values outside the intensity window reach the network clipped, with a warning that counts them;
     results beyond ``out_dtype``'s range are clipped with a warning: nothing is clipped silently.
 
     ``tile`` > 0 processes LR tiles of that size with
-    :func:`medsr_se.archs.seedsr_tiling.tiled_forward`, which gives the whole-image result with far less memory.
+    :func:`medsr_se.inference.tiling.tiled_forward`, which gives the whole-image result with far less memory.
     A gray image through a 3-channel model is converted and back (with a warning: that model was trained on colour
     photographs). 16-bit and float images on CUDA are computed without TF32. A 4-channel (BGRA) image keeps its
     alpha: the colour goes through the network, the alpha channel is resized with MATLAB-style bicubic.
@@ -102,7 +89,7 @@ def upscale(image: np.ndarray | torch.Tensor, model: SEEDSRGenerator, tile: int 
     if intensity is None:
         if image.dtype not in NETWORK_DTYPES:
             raise ValueError(f"a {image.dtype} array has no implied intensity range: pass intensity= (e.g. "
-                             "medsr_se.intensity.ct_window('full') for CT in HU, or measured(array) for MRI)")
+                             "medsr_se.io.intensity.ct_window('full') for CT in HU, or measured(array) for MRI)")
         if out_dtype is None or np.dtype(out_dtype) == image.dtype:
             return _upscale_quantised(image, model, tile, tile_pad, progress)
         intensity = for_dtype(image.dtype)
@@ -128,7 +115,7 @@ def _run(model: SEEDSRGenerator, lr: torch.Tensor, tile: int, tile_pad: int, sin
     """tiled_forward into ``sink``; TF32 off on CUDA when the output needs more than 8 bits; ``progress`` per output
     tile, or per residual block and upsampling stage of a whole-image pass (forward hooks: the computation is the
     same with or without them)."""
-    from medsr_se.archs.seedsr_tiling import tiled_forward, tiles
+    from medsr_se.inference.tiling import tiled_forward, tiles
 
     hooks = []
     if progress is not None:
@@ -229,46 +216,3 @@ def _upscale_tensor(image: torch.Tensor, model: SEEDSRGenerator, tile: int, tile
         result = np.ascontiguousarray(result.transpose(2, 0, 1))
     tensor = torch.from_numpy(np.ascontiguousarray(result))
     return (tensor.to(torch.bfloat16) if bfloat16 and out_dtype is None else tensor).to(image.device)
-
-
-def estimated_bytes(model: SEEDSRGenerator, height: int, width: int, tile: int) -> int:
-    """Rough peak memory (bytes) of inference on an LR image of height x width, whole (tile 0) or tiled.
-
-    Whole: three LR-resolution feature maps plus the last upsampling stage's conv output and its shuffle, each
-    num_feat x (s·h) x (s·w) floats. Tiled (:mod:`medsr_se.archs.seedsr_tiling`): the three LR maps plus one tile
-    at output resolution.
-    """
-    features, scale, item = model.conv_first.out_channels, model.upscale, next(model.parameters()).element_size()
-    lr_maps = 3 * features * height * width * item
-    if tile <= 0:
-        return lr_maps + 2 * features * scale * scale * height * width * item
-    tile_pixels = scale * (min(tile, height) + 8) * scale * (min(tile, width) + 8)
-    return lr_maps + 3 * features * tile_pixels * item
-
-
-def memory_budget(device: str | torch.device) -> int:
-    """Bytes inference may use: 80 % of the free GPU memory, or 70 % of the memory Linux reports available."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return int(0.8 * torch.cuda.mem_get_info(device)[0])
-    try:
-        with open("/proc/meminfo") as handle:
-            available = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("MemAvailable:"))
-    except (OSError, StopIteration, ValueError):
-        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-    return int(0.7 * available)
-
-
-def plan_tile(model: SEEDSRGenerator, height: int, width: int, tile: int, budget: int) -> int:
-    """The tile size to use: ``tile`` if given; 0 (whole image) when that fits ``budget``; else :data:`AUTO_TILE`.
-    ValueError when even tiled inference would not fit (the message says how much it needs)."""
-    if tile < 0:
-        raise ValueError(f"--tile must be 0 (whole image) or a positive size, got {tile}")
-    if tile == 0 and estimated_bytes(model, height, width, 0) <= budget:
-        return 0
-    chosen = tile or AUTO_TILE
-    needed = estimated_bytes(model, height, width, chosen)
-    if needed > budget:
-        raise ValueError(f"{width}x{height} needs about {needed / GIB:.1f} GiB even tiled, more than the "
-                         f"{budget / GIB:.1f} GiB available: cut the image into parts first")
-    return chosen

@@ -1,20 +1,21 @@
 """Reading and writing the images a user brings: PNG / JPEG / TIFF / PPM / BMP through OpenCV (DICOM and NIfTI
-volumes: :mod:`medsr_se.volumes`), and the one checked, atomic writer every output goes through. Shared by
-``medsr-infer``, the Python API and evaluation.
+volumes: :mod:`medsr_se.io.volumes`); every write goes through :func:`medsr_se.io.atomic.write_atomically`.
+Shared by ``medsr-infer``, the Python API and evaluation.
 
 Pixels are numpy arrays as OpenCV stores them: (H, W) gray or (H, W, C) BGR, uint8 or uint16.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from medsr_se.io.atomic import WriteError, write_atomically
+
+__all__ = ["SUFFIXES", "WriteError", "encode_image", "read_image", "write_atomically", "write_image"]
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm", ".bmp", ".dcm")
 # OpenCV refuses images of more pixels than this (CV_IO_MAX_IMAGE_PIXELS, 2^30 by default) with its own error
@@ -39,30 +40,6 @@ def _opencv_reason(error: cv2.error) -> str:
     if "CV_IO_MAX_IMAGE_PIXELS" in text:
         return f"its header claims more than OpenCV's limit of {OPENCV_MAX_PIXELS} pixels"
     return text.rpartition(" error: ")[2] or "cv2.error"
-
-
-class WriteError(OSError):
-    """A file that could not be written; the message names it. Nothing is left at its path."""
-
-
-def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """``write(temporary)`` into a hidden file beside ``path``, flushed to disk, then renamed onto ``path``.
-
-    A failure (full disk, read-only folder, an encoder error) removes the temporary file and raises
-    :class:`WriteError` naming ``path``; a reader never sees a partly written file at ``path``.
-    """
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        write(temporary)
-        with open(temporary, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except Exception as error:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise WriteError(f"{path}: cannot write it ({reason})") from error
 
 
 def encode_image(pixels: np.ndarray, suffix: str = ".png") -> bytes:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from medsr_se.cli import infer
-from medsr_se.intensity import ct_window
-from medsr_se.volumes import read_dicom_volumes, scaled_affine
+from medsr_se.io.intensity import ct_window
+from medsr_se.io.volumes import read_dicom_volumes, scaled_affine
 from tests.medical import bicubic_skip_model, ct_series, mr_series, nibabel_data, pydicom_file, torch_bicubic
 
 nibabel = pytest.importorskip("nibabel", reason="the medical extra is part of the test extra")

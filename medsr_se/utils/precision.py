@@ -1,7 +1,7 @@
 """One rule for reduced-precision tensors: reductions and losses run in float32 at least (float64 stays float64).
 
 And one check: bfloat16 on a CPU without native bfloat16 instructions is slower than float32
-(:func:`slow_bf16_reason`); training (``train:precision bf16``, via :func:`medsr_se.options.fix_options`) and
+(:func:`slow_bf16_reason`); training (``train:precision bf16``, via :func:`medsr_se.utils.options.fix_options`) and
 ``medsr-infer --precision bf16`` warn once when that is the case (:func:`warn_slow_bf16`).
 """
 

@@ -1,4 +1,4 @@
-"""The intensity model (medsr_se.intensity) and upscale() on arrays of physical values."""
+"""The intensity model (medsr_se.io.intensity) and upscale() on arrays of physical values."""
 
 import warnings
 
@@ -8,7 +8,7 @@ import torch
 
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
 from medsr_se.inference import upscale
-from medsr_se.intensity import CT_WINDOWS, IntensityModel, choose, ct_window, measured
+from medsr_se.io.intensity import CT_WINDOWS, IntensityModel, choose, ct_window, measured
 from tests.medical import pydicom_file, torch_bicubic
 
 

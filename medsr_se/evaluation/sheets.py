@@ -1,0 +1,96 @@
+"""Comparison sheets: bicubic | SR | HR side by side, each with its numbers in a strip above it, a zoomed crop of
+the most detailed window below, and the error map; 16-bit images are shown through :func:`display_8bit`."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from medsr_se.metrics.fov_metrics import fov_mask
+
+
+def display_8bit(image: np.ndarray) -> np.ndarray:
+    """An 8-bit BGR copy for looking at (16-bit values >> 8, gray replicated)."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
+
+
+def detail_window(hr: np.ndarray, crop: int) -> tuple[int, int]:
+    """(top, left) of the crop x crop window inside the field of view with the most detail (Laplacian energy)."""
+    gray = cv2.cvtColor(hr, cv2.COLOR_BGR2GRAY) if hr.ndim == 3 else hr
+    energy = np.abs(cv2.Laplacian(gray.astype(np.float32), cv2.CV_32F))
+    mask = fov_mask(hr)
+    best, best_score = (0, 0), -1.0
+    step = max(1, crop // 2)
+    for top in range(0, max(1, hr.shape[0] - crop + 1), step):
+        for left in range(0, max(1, hr.shape[1] - crop + 1), step):
+            window = (slice(top, top + crop), slice(left, left + crop))
+            if mask[window].all() and energy[window].mean() > best_score:
+                best, best_score = (top, left), float(energy[window].mean())
+    return best
+
+
+LINE_HEIGHT = 26  # pixels per header line (labels sit in a strip above each panel, never on the image)
+
+
+def panel_caption(label: str, metrics: dict[str, float] | None) -> list[str]:
+    """Header lines: the panel's name, then its PSNR / SSIM (/ vessel F1) against HR when measured."""
+    lines = [label]
+    if metrics:
+        lines += [f"PSNR {metrics['psnr']:.2f} dB", f"SSIM {metrics['ssim']:.4f}"]
+        vessel = metrics.get("vessel_f1")
+        if vessel is not None and vessel == vessel:  # NaN: the metric does not apply (CT / MRI)
+            lines.append(f"vessel F1 {vessel:.3f}")
+    return lines
+
+
+def error_map(sr: np.ndarray, hr: np.ndarray) -> tuple[np.ndarray, float]:
+    """|SR − HR| (mean over channels) as a colour map, 8-bit BGR: black = no error, brightest = the 99.5th
+    percentile of the error or more (returned, in grey levels, for the label)."""
+    difference = np.abs(sr.astype(np.float32) - hr.astype(np.float32))
+    if difference.ndim == 3:
+        difference = difference.mean(axis=2)
+    top = max(1.0, float(np.percentile(difference, 99.5)))
+    scaled = np.clip(difference * (255.0 / top), 0, 255).astype(np.uint8)
+    return cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), top
+
+
+def fitted_scale(text: str, width: int, largest: float = 0.8) -> float:
+    """The largest font scale (up to ``largest``) at which ``text`` fits ``width`` pixels."""
+    text_width = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 1.0, 1)[0][0]
+    return max(0.3, min(largest, (width - 12) / max(1, text_width)))
+
+
+def with_header(image: np.ndarray, lines: list[str], height: int) -> np.ndarray:
+    header = np.zeros((height, image.shape[1], 3), np.uint8)
+    for index, text in enumerate(lines):
+        cv2.putText(header, text, (6, 20 + LINE_HEIGHT * index), cv2.FONT_HERSHEY_SIMPLEX,
+                    fitted_scale(text, image.shape[1]), (255, 255, 255), 1, cv2.LINE_AA)
+    return np.vstack([header, image])
+
+
+def comparison_sheet(bicubic: np.ndarray, sr: np.ndarray, hr: np.ndarray,
+                     metrics: dict[str, dict[str, float]] | None = None) -> np.ndarray:
+    """bicubic | SR | HR | |SR − HR| error map, each with its name and numbers in a strip above it (the text scaled
+    to fit the panel), and below each
+    a zoom of the most detailed window inside the field of view, magnified to the panel's width (8-bit BGR)."""
+    height, width = hr.shape[:2]
+    crop = max(16, min(height, width) // 6)
+    zoom = max(1, width // crop)
+    top, left = detail_window(hr, crop)
+    metrics = metrics or {}
+    errors, brightest = error_map(sr, hr)
+    named = (("bicubic", bicubic), ("SR", sr), ("HR", hr), (f"|SR - HR|, bright = {brightest:.0f}+ levels", errors))
+    captions = [panel_caption(label, metrics.get(label)) for label, _ in named]
+    header_height = LINE_HEIGHT * max(len(lines) for lines in captions) + 8
+    panels = []
+    for (_, image), caption in zip(named, captions):
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
+        detail = cv2.resize(image[top:top + crop, left:left + crop], None, fx=zoom, fy=zoom,
+                            interpolation=cv2.INTER_NEAREST)
+        cv2.rectangle(image, (left, top), (left + crop, top + crop), (0, 255, 255), 2)
+        pad = np.zeros((detail.shape[0], width, 3), np.uint8)
+        pad[:, : min(detail.shape[1], width)] = detail[:, :width]
+        panels.append(with_header(np.vstack([image, pad]), caption, header_height))
+    return np.hstack(panels)
