@@ -1,0 +1,96 @@
+"""``ThroughPlaneVolumeDataset``: training pairs cut from the in-plane slices of the scan(s) to be super-resolved
+(self-supervised through-plane SR, :mod:`medsr_se.throughplane`).
+
+Each item: one in-plane slice of one volume chosen at random, used as it is or transposed (both in-plane axes
+are degraded), a random gt_size x gt_size HR patch of it, and its LR made by blurring the patch's columns with the
+slice profile and keeping every r-th row (:func:`medsr_se.throughplane.degrade`, on the whole column strip so the
+blur sees the real neighbours, then cut). Random horizontal / vertical flips (the profile is symmetric, so a flip
+commutes with the degradation). Nothing is written to disk.
+
+    lq: (1, gt_size / r, gt_size) float32 in [0, 1]     gt: (1, gt_size, gt_size)
+
+Options (``datasets:train``):
+    volumes: NIfTI files / DICOM series folders (one or more)
+    scale: r (BasicSR copies the top-level ``scale``)
+    gt_size: HR patch side, a multiple of r (default 64)
+    axis: the slice axis (default: the axis of largest spacing; needed for 4-D NIfTI)
+    slice_thickness: mm, the profile's FWHM (default: the scan's SliceThickness / slice spacing)
+    slice_profile: a .npy kernel (taps in in-plane pixels) instead of the Gaussian
+    use_hflip / use_vflip: random flips (default true)
+    samples_per_epoch: the dataset's length (default 1000; patches are random, so this only paces epochs)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils import data
+
+from medsr_se import throughplane as tp
+
+DEFAULT_GT_SIZE = 64
+DEFAULT_SAMPLES = 1000
+
+
+class ThroughPlaneVolumeDataset(data.Dataset):
+    """Random (LR, HR) patches from the in-plane slices of volumes (module docstring)."""
+
+    def __init__(self, opt: dict) -> None:
+        super().__init__()
+        self.opt = opt
+        self.scale = int(opt["scale"][0] if isinstance(opt["scale"], (list, tuple)) else opt["scale"])
+        self.gt_size = int(opt.get("gt_size") or DEFAULT_GT_SIZE)
+        if self.gt_size % self.scale:
+            raise ValueError(f"datasets:{opt.get('name', 'train')}:gt_size {self.gt_size} is not a multiple of "
+                             f"scale {self.scale}")
+        paths = opt.get("volumes") or []
+        if isinstance(paths, str):
+            paths = [paths]
+        if not paths:
+            raise ValueError("ThroughPlaneVolumeDataset: give datasets:train:volumes (NIfTI files or DICOM folders)")
+        profile_file = opt.get("slice_profile")
+        self.slices: list[np.ndarray] = []  # in-plane slices in [0, 1]
+        self.profiles: list[tp.SliceProfile] = []  # the profile of each slice's volume
+        for path in paths:
+            scan = tp.read_scan(path, opt.get("axis"), opt.get("slice_thickness"))
+            profile = tp.load_profile(profile_file) if profile_file else tp.gaussian_profile(scan.geometry.fwhm_pixels)
+            unit = np.clip(tp.intensity_for(scan.values).to_unit(scan.values), 0, 1)
+            for index in list(np.ndindex(*unit.shape[3:])) or [()]:
+                for image in tp.in_plane_slices(unit[(...,) + index], scan.geometry.axis):
+                    if min(image.shape) < self.gt_size:
+                        raise ValueError(f"{path}: in-plane slices of {image.shape[1]}x{image.shape[0]} are smaller "
+                                         f"than gt_size {self.gt_size}; lower datasets:train:gt_size")
+                    self.slices.append(np.ascontiguousarray(image, np.float32))
+                    self.profiles.append(profile)
+        self.samples = int(opt.get("samples_per_epoch") or DEFAULT_SAMPLES)
+
+    def __len__(self) -> int:
+        return self.samples
+
+    def pair(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One random (LR, HR) patch pair as numpy arrays."""
+        index = int(rng.integers(len(self.slices)))
+        image = self.slices[index]
+        if rng.random() < 0.5:  # the other in-plane axis as the degraded one
+            image = image.T
+        size, r = self.gt_size, self.scale
+        top = int(rng.integers(image.shape[0] - size + 1) // r * r)  # rows aligned: LR rows stay on one grid
+        left = int(rng.integers(image.shape[1] - size + 1))
+        strip = image[:, left:left + size]
+        first, offset = tp.sample_rows(r)
+        blurred = tp.blur_rows(strip, self.profiles[index], offset)
+        lr = blurred[top + first:top + size:r]
+        hr = strip[top:top + size]
+        if self.opt.get("use_hflip", True) and rng.random() < 0.5:
+            lr, hr = lr[:, ::-1], hr[:, ::-1]
+        if self.opt.get("use_vflip", True) and rng.random() < 0.5:
+            # flipping the rows reverses the LR grid too: LR row k <-> h − 1 − k, HR row i <-> r·h − 1 − i
+            lr, hr = lr[::-1], hr[::-1]
+        return np.ascontiguousarray(lr), np.ascontiguousarray(hr)
+
+    def __getitem__(self, item: int) -> dict:
+        # numpy's global state is seeded by BasicSR (manual_seed, and per loader worker): reproducible, and each
+        # worker draws its own patches
+        lr, hr = self.pair(np.random.default_rng(np.random.randint(0, 2**31 - 1)))
+        return {"lq": torch.from_numpy(lr)[None], "gt": torch.from_numpy(hr)[None],
+                "lq_path": f"slice-lr-{item}", "gt_path": f"slice-hr-{item}"}

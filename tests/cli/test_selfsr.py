@@ -1,0 +1,150 @@
+"""medsr-selfsr end to end on nibabel's shipped anatomical.nii made thick-sliced (train through BasicSR's loop, killed
+and resumed, NIfTI result; a DICOM series through the trained model), and its one-line errors for bad input."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import nibabel
+import numpy as np
+import pydicom
+import pytest
+from nibabel.affines import apply_affine
+from scipy import ndimage
+
+from medsr_se.cli import selfsr
+from medsr_se.utils.options import derive, dump_yaml
+from tests.helpers import subprocess_env
+from tests.io.test_through_plane_geometry import mr_series
+from tests.medical import nibabel_data
+
+R = 3
+
+
+def thick_scan(path, r: int = R):
+    """anatomical.nii (33 x 41 x 25, 2 mm isotropic) with slices r times thicker along z: Gaussian of FWHM r slices,
+    every r-th slice (centres at input slices r·k + 1 for r = 3), affine's z column · r, origin on the first."""
+    source = nibabel.load(str(nibabel_data() / "anatomical.nii"))
+    values = np.asarray(source.dataobj, np.float32)
+    blurred = ndimage.gaussian_filter1d(values, r / 2.3548, axis=2, mode="nearest")
+    first = (r - 1) // 2
+    thick = blurred[:, :, first::r][:, :, : values.shape[2] // r]
+    affine = source.affine.copy()
+    affine[:, 3] = source.affine @ np.array([0, 0, first, 1.0])
+    affine[:, 2] *= r
+    image = nibabel.Nifti1Image(np.round(thick).astype(np.int16), affine)
+    image.header.set_zooms((2.0, 2.0, 2.0 * r))
+    nibabel.save(image, str(path))
+    return path
+
+
+def tiny_recipe(path, total_iter: int, checkpoint_every: int):
+    options = derive("selfsr", {
+        "network_g": {"num_feat": 8, "num_block": 1, "reduction": 4},
+        "datasets": {"train": {"batch_size_per_gpu": 2, "num_worker_per_gpu": 0, "persistent_workers": False,
+                               "pin_memory": False, "gt_size": 24, "samples_per_epoch": 20}},
+        "train": {"total_iter": total_iter, "ema_decay": 0},
+        "logger": {"print_freq": 5, "save_checkpoint_freq": checkpoint_every}})
+    return dump_yaml(options, path)
+
+
+def test_trains_resumes_after_a_kill_and_writes_nifti_and_dicom(tmp_path):
+    scan = thick_scan(tmp_path / "thick.nii.gz")
+    recipe = tiny_recipe(tmp_path / "tiny.yml", total_iter=100000, checkpoint_every=5)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "medsr_se.cli.selfsr", "-i", str(scan), "-o", str(out), "-opt", str(recipe),
+               "--device", "cpu"]
+    states = out / "experiments" / "thick_selfsr_x3" / "training_states"
+    process = subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(states.glob("*.state")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)  # killed mid-training, after its first saved state
+    process.wait()
+    saved = max(int(p.stem) for p in states.glob("*.state"))
+    assert not (out / "thick_selfsr_x3.nii.gz").exists()
+    # the same command again (in this process: one interpreter start less) resumes from that state
+    assert selfsr.main([*command[3:], "--iterations", str(saved + 5), "--sheet", "-q"]) == 0
+    experiment = out / "experiments" / "thick_selfsr_x3"
+    assert not list((out / "experiments").glob("*archived*"))  # a fresh start would have moved the first run aside
+    assert (experiment / "models" / f"net_g_{saved}.pth").exists()  # the killed run's checkpoint, kept
+    assert (experiment / "models" / f"net_g_{saved + 5}.pth").exists()  # the resumed run went on from it
+
+    source, result = nibabel.load(str(scan)), nibabel.load(str(out / "thick_selfsr_x3.nii.gz"))
+    assert result.shape == (33, 41, 8 * R)
+    np.testing.assert_allclose(result.header.get_zooms()[:3], (2.0, 2.0, 2.0), rtol=1e-5)
+    k = np.arange(8)
+    np.testing.assert_allclose(apply_affine(result.affine, np.stack([0 * k, 0 * k, R * k + 1], 1)),
+                               apply_affine(source.affine, np.stack([0 * k, 0 * k, k], 1)), atol=1e-4)
+    assert np.isfinite(np.asarray(result.dataobj, np.float32)).all()
+    assert (out / "thick_selfsr_x3_sheet.png").stat().st_size > 0
+
+    # the trained model reused on a DICOM series of the same ratio (no training)
+    series = mr_series(tmp_path / "dicom", count=4, gap=0.3125 * R)
+    model = out / "experiments" / "thick_selfsr_x3" / "models" / "net_g_latest.pth"
+    assert selfsr.main(["-i", str(series), "-o", str(out), "--model", str(model), "--device", "cpu", "-q"]) == 0
+    written = [pydicom.dcmread(str(p)) for p in (out / "dicom_selfsr_x3").iterdir()]
+    assert len(written) == 4 * R
+    assert {(int(ds.Rows), int(ds.Columns)) for ds in written} == {(64, 64)}
+    assert [float(ds.SpacingBetweenSlices) for ds in written] == pytest.approx([0.3125] * 4 * R)
+    assert sorted(int(ds.InstanceNumber) for ds in written) == list(range(1, 4 * R + 1))
+
+
+def error_line(capsys) -> str:
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_an_isotropic_volume_is_nothing_to_do(tmp_path, capsys):
+    assert selfsr.main(["-i", str(nibabel_data() / "anatomical.nii"), "-o", str(tmp_path / "o")]) == 2
+    assert "already (nearly) isotropic" in error_line(capsys) and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("scale", ["1", "9"])
+def test_scale_outside_2_to_8(tmp_path, capsys, scale):
+    scan = thick_scan(tmp_path / "thick.nii.gz")
+    assert selfsr.main(["-i", str(scan), "-o", str(tmp_path / "o"), "--scale", scale]) == 2
+    assert f"--scale {scale}: must be an integer from 2 to 8" in error_line(capsys)
+
+
+def test_a_2d_image(tmp_path, capsys):
+    flat = nibabel.Nifti1Image(np.zeros((16, 16), np.int16), np.eye(4))
+    nibabel.save(flat, str(tmp_path / "flat.nii.gz"))
+    assert selfsr.main(["-i", str(tmp_path / "flat.nii.gz"), "-o", str(tmp_path / "o")]) == 2
+    assert "flat.nii.gz: a 2-D image" in error_line(capsys)
+    (tmp_path / "photo.png").write_bytes(b"\x89PNG")
+    assert selfsr.main(["-i", str(tmp_path / "photo.png"), "-o", str(tmp_path / "o")]) == 2
+    assert "photo.png: not a volume" in error_line(capsys)
+
+
+def test_a_4d_volume_needs_axis(tmp_path, capsys):
+    assert selfsr.main(["-i", str(nibabel_data() / "example4d.nii.gz"), "-o", str(tmp_path / "o")]) == 2
+    line = error_line(capsys)
+    assert "example4d.nii.gz: a 4-D volume" in line and "--axis" in line
+
+
+def test_uneven_dicom_spacing_names_the_gap(tmp_path, capsys):
+    series = mr_series(tmp_path / "dicom", count=5, gaps=[0.9375, 0.9375, 1.875, 0.9375])
+    assert selfsr.main(["-i", str(series), "-o", str(tmp_path / "o")]) == 2
+    assert "uneven slice spacing: 1.875 mm between s3.dcm" in error_line(capsys)
+
+
+def test_a_model_of_another_scale_and_an_existing_result(tmp_path, capsys):
+    import torch
+
+    from medsr_se.archs.seedsr_arch import SEEDSRGenerator
+
+    scan = thick_scan(tmp_path / "thick.nii.gz")
+    torch.save({"params": SEEDSRGenerator(1, 1, 8, 1, [4, 1], img_residual=True).state_dict()}, tmp_path / "g4.pth")
+    assert selfsr.main(["-i", str(scan), "-o", str(tmp_path / "o"), "--model", str(tmp_path / "g4.pth")]) == 2
+    assert "trained with upscale [4, 1], but this scan needs [3, 1]" in error_line(capsys)
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "thick_selfsr_x3.nii.gz").write_bytes(b"keep me")
+    assert selfsr.main(["-i", str(scan), "-o", str(tmp_path / "o"), "--model", str(tmp_path / "g4.pth")]) == 2
+    assert "thick_selfsr_x3.nii.gz: exists" in error_line(capsys)
+    assert (tmp_path / "o" / "thick_selfsr_x3.nii.gz").read_bytes() == b"keep me"

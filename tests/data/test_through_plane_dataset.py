@@ -1,0 +1,114 @@
+"""The through-plane degradation (slice profile blur + every r-th row) and ThroughPlaneVolumeDataset."""
+
+from __future__ import annotations
+
+import os
+
+import nibabel
+import numpy as np
+import pytest
+from basicsr.data import build_dataset
+
+import medsr_se  # noqa: F401  (registration)
+from medsr_se import throughplane as tp
+
+
+def measured_fwhm(profile: np.ndarray) -> float:
+    """Full width at half maximum of a sampled 1-D peak, the half-maximum crossings interpolated linearly."""
+    peak = int(np.argmax(profile))
+    half = profile[peak] / 2
+    left = peak - np.argmax(profile[peak::-1] < half)  # first sample below half, going left
+    right = peak + np.argmax(profile[peak:] < half)
+    x_left = left + (half - profile[left]) / (profile[left + 1] - profile[left])
+    x_right = right - 1 + (profile[right - 1] - half) / (profile[right - 1] - profile[right])
+    return float(x_right - x_left)
+
+
+@pytest.mark.parametrize("fwhm", [3.0, 4.0, 6.5])
+def test_a_bright_row_spreads_with_the_requested_fwhm(fwhm):
+    image = np.zeros((81, 5), np.float32)
+    image[40] = 1.0
+    blurred = tp.blur_rows(image, tp.gaussian_profile(fwhm))
+    for column in range(5):
+        assert measured_fwhm(blurred[:, column].astype(np.float64)) == pytest.approx(fwhm, abs=0.1)
+    assert blurred.sum(axis=0) == pytest.approx(np.ones(5), abs=1e-5)  # the profile keeps the total
+
+
+def test_a_user_kernel_is_the_bright_rows_spread(tmp_path):
+    kernel = np.array([1.0, 2.0, 1.0])
+    np.save(tmp_path / "profile.npy", kernel)
+    image = np.zeros((11, 3), np.float32)
+    image[5] = 8.0
+    blurred = tp.blur_rows(image, tp.load_profile(tmp_path / "profile.npy"))
+    np.testing.assert_allclose(blurred[4:7, 0], [2.0, 4.0, 2.0], atol=1e-6)
+    assert not blurred[:4].any() and not blurred[7:].any()
+
+
+@pytest.mark.parametrize("r", [2, 3, 4, 5])
+def test_an_image_constant_along_the_degraded_axis_is_unchanged(r):
+    row = np.random.default_rng(r).random(17).astype(np.float32)
+    image = np.tile(row, (6 * r, 1))  # every row the same
+    lr = tp.degrade(image, tp.gaussian_profile(1.2 * r), r)
+    assert lr.shape == (6, 17)
+    np.testing.assert_allclose(lr, image[:6], atol=1e-6)
+
+
+@pytest.mark.parametrize("r", [2, 3, 4])
+def test_lr_row_k_is_centred_on_hr_rows_r_k_to_r_k_plus_r_minus_1(r):
+    """A linear ramp is unchanged by a symmetric blur, so (away from the borders) LR row k must equal the ramp at
+    the centre of the HR rows it covers, r·k + (r − 1)/2: the mean of rows r·k .. r·k + r − 1."""
+    height = 20 * r
+    image = np.tile(np.arange(height, dtype=np.float32)[:, None] * 0.5, (1, 3))
+    lr = tp.degrade(image, tp.gaussian_profile(r), r)
+    block_means = image.reshape(20, r, 3).mean(axis=1)
+    np.testing.assert_allclose(lr[4:-4], block_means[4:-4], atol=1e-4)
+
+
+def test_bad_kernels_and_fwhm_are_refused(tmp_path):
+    np.save(tmp_path / "k2d.npy", np.ones((3, 3)))
+    with pytest.raises(tp.ThroughPlaneError, match="k2d.npy: a slice profile must be a 1-D array"):
+        tp.load_profile(tmp_path / "k2d.npy")
+    (tmp_path / "junk.npy").write_text("not numpy")
+    with pytest.raises(tp.ThroughPlaneError, match="junk.npy: cannot read"):
+        tp.load_profile(tmp_path / "junk.npy")
+    with pytest.raises(tp.ThroughPlaneError, match="FWHM"):
+        tp.gaussian_profile(0.0)
+
+
+def striped_volume(path, shape=(40, 36, 6), zooms=(1.0, 1.0, 3.0)):
+    """In-plane slices with stripes along axis 0 only (constant along axis 1)."""
+    stripes = (np.arange(shape[0]) // 3 % 2).astype(np.float32) * 100
+    values = np.broadcast_to(stripes[:, None, None], shape).astype(np.int16)
+    image = nibabel.Nifti1Image(values, np.diag([*zooms, 1.0]))
+    image.header.set_zooms(zooms)
+    nibabel.save(image, str(path))
+    return path
+
+
+def test_dataset_pairs_shapes_both_axes_and_nothing_written(tmp_path):
+    volume = striped_volume(tmp_path / "scan.nii.gz")
+    before = sorted(os.listdir(tmp_path))
+    dataset = build_dataset({"name": "t", "type": "ThroughPlaneVolumeDataset", "phase": "train", "scale": 3,
+                             "volumes": [str(volume)], "gt_size": 24, "samples_per_epoch": 7})
+    assert len(dataset) == 7
+    rng = np.random.default_rng(0)
+    kinds = set()
+    for _ in range(40):
+        lr, hr = dataset.pair(rng)
+        assert lr.shape == (8, 24) and hr.shape == (24, 24)
+        assert 0.0 <= hr.min() and hr.max() <= 1.0
+        # the stripes run along one in-plane axis: the patch is either constant along its rows or along its columns
+        kinds.add("rows vary" if np.ptp(hr[:, 0]) > 0 else "columns vary")
+        if np.ptp(hr[:, 0]) == 0:  # degraded across constant rows: LR = every 3rd row exactly
+            np.testing.assert_allclose(lr, hr[1::3], atol=1e-6)
+    assert kinds == {"rows vary", "columns vary"}
+    item = dataset[0]
+    assert tuple(item["lq"].shape) == (1, 8, 24) and tuple(item["gt"].shape) == (1, 24, 24)
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_dataset_refuses_a_gt_size_that_r_does_not_divide(tmp_path):
+    volume = striped_volume(tmp_path / "scan.nii.gz")
+    with pytest.raises(ValueError, match="gt_size 25 is not a multiple of scale 3"):
+        build_dataset({"name": "t", "type": "ThroughPlaneVolumeDataset", "phase": "train", "scale": 3,
+                       "volumes": [str(volume)], "gt_size": 25})

@@ -1,0 +1,129 @@
+"""Geometry of through-plane results: every input slice centre keeps its world position at output slice
+r·k + (r − 1)/2, checked with nibabel's apply_affine on the input's affine and with ImagePositionPatient read back
+by pydicom, oblique grids included; the DICOM series' slice attributes; uneven DICOM spacing refused."""
+
+from __future__ import annotations
+
+import nibabel
+import numpy as np
+import pydicom
+import pytest
+from nibabel.affines import apply_affine
+from pydicom.uid import generate_uid
+
+from medsr_se import throughplane as tp
+from medsr_se.io import volumes
+from tests.medical import pydicom_file
+
+
+def oblique_affine(spacing: tuple[float, float, float]) -> np.ndarray:
+    """A rotation about two axes, a shear and an offset: no column is axis-aligned."""
+    a, b = np.deg2rad(20), np.deg2rad(35)
+    rotation = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]]) @ \
+        np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
+    shear = np.array([[1, 0.1, 0], [0, 1, 0], [0, 0, 1]])
+    affine = np.eye(4)
+    affine[:3, :3] = rotation @ shear @ np.diag(spacing)
+    affine[:3, 3] = [-31.5, 12.25, 7.0]
+    return affine
+
+
+def world_positions(affine: np.ndarray, axis: int, indices: np.ndarray, voxel=(2, 3, 1)) -> np.ndarray:
+    ijk = np.tile(np.asarray(voxel, float), (len(indices), 1))
+    ijk[:, axis] = indices
+    return apply_affine(affine, ijk)
+
+
+@pytest.mark.parametrize("axis,r", [(2, 3), (2, 4), (0, 2)])
+def test_nifti_slice_centres_keep_their_world_positions(tmp_path, axis, r):
+    spacing = [1.0, 1.0, 1.0]
+    spacing[axis] = float(r)
+    shape = [6, 7, 8]
+    affine = oblique_affine(tuple(spacing))
+    source = nibabel.Nifti1Image(np.arange(np.prod(shape), dtype=np.int16).reshape(shape), affine)
+    source.set_qform(affine, code=1)
+    nibabel.save(source, str(tmp_path / "in.nii.gz"))
+    scan = tp.read_scan(tmp_path / "in.nii.gz")
+    assert scan.geometry.axis == axis and tp.choose_scale(scan.geometry, "in") == r
+    out_shape = list(shape)
+    out_shape[axis] *= r
+    volumes.write_nifti_through_plane(scan.volume, np.zeros(out_shape, np.float32), r, tmp_path / "out.nii.gz")
+    result = nibabel.load(str(tmp_path / "out.nii.gz"))
+    assert result.shape == tuple(out_shape)
+    k = np.arange(shape[axis])
+    for form in ("sform", "qform"):
+        expected = world_positions(getattr(source, f"get_{form}")(), axis, k)
+        got = world_positions(getattr(result, f"get_{form}")(), axis, r * k + (r - 1) / 2)
+        np.testing.assert_allclose(got, expected, atol=1e-4)
+    zooms = np.asarray(result.header.get_zooms()[:3])
+    expected_zooms = np.asarray(nibabel.load(str(tmp_path / "in.nii.gz")).header.get_zooms()[:3])
+    expected_zooms[axis] /= r
+    np.testing.assert_allclose(zooms, expected_zooms, rtol=1e-5)
+
+
+ROW_DIRECTION = np.array([np.cos(0.3), np.sin(0.3), 0.0])  # oblique: rotated in x-y, then tilted
+COLUMN_DIRECTION = np.array([-np.sin(0.3) * np.cos(0.4), np.cos(0.3) * np.cos(0.4), np.sin(0.4)])
+
+
+def mr_series(folder, count=4, gap=0.9375, gaps=None, thickness=0.9):
+    """A series of ``count`` slices from pydicom's MR_small.dcm (64 x 64, 0.3125 mm pixels), oblique, slice
+    positions ``gap`` mm apart along the normal (or the given ``gaps``), SliceLocation along the normal."""
+    folder.mkdir(parents=True, exist_ok=True)
+    source = pydicom.dcmread(str(pydicom_file("MR_small.dcm")))
+    normal = np.cross(ROW_DIRECTION, COLUMN_DIRECTION)
+    origin = np.array([-20.0, 15.5, 40.25])
+    uid = generate_uid()
+    steps = np.concatenate([[0.0], np.cumsum(gaps if gaps is not None else [gap] * (count - 1))])
+    for index, step in enumerate(steps):
+        dataset = source.copy()
+        pixels = np.roll(source.pixel_array, 5 * index, axis=0)
+        dataset.PixelData = np.ascontiguousarray(pixels).tobytes()
+        dataset.ImageOrientationPatient = [round(float(v), 6) for v in (*ROW_DIRECTION, *COLUMN_DIRECTION)]
+        dataset.ImagePositionPatient = [round(float(v), 5) for v in origin + step * normal]
+        dataset.SliceLocation = round(float(step) + 3.0, 5)
+        dataset.SliceThickness = thickness
+        dataset.SeriesInstanceUID, dataset.SOPInstanceUID = uid, generate_uid()
+        dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+        dataset.InstanceNumber = index + 1
+        dataset.save_as(str(folder / f"s{count - index}.dcm"), enforce_file_format=True)
+    return folder
+
+
+@pytest.mark.parametrize("r", [3, 4])
+def test_dicom_series_positions_and_slice_attributes(tmp_path, r):
+    folder = mr_series(tmp_path / "in", gap=0.3125 * r)
+    scan = tp.read_scan(folder)
+    assert tp.choose_scale(scan.geometry, "in") == r
+    count = scan.values.shape[0]
+    values = np.repeat(scan.values, r, axis=0)
+    series = volumes.through_plane_series(scan.volume, values, r, "test")
+    volumes.write_dicom_series((dataset, tmp_path / "out" / name) for name, dataset in series)
+    written = sorted((pydicom.dcmread(str(p)) for p in (tmp_path / "out").iterdir()),
+                     key=lambda ds: int(ds.InstanceNumber))
+    assert [int(ds.InstanceNumber) for ds in written] == list(range(1, r * count + 1))
+    inputs = sorted((pydicom.dcmread(str(p)) for p in folder.iterdir()), key=lambda ds: int(ds.InstanceNumber))
+    out_positions = np.array([[float(v) for v in ds.ImagePositionPatient] for ds in written])
+    out_locations = np.array([float(ds.SliceLocation) for ds in written])
+    for k, source in enumerate(inputs):
+        j = r * k + (r - 1) / 2  # a half-integer for even r: between two output slices
+        low, high = int(np.floor(j)), int(np.ceil(j))
+        np.testing.assert_allclose((out_positions[low] + out_positions[high]) / 2,
+                                   [float(v) for v in source.ImagePositionPatient], atol=1e-4)
+        assert (out_locations[low] + out_locations[high]) / 2 == pytest.approx(float(source.SliceLocation), abs=1e-4)
+    steps = np.linalg.norm(np.diff(out_positions, axis=0), axis=1)
+    np.testing.assert_allclose(steps, 0.3125, atol=1e-4)
+    first = written[0]
+    assert float(first.SpacingBetweenSlices) == pytest.approx(0.3125)
+    assert float(first.SliceThickness) == pytest.approx(0.9 / r, abs=1e-5)
+    assert list(first.ImageType[:2]) == ["DERIVED", "SECONDARY"]
+    assert len({ds.SeriesInstanceUID for ds in written}) == 1 and first.SeriesInstanceUID != inputs[0].SeriesInstanceUID
+    assert len({ds.SOPInstanceUID for ds in written}) == r * count
+    assert [float(v) for v in first.PixelSpacing] == [0.3125, 0.3125]
+    np.testing.assert_array_equal(written[0].pixel_array, inputs[0].pixel_array)  # the nearest input slice's values
+
+
+def test_uneven_dicom_spacing_is_an_error_naming_the_gap(tmp_path):
+    folder = mr_series(tmp_path / "in", count=5, gaps=[0.9375, 0.9375, 1.875, 0.9375])  # s5.dcm .. s1.dcm
+    with pytest.raises(tp.ThroughPlaneError, match=r"uneven slice spacing: 1.875 mm between s3.dcm .* and s2.dcm "
+                                                   r".*usual gap is 0.9375 mm"):
+        tp.read_scan(folder)
