@@ -1,0 +1,43 @@
+"""Model size and cost for the comparison table: parameters and GFLOPs per output megapixel.
+
+FLOPs count multiply-adds as two operations, for every ``nn.Conv2d`` (2 · k_h · k_w · C_in / groups · C_out per
+output pixel, + 1 per output value for the bias) and ``nn.Linear`` layer, measured with forward hooks on one
+probe input and divided by its output megapixels. Element-wise work (activations, SE scaling, pixel shuffle,
+interpolation) is not counted: it is small beside the convolutions of every network compared here.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+PROBE_LR = 32  # LR pixels of the square probe image
+
+
+def parameter_count(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def _layer_flops(module: nn.Module, output: torch.Tensor) -> float:
+    if isinstance(module, nn.Conv2d):
+        per_value = 2 * module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+        return float(output.numel() * (per_value + (module.bias is not None)))
+    if isinstance(module, nn.Linear):
+        return float(output.numel() * (2 * module.in_features + (module.bias is not None)))
+    return 0.0
+
+
+@torch.no_grad()
+def gflops_per_megapixel(net: nn.Module, channels: int) -> float:
+    """GFLOPs of one forward pass per output megapixel (module docstring), on a PROBE_LR² input."""
+    total = [0.0]
+    hooks = [m.register_forward_hook(lambda module, _inputs, output: total.__setitem__(
+        0, total[0] + _layer_flops(module, output))) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    parameter = next(net.parameters())
+    try:
+        out = net(torch.zeros(1, channels, PROBE_LR, PROBE_LR, dtype=parameter.dtype, device=parameter.device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    megapixels = out.shape[-2] * out.shape[-1] / 1e6
+    return total[0] / 1e9 / megapixels

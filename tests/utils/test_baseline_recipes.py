@@ -1,0 +1,44 @@
+"""The baseline recipes of options/baselines/: each loads, names a registered model and builds its networks, and
+keeps the data, split, patches, augmentation, budget and validation metrics of options/x{scale}.yml."""
+
+from __future__ import annotations
+
+import pytest
+from basicsr.archs import build_network
+from basicsr.utils.registry import MODEL_REGISTRY
+
+import medsr_se  # noqa: F401
+from medsr_se.utils.options import load_recipe, recipe_names, recipe_path
+
+BASELINES = [name for name in recipe_names() if name.startswith("baselines/")]
+METHODS = {"srcnn", "vdsr", "edsr", "srresnet", "srgan", "esrgan", "pgan"}
+
+
+def test_every_method_is_shipped():
+    assert {name.split("/")[1].rsplit("_x", 1)[0] for name in BASELINES} == METHODS
+    for method in METHODS - {"srresnet", "srgan"}:  # BasicSR's MSRResNet builds x2 / x3 / x4 only
+        assert {f"baselines/{method}_x{s}" for s in (4, 8, 16)} <= set(BASELINES)
+    for spelling in ("baselines/edsr_x4", "baselines/edsr_x4.yml"):
+        assert recipe_path(spelling).parts[-2:] == ("baselines", "edsr_x4.yml")
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_recipe_matches_the_seed_recipe(name):
+    opt = load_recipe(name)
+    scale = int(name.rsplit("_x", 1)[1])
+    seed = load_recipe(f"x{scale}")
+    assert opt["model_type"] in MODEL_REGISTRY and opt["scale"] == scale
+    assert opt["datasets"] == seed["datasets"]  # same data, split, patch size, augmentation, batch
+    assert opt["val"] == seed["val"]  # same validation metrics (FOV, vessel F1)
+    train = opt["train"]
+    assert train["total_iter"] == seed["train"]["total_iter"]
+    assert train["scheduler"]["milestones"] == [round(f * train["total_iter"]) for f in
+                                                seed["train"]["scheduler"]["milestones"]]
+    network = opt["network_g"]
+    assert network.get("upscale", network.get("scale")) == scale
+    build_network(dict(network, num_feat=4))  # the type exists and takes these arguments (narrowed: fast)
+    if "network_d" in opt:
+        d = dict(opt["network_d"], num_feat=4)
+        if d["type"] == "VGGStyleDiscriminator":
+            assert d["input_size"] == opt["datasets"]["train"]["gt_size"]
+        build_network(d)
