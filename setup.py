@@ -16,7 +16,10 @@ AUTOLOAD_LINE = (
 )
 
 
-RECIPES = sorted((Path(__file__).resolve().parent / "options").glob("*.yml"))  # the one source of the recipes
+OPTIONS = Path(__file__).resolve().parent / "options"
+# the one source of the recipes, as paths relative to options/ (x4.yml, baselines/edsr_x4.yml, ...)
+RECIPES = sorted(path.relative_to(OPTIONS) for pattern in ("*.yml", "baselines/*.yml")
+                 for path in OPTIONS.glob(pattern))
 
 
 class BuildPyWithAutoload(build_py):
@@ -30,10 +33,11 @@ class BuildPyWithAutoload(build_py):
         recipes = Path(self.build_lib, "medsr_se", "recipes")
         recipes.mkdir(parents=True, exist_ok=True)
         for recipe in RECIPES:
-            (recipes / recipe.name).write_bytes(recipe.read_bytes())
+            (recipes / recipe).parent.mkdir(parents=True, exist_ok=True)
+            (recipes / recipe).write_bytes((OPTIONS / recipe).read_bytes())
 
     def get_outputs(self, include_bytecode=True):
-        recipes = [str(Path(self.build_lib, "medsr_se", "recipes", recipe.name)) for recipe in RECIPES]
+        recipes = [str(Path(self.build_lib, "medsr_se", "recipes", recipe)) for recipe in RECIPES]
         return [*super().get_outputs(include_bytecode), str(Path(self.build_lib, AUTOLOAD_PTH)), *recipes]
 
 
@@ -61,6 +65,10 @@ class EditableWheelWithAutoload(editable_wheel):
     def _select_strategy(self, *args, **kwargs):
         return _StrategyWithAutoload(super()._select_strategy(*args, **kwargs))
 
+# pydicom 3: save_as(enforce_file_format=True), Dataset.set_pixel_data, pydicom.pixels (pixel_dtype, pack_bits,
+# get_decoder); nibabel 5.3: NumPy 2 support (numpy is not capped above), on top of the older APIs used here
+MEDICAL = ["pydicom>=3.0", "nibabel>=5.3"]
+
 setup(
     name="medsr-se",
     version=VERSION,
@@ -84,10 +92,10 @@ setup(
     ],
     extras_require={
         "onnx": ["onnx", "onnxruntime"],
-        "medical": ["pydicom", "nibabel"],  # CT / MRI: DICOM series, NIfTI volumes
-        "dicom": ["pydicom", "nibabel"],  # the earlier name of "medical"
+        "medical": MEDICAL,  # CT / MRI: DICOM series, NIfTI volumes
+        "dicom": MEDICAL,  # the earlier name of "medical"
         "plots": ["matplotlib"],
-        "test": ["pytest", "ruff", "onnx", "onnxruntime", "pydicom", "nibabel", "matplotlib"],
+        "test": ["pytest", "ruff", "onnx", "onnxruntime", *MEDICAL, "matplotlib"],
     },
     entry_points={
         "console_scripts": [
@@ -99,6 +107,7 @@ setup(
             "medsr-infer=medsr_se.cli.infer:main",
             "medsr-plot=medsr_se.cli.plot:main",
             "medsr-export=medsr_se.cli.export:main",
+            "medsr-selfsr=medsr_se.cli.selfsr:main",
         ],
     },
 )

@@ -28,17 +28,14 @@ Metrics on the held-out region: PSNR, SSIM (RGB, crop_border = scale), PSNR-FOV 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 import medsr_se  # noqa: F401  (compat + registration)
 from medsr_se.archs.improved_se import spatial_mean
@@ -46,8 +43,10 @@ from medsr_se.archs.seedsr_arch import SEEDSRGenerator, bicubic_upsample
 from medsr_se.inference import image_to_tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import training  # noqa: E402
 from common import recipe_for_cpu_training, write_report  # noqa: E402
-from quality import evaluate, fundus_regions, sample_batch  # noqa: E402
+from quality import evaluate, fundus_regions  # noqa: E402
+from training import adam, centre_crop, cpu_seconds_per_call, l1_step, sample_batch  # noqa: E402, F401
 
 HR_PATCH = 128
 BATCH = 4
@@ -101,49 +100,15 @@ def build(row: str, scale: int, width: int, depth: int, seed: int) -> nn.Module:
     return SEEDSRGenerator(num_feat=width, num_block=depth, upscale=scale, img_residual=skip, se=se)
 
 
-def l1_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
-    lq, gt = batch
-    loss = F.l1_loss(model(lq), gt)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-
-
-def adam(model: nn.Module) -> torch.optim.Optimizer:
-    return torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8)
-
-
-def cpu_seconds_per_call(step: Callable[[], None], calls: int, warmup: int = 3) -> float:
-    """Median process CPU seconds of ``step`` over ``calls`` calls after ``warmup`` unmeasured ones (at most
-    ``calls``: --quick makes one of each)."""
-    warmup = min(warmup, calls)
-    for _ in range(warmup):
-        step()
-    samples = []
-    for _ in range(calls):
-        start = time.process_time()
-        step()
-        samples.append(time.process_time() - start)
-    return statistics.median(samples)
-
-
 def calibrate_l1(row: str, scale: int, regions, args) -> float:
     """CPU seconds per L1 iteration of ``row`` (a throw-away network, seed 0)."""
-    model = build(row, scale, args.width, args.depth, seed=0).train()
-    optimizer, (hr, lr), rng = adam(model), (image_to_tensor(x) for x in regions["train"]), np.random.default_rng(0)
-    return cpu_seconds_per_call(lambda: l1_step(model, optimizer, sample_batch(hr, lr, scale, BATCH,
-                                                                               HR_PATCH // scale, rng)),
-                                args.calibration_calls)
+    return training.calibrate_l1(build(row, scale, args.width, args.depth, seed=0), regions, scale,
+                                 args.calibration_calls, BATCH, HR_PATCH // scale)
 
 
 def train_l1(model: nn.Module, regions, scale: int, iterations: int, seed: int) -> dict:
-    hr, lr = (image_to_tensor(x) for x in regions["train"])
-    optimizer, rng = adam(model.train()), np.random.default_rng(seed)
-    start_cpu, start_wall = time.process_time(), time.time()
-    for _ in range(iterations):
-        l1_step(model, optimizer, sample_batch(hr, lr, scale, BATCH, HR_PATCH // scale, rng))
-    return {"iterations": iterations, "cpu_seconds": time.process_time() - start_cpu,
-            "wall_seconds": time.time() - start_wall}
+    return training.train_l1(model, regions, scale, seed, iterations=iterations, batch=BATCH,
+                             patch=HR_PATCH // scale)
 
 
 @torch.no_grad()
@@ -214,14 +179,6 @@ def run_gan(row: str, generator: SEEDSRGenerator, seed: int, iterations: int | N
                 "metrics": evaluate(model.net_g, regions, 4), "ema_metrics": evaluate(model.net_g_ema, regions, 4),
                 "d_pairs_ranked": log.get("d_pairs_ranked"), "d_separation": log.get("d_separation"),
                 "l_g_gan": log.get("l_g_gan")}
-
-
-def centre_crop(hr: np.ndarray, lr: np.ndarray, size: int, scale: int) -> tuple[np.ndarray, np.ndarray]:
-    """A centred size x size HR crop and its LR (size a multiple of scale)."""
-    top, left = (hr.shape[0] - size) // (2 * scale) * scale, (hr.shape[1] - size) // (2 * scale) * scale
-    hr_crop = hr[top:top + size, left:left + size]
-    lr_crop = lr[top // scale:(top + size) // scale, left // scale:(left + size) // scale]
-    return np.ascontiguousarray(hr_crop), np.ascontiguousarray(lr_crop)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -55,7 +55,7 @@ def train_loader_options(scale: int, dataset_root: Path, quick: bool) -> dict:
         train[key] = str(dataset_root / Path(train[key]).relative_to("datasets/STARE"))
     train.update(phase="train", scale=scale)
     if quick:
-        train.update(gt_size=64, batch_size_per_gpu=2)
+        train.update(gt_size=64, batch_size_per_gpu=2, num_worker_per_gpu=2)  # each worker imports basicsr
     return train
 
 

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 import medsr_se  # noqa: F401  (compat + registration)
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
@@ -39,6 +38,7 @@ from medsr_se.utils.bicubic import matlab_bicubic, mod_crop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import recipe_for_cpu_training, write_report  # noqa: E402
+from training import centre_crop, sample_batch, train_l1  # noqa: E402
 
 TRAIN_COLUMNS = 896
 MODELS = ("seedsr_skip", "seedsr_plain", "edsr", "seedsr_gan")
@@ -62,39 +62,9 @@ def build_model(name: str, scale: int, width: int, depth: int) -> torch.nn.Modul
     return SEEDSRGenerator(num_feat=width, num_block=depth, upscale=scale, img_residual=(name == "seedsr_skip"))
 
 
-def sample_batch(hr: torch.Tensor, lr: torch.Tensor, scale: int, batch: int, patch: int,
-                 rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    lqs, gts = [], []
-    for _ in range(batch):
-        top = int(rng.integers(0, lr.shape[-2] - patch + 1))
-        left = int(rng.integers(0, lr.shape[-1] - patch + 1))
-        lq = lr[..., top:top + patch, left:left + patch]
-        gt = hr[..., top * scale:(top + patch) * scale, left * scale:(left + patch) * scale]
-        if rng.random() < 0.5:
-            lq, gt = lq.flip(-1), gt.flip(-1)
-        if rng.random() < 0.5:
-            lq, gt = lq.flip(-2), gt.flip(-2)
-        lqs.append(lq)
-        gts.append(gt)
-    return torch.cat(lqs), torch.cat(gts)
-
-
 def train(model: torch.nn.Module, regions, scale: int, cpu_seconds: float, seed: int) -> dict:
-    """L1 + Adam on random crops until ``cpu_seconds`` of process CPU time are spent."""
-    hr, lr = (image_to_tensor(x) for x in regions["train"])
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8)
-    rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
-    start_cpu, start_wall, iterations = time.process_time(), time.time(), 0
-    while time.process_time() - start_cpu < cpu_seconds:
-        lq, gt = sample_batch(hr, lr, scale, 4, 32, rng)
-        loss = F.l1_loss(model(lq), gt)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        iterations += 1
-    return {"iterations": iterations, "cpu_seconds": time.process_time() - start_cpu,
-            "wall_seconds": time.time() - start_wall}
+    """L1 + Adam on random crops until ``cpu_seconds`` of process CPU time are spent (:mod:`training`)."""
+    return train_l1(model, regions, scale, seed, cpu_seconds=cpu_seconds, batch=4, patch=32)
 
 
 def recipe_gan_model(generator: torch.nn.Module, scale: int, vgg: str, tmp: Path):
@@ -158,11 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gan-start", type=float, default=0.5, help="share of the budget spent on the L1 stage")
     parser.add_argument("--vgg", default="random", help="VGG19 weights for seedsr_gan: a local file or 'random'")
-    parser.add_argument("--quick", action="store_true", help="tiny networks, 2 CPU-seconds each")
+    parser.add_argument("--quick", action="store_true", help="tiny networks, 0.5 CPU-seconds each, 128-px test crop")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    if args.quick:
-        args.cpu_seconds, args.width, args.depth = 2, 8, 2
+    if args.quick:  # seconds: tiny networks and budgets, evaluated on a centred 128-px crop
+        args.cpu_seconds, args.width, args.depth = 0.5, 8, 2
     if "seedsr_gan" in args.models:
         try:  # a wrong --vgg path fails now, not after the L1 stage
             resolve_vgg_weights("vgg19", args.vgg)
@@ -170,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--vgg: {error}")
     torch.set_num_threads(args.threads)
     regions = fundus_regions(args.scale)
+    if args.quick:
+        regions["test"] = centre_crop(*regions["test"], 128, args.scale)
     results = {"bicubic": {"metrics": evaluate(None, regions, args.scale)}}
     for name in args.models:
         if name == "seedsr_gan":

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 import medsr_se  # noqa: F401  (compat + registration for every test)
 from medsr_se.prepare.prepare_stare import Params
 from medsr_se.utils.bicubic import matlab_bicubic
-from medsr_se.utils.options import derive, dump_yaml
+from medsr_se.utils.options import derive, dump_yaml, for_in_process_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STARE_PARAMS = Params(scales=(4, 8, 16), crop_size=256, step=192, gray=False, keep_depth=False)
@@ -35,6 +36,20 @@ def write_pairs(retina: np.ndarray, root: Path, count: int, hr_size: int, scale:
         cv2.imwrite(str(hr_dir / f"img{index:03d}.png"), hr)
         cv2.imwrite(str(lr_dir / f"img{index:03d}.png"), matlab_bicubic(hr, 1 / scale))
     return root
+
+
+def trained_looking(net: torch.nn.Module, seed: int = 0, spread: float = 0.3) -> torch.nn.Module:
+    """``net`` in eval mode with every parameter moved off its initial value (convolutions, biases, the SE layers,
+    the last convolution that ``img_residual`` starts at zero): w += N(0, (spread / sqrt(fan_in))²), biases
+    += N(0, 0.05²). An untrained skip model returns the bicubic image exactly and would hide tiling or SE errors;
+    with spread 0.3 a 16-feature x4 generator ends ~10 grey levels away from bicubic on average and per-tile SE
+    pooling moves its output by tens of levels, while no output saturates."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in net.parameters():
+            std = spread / parameter[0].numel() ** 0.5 if parameter.ndim > 1 else 0.05
+            parameter.add_(torch.randn(parameter.shape, generator=generator) * std)
+    return net.eval()
 
 
 def tiny_gan_options(pairs: dict[str, Path], name: str, total_iter: int, scale: int = 4,
@@ -63,6 +78,55 @@ def tiny_gan_options(pairs: dict[str, Path], name: str, total_iter: int, scale: 
     options["val"]["metrics"] = {"psnr": {"type": "calculate_psnr", **metric},
                                  "ssim": {"type": "calculate_ssim", **metric}}
     return options
+
+
+def in_process_options(pairs: dict[str, Path], root: Path, name: str = "unit", total_iter: int = 10, scale: int = 4,
+                       **train_overrides) -> dict:
+    """:func:`tiny_gan_options` with ``train_overrides`` made ready for ``basicsr.models.build_model`` in this
+    process (what ``parse_options`` adds; every output path under ``root``; the library's
+    :func:`~medsr_se.utils.options.for_in_process_model`)."""
+    options = tiny_gan_options(pairs, name, total_iter=total_iter, scale=scale)
+    options["train"].update(train_overrides)
+    return for_in_process_model(options, root)
+
+
+def build_tiny_model(pairs: dict[str, Path], tmp_path: Path, **train_overrides):
+    """The tiny RelativisticGANModel of :func:`in_process_options`, its outputs under
+    ``tmp_path/experiments/unit`` (``models/``, ``training_states/``)."""
+    from basicsr.models import build_model
+
+    return build_model(in_process_options(pairs, tmp_path / "experiments" / "unit", **train_overrides))
+
+
+def saved_root(tmp_path: Path) -> Path:
+    """The output folder of :func:`build_tiny_model` with the two folders BasicSR's ``save`` writes into."""
+    root = tmp_path / "experiments" / "unit"
+    (root / "models").mkdir(parents=True, exist_ok=True)
+    (root / "training_states").mkdir(exist_ok=True)
+    return root
+
+
+def resume_options(root: Path, auto_resume: bool = True, resume_state: str | None = None, num_gpu: int = 0) -> dict:
+    """What ``compat.load_resume_state`` reads of the options, for an experiment folder ``root`` (``models/``,
+    ``training_states/``; created by :func:`write_checkpoint`)."""
+    return {"auto_resume": auto_resume, "num_gpu": num_gpu, "network_g": {}, "network_d": {},
+            "path": {"training_states": str(root / "training_states"), "models": str(root / "models"),
+                     "resume_state": resume_state}}
+
+
+def write_checkpoint(root: Path, iteration: int, state_bytes: bytes | None = None, **state: object) -> Path:
+    """A published checkpoint of ``iteration`` under ``root``: ``models/net_[gd]_<it>.pth`` and
+    ``training_states/<it>.state`` (a minimal BasicSR state plus ``state``, or the raw ``state_bytes``)."""
+    (root / "models").mkdir(parents=True, exist_ok=True)
+    (root / "training_states").mkdir(exist_ok=True)
+    for label in ("net_g", "net_d"):
+        torch.save({"params": {}}, root / "models" / f"{label}_{iteration}.pth")
+    path = root / "training_states" / f"{iteration}.state"
+    if state_bytes is None:
+        torch.save({"iter": iteration, "epoch": 0, "optimizers": [], "schedulers": [], **state}, path)
+    else:
+        path.write_bytes(state_bytes)
+    return path
 
 
 def write_options(options: dict, path: Path) -> Path:

@@ -70,3 +70,14 @@ def mr_series(folder: Path) -> Path:
     shutil.copy(nibabel_data() / "0.dcm", folder / "b.dcm")  # z = -75.1 (first along the normal)
     shutil.copy(nibabel_data() / "1.dcm", folder / "a.dcm")  # z = -72.1
     return folder
+
+
+def dicom_world(dataset, rows, columns) -> np.ndarray:
+    """Patient coordinates (mm) of pixel (row, column) from ImagePositionPatient, ImageOrientationPatient and
+    PixelSpacing as pydicom reads them (DICOM PS3.3 C.7.6.2.1.1): position + column·Δc·X + row·Δr·Y."""
+    position = np.asarray(dataset.ImagePositionPatient, float)
+    orientation = np.asarray(dataset.ImageOrientationPatient, float)
+    x, y = orientation[:3], orientation[3:]
+    row_spacing, column_spacing = (float(v) for v in dataset.PixelSpacing)
+    rows, columns = np.asarray(rows, float)[..., None], np.asarray(columns, float)[..., None]
+    return position + columns * column_spacing * x + rows * row_spacing * y

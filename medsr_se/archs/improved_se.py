@@ -122,14 +122,13 @@ class ImprovedSE(nn.Module):
         excitation = torch.sigmoid(self.fc2(torch.relu(self.fc1(pooled.to(self.fc1.weight.dtype)))))
         return 2.0 * (self.k_se * excitation + self.k_id * torch.sigmoid(pooled))
 
-    def forward(self, x: torch.Tensor, pooled: torch.Tensor | None = None) -> torch.Tensor:
-        """out = s ⊙ x. ``pooled`` overrides y = mean_{H,W} x (e.g. statistics of a whole image for one tile).
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """out = s ⊙ x, s from y = mean_{H,W} x (tiled inference applies :meth:`channel_scale` of whole-image
+        statistics itself: :mod:`medsr_se.inference.tiling`).
 
         s is cast to x's dtype before the product (under autocast x may be float16/bfloat16 while s is float32):
         the output keeps x's dtype and both backward products see one dtype."""
-        if pooled is None:
-            pooled = spatial_mean(x)
-        scale = self.channel_scale(pooled).to(x.dtype)
+        scale = self.channel_scale(spatial_mean(x)).to(x.dtype)
         return ChannelScale.apply(x, scale) if autograd_records(x, scale) else x * scale
 
     def forward_in_place(self, x: torch.Tensor) -> torch.Tensor:
@@ -154,7 +153,7 @@ class NoSE(nn.Module):
     def channel_scale(self, pooled: torch.Tensor) -> torch.Tensor:
         return torch.ones_like(pooled)
 
-    def forward(self, x: torch.Tensor, pooled: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
 
     def forward_in_place(self, x: torch.Tensor) -> torch.Tensor:

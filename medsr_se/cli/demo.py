@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from medsr_se.cli.console import QUIET, VERBOSE, Console, add_verbosity_arguments
+from medsr_se.cli.console import QUIET, VERBOSE, Console, add_verbosity_arguments, log_to_stderr
 from medsr_se.evaluation import evaluate, markdown_table
 from medsr_se.losses.vgg_features import find_vgg_weights
 from medsr_se.metrics.fov_metrics import fov_mask
@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.iters < 1:
         parser.error(f"--iters {args.iters}: must be at least 1")
     console = Console(args.verbosity)
+    log_to_stderr(args.verbosity)  # the preparation's notes
     workdir = args.workdir.resolve()
     started = time.time()
     data = prepare_tiles(workdir, console)

@@ -1,7 +1,13 @@
-"""``medsr-evaluate``: the seed's results table (model vs bicubic, PSNR/SSIM) on a prepared test split.
+"""``medsr-evaluate``: the seed's results table (methods vs bicubic, PSNR/SSIM, ...) on a prepared test split.
 
     medsr-evaluate --data datasets/STARE --model x4=experiments/SEEDSR_GAN_x4/models/net_g_latest.pth \\
                    --model x8=... -o results/stare_eval
+    medsr-evaluate --data datasets/STARE --model seedsr@x4=... --model edsr@x4=experiments/EDSR_x4/models/... \\
+                   --model esrgan@x8=... -o results/comparison      (several methods per scale: one row each)
+
+``x4=PATH`` is the seed's model (row "SEEDSR-GAN"); ``NAME@x4=PATH`` names the row. Any BasicSR generator
+checkpoint works (its network_g is stored in it when it was trained with the plugin loaded); one without it needs
+``--opt NAME=options.yml`` (or ``--opt options.yml`` for all such checkpoints).
 
 What is measured and written: :mod:`medsr_se.evaluation`. Progress per image on stderr (``-q``: none, and no
 table either; ``-v``: one line per image); ``per_image_psnr.png`` plots model vs bicubic per image when matplotlib
@@ -18,21 +24,55 @@ import torch
 
 from medsr_se.cli.console import Console, add_verbosity_arguments
 from medsr_se.evaluation import evaluate, markdown_table
+from medsr_se.evaluation.table import DEFAULT_METHOD
+from medsr_se.inference import CheckpointError
+from medsr_se.inference.checkpoint import network_option_file
 
 
-def parse_model_argument(text: str) -> tuple[int, str]:
-    """``x4=path`` / ``4=path`` -> (4, path)."""
-    scale, separator, path = text.partition("=")
-    if not separator or not scale.lstrip("x").isdigit():
-        raise argparse.ArgumentTypeError(f"--model {text!r}: expected SCALE=CHECKPOINT, e.g. x4=net_g_latest.pth")
-    return int(scale.lstrip("x")), path
+def parse_model_argument(text: str) -> tuple[str, int, str]:
+    """``x4=path`` / ``4=path`` -> (DEFAULT_METHOD, 4, path); ``edsr@x4=path`` -> ("edsr", 4, path)."""
+    key, separator, path = text.partition("=")
+    method, at, scale = key.rpartition("@")
+    if not separator or not path or not scale.lstrip("x").isdigit() or (at and not method):
+        raise argparse.ArgumentTypeError(f"--model {text!r}: expected [METHOD@]SCALE=CHECKPOINT, e.g. "
+                                         "x4=net_g_latest.pth or edsr@x4=net_g_latest.pth")
+    if method.lower() == "bicubic":
+        raise argparse.ArgumentTypeError(f"--model {text!r}: bicubic is always in the table; name the model otherwise")
+    return (method or DEFAULT_METHOD), int(scale.lstrip("x")), path
+
+
+def models_by_scale(models: list[tuple[str, int, str]]) -> dict[int, list[tuple[str, str]]]:
+    """{scale: [(method, checkpoint), ...]} in command-line order; a method given twice for a scale is an error."""
+    by_scale: dict[int, list[tuple[str, str]]] = {}
+    for method, scale, path in models:
+        if any(method == known for known, _ in by_scale.get(scale, [])):
+            raise ValueError(f"--model {method}@x{scale}: given twice")
+        by_scale.setdefault(scale, []).append((method, path))
+    return by_scale
+
+
+def option_files(texts: list[str], methods: set[str]) -> dict[str, dict]:
+    """``--opt FILE`` (every checkpoint without stored options) and ``--opt METHOD=FILE`` -> {method or '*':
+    network_g}."""
+    options = {}
+    for text in texts:
+        method, separator, path = text.partition("=")
+        if not separator or method not in methods:
+            method, path = "*", text
+        options[method] = network_option_file(path)
+    return options
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="medsr-evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("datasets") / "STARE", help="prepared dataset root")
     parser.add_argument("--model", type=parse_model_argument, action="append", default=[],
-                        help="SCALE=CHECKPOINT (repeat for several scales); none: bicubic only")
+                        help="[METHOD@]SCALE=CHECKPOINT, e.g. x4=... or edsr@x4=... (repeat for several methods and "
+                        "scales); none: bicubic only")
+    parser.add_argument("--opt", action="append", default=[], metavar="[METHOD=]OPTIONS",
+                        help="option file (or recipe name) holding the network_g of a checkpoint that does not "
+                        "record it; METHOD= for one method, else for all such checkpoints")
+    parser.add_argument("--no-niqe", action="store_true", help="skip NIQE (~0.7 s per 600x600 image and method)")
     parser.add_argument("--scales", type=int, nargs="+", help="scales to evaluate (default: the dataset's)")
     parser.add_argument("-o", "--output", type=Path, default=Path("results") / "evaluation")
     parser.add_argument("--no-sheets", action="store_true", help="skip the comparison PNGs")
@@ -49,10 +89,11 @@ def main(argv: list[str] | None = None) -> int:
             console.note('no per_image_psnr.png: plots need matplotlib (pip install "medsr-se[plots]")')
             plot = False
     try:
-        summary = evaluate(args.data, dict(args.model), args.output, args.scales, not args.no_sheets, args.device,
-                           lambda scale, total: console.progress(total, f"x{scale}: {total} test image(s)"), plot,
-                           console.warning)
-    except (FileNotFoundError, ValueError, OSError) as error:
+        options = option_files(args.opt, {method for method, _, _ in args.model})
+        progress = lambda scale, total: console.progress(total, f"x{scale}: {total} test image(s)")  # noqa: E731
+        summary = evaluate(args.data, models_by_scale(args.model), args.output, args.scales, not args.no_sheets,
+                           args.device, progress, plot, console.warning, not args.no_niqe, options)
+    except (FileNotFoundError, ValueError, OSError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     console.result(markdown_table(summary), end="")

@@ -1,4 +1,7 @@
-"""``medsr-export``: a trained SEEDSRGenerator as ONNX, with dynamic batch, height and width, checked after export.
+"""``medsr-export``: a trained generator as ONNX, with dynamic batch, height and width, checked after export.
+
+Any BasicSR generator checkpoint works (SEEDSRGenerator, EDSR, RRDBNet, ...): its network_g is read from the
+checkpoint, or from ``--opt options.yml`` for a checkpoint that does not record it.
 
     medsr-export --model experiments/SEEDSR_GAN_x4/models/net_g_latest.pth -o seedsr_x4.onnx
 
@@ -21,6 +24,7 @@ import torch
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
 from medsr_se.cli.console import Console, add_verbosity_arguments
 from medsr_se.inference import CheckpointError, load_generator
+from medsr_se.inference.checkpoint import network_option_file
 from medsr_se.io.atomic import WriteError, write_atomically
 
 DYNAMIC_AXES = {"lr": {0: "batch", 2: "height", 3: "width"}, "sr": {0: "batch", 2: "out_height", 3: "out_width"}}
@@ -65,7 +69,10 @@ def export_checked(net: SEEDSRGenerator, output: Path, opset: int, tolerance: fl
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="medsr-export", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="BasicSR net_g checkpoint of a SEEDSRGenerator")
+    parser.add_argument("--model", required=True, help="BasicSR net_g checkpoint (SEEDSRGenerator or any BasicSR "
+                        "generator)")
+    parser.add_argument("--opt", help="the option file (or recipe name) the checkpoint was trained with, for a "
+                        "checkpoint that does not record its network_g")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
     parser.add_argument("--opset", type=int, default=17)
     parser.add_argument("--tolerance", type=float, default=1e-4)
@@ -80,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.output.is_dir():
             raise ValueError(f"-o {args.output}: is a folder; give the .onnx file to write")
-        net = load_generator(args.model)
+        net = load_generator(args.model, options=network_option_file(args.opt))
         args.output.parent.mkdir(parents=True, exist_ok=True)
         difference = export_checked(net, args.output, args.opset, args.tolerance)
     except (FileNotFoundError, CheckpointError, ValueError, WriteError) as error:
@@ -89,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"error: {args.output}: cannot write it ({error.strerror or error})", file=sys.stderr)
         return 2
-    Console(args.verbosity).result(f"{args.output}: x{net.upscale}, dynamic batch/height/width; onnxruntime vs "
+    scale = f"x{net.scale_hw[0]} (height)" if net.scale_hw[1] == 1 else f"x{net.upscale}"
+    Console(args.verbosity).result(f"{args.output}: {scale}, dynamic batch/height/width; onnxruntime vs "
                                    f"PyTorch on 2x45x37: max abs diff {difference:.1e}")
     return 0
 

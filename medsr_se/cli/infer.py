@@ -45,12 +45,14 @@ import torch
 
 from medsr_se.cli.console import Console, add_verbosity_arguments
 from medsr_se.inference import CheckpointError, load_generator, memory_budget, plan_tile, upscale
+from medsr_se.inference.checkpoint import TrainingData, load_training_data, network_option_file
 from medsr_se.io import intensity as intensity_models
 from medsr_se.io import volumes
 from medsr_se.io.images import SUFFIXES, WriteError, read_image, write_image
 from medsr_se.utils.precision import warn_slow_bf16
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+OWN_PROGRESS_PIXELS = 256 * 256  # an image at least this large gets a progress bar of its own (per tile)
 
 
 class UsageError(ValueError):
@@ -175,8 +177,8 @@ def series_uid(path: Path) -> str | None:
     try:
         return str(pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
                    .SeriesInstanceUID) or None
-    except Exception:  # not DICOM, truncated, no UID: it is replaced as a file, nothing else goes with it
-        return None
+    except (*volumes.dicom_errors(), AttributeError):  # not DICOM, truncated, no UID (AttributeError): it is
+        return None  # replaced as a file, nothing else goes with it
 
 
 def replaced_series_files(targets: list[Path], keep: set[Path]) -> list[Path]:
@@ -203,7 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-i", "--input", type=Path, required=True,
                         help="image / volume file, or a folder (its sub-folders too; the layout is kept)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder (not an input folder)")
-    parser.add_argument("--model", required=True, help="BasicSR net_g checkpoint of a SEEDSRGenerator")
+    parser.add_argument("--model", required=True, help="BasicSR net_g checkpoint (SEEDSRGenerator or any BasicSR "
+                        "generator)")
+    parser.add_argument("--opt", help="the option file (or recipe name) the checkpoint was trained with, for a "
+                        "checkpoint that does not record its network_g")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace result files that already exist (never an input). Without it a result path "
                         "that holds a file is an error before anything is written: Real-ESRGAN's "
@@ -267,12 +272,12 @@ def upscale_image(job: Job, models: dict[str, torch.nn.Module], args: argparse.N
     image = read_image(path)
     model = network_for(image, models, path, console)
     try:
-        tile = plan_tile(model, image.shape[0], image.shape[1], args.tile, budget)
+        tile = plan_tile(model, image.shape[0], image.shape[1], args.tile, budget, args.tile_pad)
         if tile and not args.tile:
             console.note(f"{path}: too large for whole-image inference here; tiling with --tile {tile}")
         console.detail(f"{path}: {image.shape[1]}x{image.shape[0]} {image.dtype}, "
                        f"{'tile ' + str(tile) if tile else 'whole image'}")
-        large = image.shape[0] * image.shape[1] >= 256 * 256  # worth a progress bar of its own
+        large = image.shape[0] * image.shape[1] >= OWN_PROGRESS_PIXELS
         progress = (lambda total: console.progress(total, f"{path}:")) if large else None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -288,39 +293,38 @@ def upscale_image(job: Job, models: dict[str, torch.nn.Module], args: argparse.N
     console.detail(f"{path} -> {target}")
 
 
-def volume_intensity(volume: volumes.Volume, model: torch.nn.Module, args: argparse.Namespace):
+def volume_intensity(volume: volumes.Volume, training: TrainingData, args: argparse.Namespace):
     """--window / --intensity, else the checkpoint's intensity model, else the modality's default."""
     if args.window:
         return intensity_models.ct_window(args.window)
     if args.intensity:
         return intensity_models.measured(volume.values, args.intensity)
-    record = getattr(model, "training_data", None) or {}
-    if record.get("intensity") and record["intensity"].get("kind") != "dtype":
-        return intensity_models.IntensityModel.from_dict(record["intensity"])
+    recorded = training.intensity_model()
+    if recorded is not None:
+        return recorded
     modality = "CT" if volume.unit == "HU" else volume.modality
     return intensity_models.choose(None, modality, volume.values)
 
 
-def intensity_option(model: torch.nn.Module, args: argparse.Namespace) -> str:
+def intensity_option(training: TrainingData, args: argparse.Namespace) -> str:
     """What chose a volume's intensity model, for messages: the option, the checkpoint, or the default."""
     if args.window:
         return f"--window {args.window}"
     if args.intensity:
         return f"--intensity {args.intensity}"
-    record = getattr(model, "training_data", None) or {}
-    if record.get("intensity") and record["intensity"].get("kind") != "dtype":
+    if training.intensity_model() is not None:
         return f"the checkpoint's intensity model ({args.model})"
     return "the default intensity model"
 
 
-def check_intensities(jobs: list[Job], model: torch.nn.Module, args: argparse.Namespace, console: Console) -> None:
+def check_intensities(jobs: list[Job], training: TrainingData, args: argparse.Namespace, console: Console) -> None:
     """Every volume's intensity model, chosen and checked before any work: a window its values collapse in is an
     error naming the option and the file, one that leaves them few levels a warning (intensity.window_fit)."""
     for job in jobs:
         if job.volume is None:
             continue
-        job.intensity = volume_intensity(job.volume, model, args)
-        where = f"{intensity_option(model, args)}: {job.volume.name}"
+        job.intensity = volume_intensity(job.volume, training, args)
+        where = f"{intensity_option(training, args)}: {job.volume.name}"
         try:
             warning = intensity_models.window_fit(job.intensity, job.volume.values, where)
         except ValueError as error:
@@ -329,10 +333,9 @@ def check_intensities(jobs: list[Job], model: torch.nn.Module, args: argparse.Na
             console.warning(warning)
 
 
-def warn_mismatch(volume: volumes.Volume, model: torch.nn.Module, console: Console) -> None:
+def warn_mismatch(volume: volumes.Volume, model: torch.nn.Module, training: TrainingData, console: Console) -> None:
     """A warning when the checkpoint's recorded modality or channel count does not fit a volume."""
-    record = getattr(model, "training_data", None) or {}
-    trained_on = record.get("modality")
+    trained_on = training.modality
     if model.conv_first.in_channels != 1:
         console.warning(f"{volume.name}: the model takes {model.conv_first.in_channels}-channel images "
                         f"({trained_on or 'colour photographs'}); this is a gray {volume.modality or 'volume'}: "
@@ -341,12 +344,12 @@ def warn_mismatch(volume: volumes.Volume, model: torch.nn.Module, console: Conso
         console.warning(f"{volume.name}: the model was trained on {trained_on}, this volume is {volume.modality}")
 
 
-def upscale_volume_job(job: Job, models: dict[str, torch.nn.Module], args: argparse.Namespace, budget: int,
-                       console: Console) -> None:
+def upscale_volume_job(job: Job, models: dict[str, torch.nn.Module], training: TrainingData,
+                       args: argparse.Namespace, budget: int, console: Console) -> None:
     """Every in-plane slice through the network (fp32), written as a volume of the same kind."""
     volume, model = job.volume, models["fp32"]
-    warn_mismatch(volume, model, console)
-    mapping = job.intensity or volume_intensity(volume, model, args)
+    warn_mismatch(volume, model, training, console)
+    mapping = job.intensity or volume_intensity(volume, training, args)
     slices = len(volume.slice_indices())
     console.note(f"{volume.name}: {slices} slice(s), intensity {mapping.describe()}")
     outside = mapping.outside(volume.values)
@@ -356,7 +359,7 @@ def upscale_volume_job(job: Job, models: dict[str, torch.nn.Module], args: argpa
     step = console.progress(slices)
 
     def one_slice(values: np.ndarray) -> np.ndarray:
-        tile = plan_tile(model, values.shape[0], values.shape[1], args.tile, budget)
+        tile = plan_tile(model, values.shape[0], values.shape[1], args.tile, budget, args.tile_pad)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # counted once for the whole volume above
             return upscale(values, model, tile, args.tile_pad, intensity=mapping, out_dtype=np.float32)
@@ -366,7 +369,7 @@ def upscale_volume_job(job: Job, models: dict[str, torch.nn.Module], args: argpa
     except ValueError as error:
         raise ValueError(f"{volume.name}: {error}") from error
     targets = job.targets(args.output, args.suffix)
-    description = (f"super-resolution x{model.upscale} by medsr-se SEEDSRGenerator ({Path(args.model).name}), "
+    description = (f"super-resolution x{model.upscale} by medsr-se {type(model).__name__} ({Path(args.model).name}), "
                    f"intensity {mapping.describe()}")
     with warnings.catch_warnings(record=True) as caught:  # the result is published whole or not at all
         warnings.simplefilter("always")
@@ -398,7 +401,8 @@ def remove_replaced(job: Job, console: Console) -> None:
 
 def load_models(args: argparse.Namespace, precision: str) -> dict[str, torch.nn.Module]:
     """``fp32`` always; ``reduced`` too for --precision bf16 / fp16."""
-    model = load_generator(args.model, device=args.device, upscale=args.scale)
+    model = load_generator(args.model, device=args.device, options=network_option_file(args.opt),
+                           upscale=args.scale)
     models = {"fp32": model}
     if precision != "fp32":
         models["reduced"] = copy.deepcopy(model).to(PRECISIONS[precision])
@@ -451,7 +455,8 @@ def run(args: argparse.Namespace) -> int:
         warn_slow_bf16(args.device, "--precision bf16", console.warning)
     models = load_models(args, precision)
     model = models["fp32"]
-    check_intensities(jobs, model, args, console)
+    training = load_training_data(args.model)
+    check_intensities(jobs, training, args, console)
     try:
         args.output.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -464,7 +469,7 @@ def run(args: argparse.Namespace) -> int:
             upscale_image(job, models, args, budget, console)
             step()
         else:
-            upscale_volume_job(job, models, args, budget, console)
+            upscale_volume_job(job, models, training, args, budget, console)
     console.result(f"{len(images)} image(s), {len(jobs) - len(images)} volume(s) x{model.upscale} -> {args.output}")
     return 0
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import sys
+import warnings
 from pathlib import Path
 
 import lmdb
 
-from medsr_se.cli.console import QUIET, VERBOSE, Console, add_verbosity_arguments
+from medsr_se.cli.console import QUIET, VERBOSE, Console, add_verbosity_arguments, log_to_stderr
 from medsr_se.io.intensity import CT_WINDOWS, ct_window
 from medsr_se.prepare.prepare_stare import DEFAULT_OUTPUT, Params, PrepareError, prepare
 from medsr_se.prepare.volume_slices import VolumeOptions
@@ -88,9 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     params = Params(tuple(sorted(set(args.scales))), args.crop_size, args.step, args.gray, args.keep_depth)
     volume_options = VolumeOptions(args.window, args.intensity, args.axis, args.mixed_modalities)
     console = Console(args.verbosity)
+    log_to_stderr(args.verbosity)  # the preparation's notes / warnings; -q: none (the logger's level), no bar
     try:
-        # -q: the notes and the progress bar that preparation writes to stderr are dropped; errors still end here
-        with contextlib.redirect_stderr(io.StringIO()) if args.verbosity == QUIET else contextlib.nullcontext():
+        with warnings.catch_warnings() if args.verbosity == QUIET else contextlib.nullcontext():
+            if args.verbosity == QUIET:  # the volume readers' warnings too: -q prints errors only
+                warnings.simplefilter("ignore")
             manifest = prepare(args.source, args.output, params, args.n_test, args.seed, test_list, args.overwrite,
                                args.skip_bad, args.workers, volume_options=volume_options,
                                progress=args.verbosity > QUIET)

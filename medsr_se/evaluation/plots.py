@@ -133,8 +133,10 @@ def plot_per_image_gain(rows: list[dict], out: Path) -> Path:
                 by_method[row["method"]][row["image"]] = row["psnr"]
         images = sorted(by_method["bicubic"])
         positions = range(len(images))
-        for offset, (method, values) in zip((-0.2, 0.2), sorted(by_method.items())):
-            axis.bar([p + offset for p in positions], [values[i] for i in images], width=0.4, label=method)
+        width = 0.8 / len(by_method)  # bicubic and every method side by side
+        for index, (method, values) in enumerate(sorted(by_method.items())):
+            offset = (index - (len(by_method) - 1) / 2) * width
+            axis.bar([p + offset for p in positions], [values[i] for i in images], width=width, label=method)
         axis.set_xticks(list(positions), images, rotation=60, fontsize=7)
         low = min(v for values in by_method.values() for v in values.values())
         axis.set_ylim(bottom=max(0.0, low - 2))

@@ -1,5 +1,6 @@
-"""Comparison sheets: bicubic | SR | HR side by side, each with its numbers in a strip above it, a zoomed crop of
-the most detailed window below, and the error map; 16-bit images are shown through :func:`display_8bit`."""
+"""Comparison sheets: bicubic | each method | HR side by side, each with its numbers in a strip above it, a zoomed
+crop of the most detailed window below, and each method's error map; 16-bit images are shown through
+:func:`display_8bit`."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def detail_window(hr: np.ndarray, crop: int) -> tuple[int, int]:
 
 
 LINE_HEIGHT = 26  # pixels per header line (labels sit in a strip above each panel, never on the image)
+HEADER_MARGIN = 8  # pixels of the header strip below its last line (room for descenders)
 
 
 def panel_caption(label: str, metrics: dict[str, float] | None) -> list[str]:
@@ -72,18 +74,26 @@ def with_header(image: np.ndarray, lines: list[str], height: int) -> np.ndarray:
 
 def comparison_sheet(bicubic: np.ndarray, sr: np.ndarray, hr: np.ndarray,
                      metrics: dict[str, dict[str, float]] | None = None) -> np.ndarray:
-    """bicubic | SR | HR | |SR − HR| error map, each with its name and numbers in a strip above it (the text scaled
-    to fit the panel), and below each
-    a zoom of the most detailed window inside the field of view, magnified to the panel's width (8-bit BGR)."""
+    """bicubic | SR | HR | |SR − HR| error map: :func:`method_sheet` with the one method named "SR"."""
+    return method_sheet(bicubic, {"SR": sr}, hr, metrics)
+
+
+def method_sheet(bicubic: np.ndarray, outputs: dict[str, np.ndarray], hr: np.ndarray,
+                 metrics: dict[str, dict[str, float]] | None = None) -> np.ndarray:
+    """bicubic | one panel per method (``outputs``, in order) | HR | one |method − HR| error map per method, each
+    with its name and numbers (``metrics[name]``) in a strip above it (the text scaled to fit the panel), and below
+    each a zoom of the most detailed window inside the field of view, magnified to the panel's width (8-bit BGR)."""
     height, width = hr.shape[:2]
     crop = max(16, min(height, width) // 6)
     zoom = max(1, width // crop)
     top, left = detail_window(hr, crop)
     metrics = metrics or {}
-    errors, brightest = error_map(sr, hr)
-    named = (("bicubic", bicubic), ("SR", sr), ("HR", hr), (f"|SR - HR|, bright = {brightest:.0f}+ levels", errors))
+    named = [("bicubic", bicubic), *outputs.items(), ("HR", hr)]
+    for method, sr in outputs.items():
+        errors, brightest = error_map(sr, hr)
+        named.append((f"|{method} - HR|, bright = {brightest:.0f}+ levels", errors))
     captions = [panel_caption(label, metrics.get(label)) for label, _ in named]
-    header_height = LINE_HEIGHT * max(len(lines) for lines in captions) + 8
+    header_height = LINE_HEIGHT * max(len(lines) for lines in captions) + HEADER_MARGIN
     panels = []
     for (_, image), caption in zip(named, captions):
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()

@@ -16,19 +16,23 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 from basicsr.metrics import calculate_psnr, calculate_ssim
 
-from medsr_se.evaluation.sheets import comparison_sheet, display_8bit
+from medsr_se.evaluation.sheets import display_8bit, method_sheet
 from medsr_se.inference import load_generator, upscale
 from medsr_se.io.images import write_image
+from medsr_se.metrics.complexity import gflops_per_megapixel, parameter_count
 from medsr_se.metrics.fov_metrics import calculate_psnr_fov, calculate_ssim_fov
+from medsr_se.metrics.lr_consistency import lr_psnr
 from medsr_se.metrics.vessel_metrics import calculate_vessel_f1
 from medsr_se.utils.bicubic import matlab_bicubic
 
@@ -36,15 +40,45 @@ from medsr_se.utils.bicubic import matlab_bicubic
 PAPER = {4: {"bicubic": (40.03, 0.9512), "SEEDSR-GAN": (42.65, 0.9567)},
          8: {"bicubic": (35.41, 0.9195), "SEEDSR-GAN": (39.88, 0.9330)},
          16: {"bicubic": (31.60, 0.8915), "SEEDSR-GAN": (36.62, 0.9181)}}
-METRICS = ("psnr", "ssim", "psnr_y", "ssim_y", "psnr_fov", "ssim_fov", "vessel_f1")
+METRICS = ("psnr", "ssim", "psnr_y", "ssim_y", "psnr_fov", "ssim_fov", "vessel_f1", "niqe", "lr_psnr", "seconds")
+MODEL_COLUMNS = ("params", "gflops_per_mp")  # per method, not per image (bicubic: 0 parameters, GFLOPs not counted)
+DEFAULT_METHOD = "SEEDSR-GAN"  # the method name of ``--model x4=...`` (the seed's model)
+SEED_NAMES = {"seedsr": "SEEDSR-GAN", "seedsr-gan": "SEEDSR-GAN", "bicubic": "bicubic"}  # PAPER's rows, by name
+NIQE_BLOCK = 96  # BasicSR's NIQE statistics are over 96 x 96 blocks; fewer than two blocks give no covariance
 
 
 FUNDUS_METRICS = ("psnr_fov", "ssim_fov", "vessel_f1")
 
 
-def image_metrics(sr: np.ndarray, hr: np.ndarray, scale: int, fundus: bool = True) -> dict[str, float]:
-    """Every metric of ``METRICS`` for one uint8 / uint16 pair (BGR or gray), BasicSR's conventions
-    (crop_border = scale); ``fundus`` False leaves the field-of-view and vessel metrics out (NaN)."""
+def niqe_score(image: np.ndarray, scale: int) -> float:
+    """BasicSR's ``calculate_niqe`` (no reference; lower = more natural) on the Y channel, crop_border = scale;
+    NaN for an image too small for two of its 96 x 96 blocks."""
+    from basicsr.metrics import calculate_niqe
+
+    height, width = (side - 2 * scale for side in image.shape[:2])
+    if (height // NIQE_BLOCK) * (width // NIQE_BLOCK) < 2:
+        return float("nan")
+    values = image.astype(np.float64) * (255.0 / 65535.0) if image.dtype == np.uint16 else image
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            return float(calculate_niqe(values if values.ndim == 3 else values[:, :, None], scale,
+                                        input_order="HWC", convert_to="y"))
+        except np.linalg.LinAlgError:  # too few textured blocks (a flat or black image): no statistics
+            return float("nan")
+
+
+def image_metrics(sr: np.ndarray, hr: np.ndarray, scale: int, fundus: bool = True, lr: np.ndarray | None = None,
+                  niqe: bool = False) -> dict[str, float]:
+    """The metrics of ``METRICS`` for one uint8 / uint16 pair (BGR or gray), BasicSR's conventions
+    (crop_border = scale); ``fundus`` False leaves the field-of-view and vessel metrics out (NaN); ``lr`` (the
+    network's input) adds LR consistency (:func:`medsr_se.metrics.lr_consistency.lr_psnr`), ``niqe`` NIQE."""
+    extra = {"niqe": niqe_score(sr, scale) if niqe else float("nan"),
+             "lr_psnr": lr_psnr(sr, lr, scale) if lr is not None else float("nan")}
+    return {**_reference_metrics(sr, hr, scale, fundus), **extra}
+
+
+def _reference_metrics(sr: np.ndarray, hr: np.ndarray, scale: int, fundus: bool) -> dict[str, float]:
     if sr.dtype == np.uint16 or hr.dtype == np.uint16:  # stored depth, on BasicSR's 0-255 scale
         sr, hr = (x.astype(np.float64) * (255.0 / 65535.0) for x in (sr, hr))
     metrics = {
@@ -69,18 +103,48 @@ def report_warnings(caught: Counter, scale: int, images: int, warn: Callable[[st
             warnings.warn(line, stacklevel=3)
 
 
-def evaluate_scale(data: Path, scale: int, checkpoint: str | None, sheets: Path | None,
+Models = list[tuple[str, str]]  # (method name, checkpoint path), in table order
+
+
+def models_for_scale(checkpoint: str | Models | None) -> Models:
+    """One scale's models: a checkpoint path (the seed's model, :data:`DEFAULT_METHOD`) or (method, path) pairs."""
+    if checkpoint is None:
+        return []
+    return [(DEFAULT_METHOD, checkpoint)] if isinstance(checkpoint, (str, Path)) else list(checkpoint)
+
+
+def timed(run: Callable[[], np.ndarray], device: str) -> tuple[np.ndarray, float]:
+    """``run()`` and its wall time in seconds (CUDA work waited for)."""
+    synchronise = torch.cuda.synchronize if str(device).startswith("cuda") and torch.cuda.is_available() else None
+    start = time.perf_counter()
+    result = run()
+    if synchronise:
+        synchronise()
+    return result, time.perf_counter() - start
+
+
+def evaluate_scale(data: Path, scale: int, checkpoint: str | Models | None, sheets: Path | None,
                    device: str = "cpu", modality: str = "photo",
                    progress: Callable[[int], Callable[[], None]] | None = None,
-                   warn: Callable[[str], None] | None = None) -> list[dict]:
-    """Per-image rows (image, scale, method, metrics...) for bicubic and, if given, the model. Warnings raised
-    on the way (a gray image through a colour model, ...) are gathered and reported once each after the images
-    (:func:`report_warnings`), never in the middle of a progress bar."""
+                   warn: Callable[[str], None] | None = None, niqe: bool = True,
+                   options: Mapping[str, Mapping] | None = None) -> list[dict]:
+    """Per-image rows (image, scale, method, metrics..., params, gflops_per_mp) for bicubic and each model
+    (``checkpoint``: one path, or (method, path) pairs). ``options`` maps a method (or ``"*"``) to the network_g
+    for a checkpoint that does not record its own. Warnings raised on the way (a gray image through a colour
+    model, ...) are gathered and reported once each after the images (:func:`report_warnings`), never in the
+    middle of a progress bar."""
     hr_dir, lr_dir = data / "test" / "HR", data / "test" / f"LR_x{scale}"
     names = sorted(p.name for p in hr_dir.glob("*.png"))
     if not names or not lr_dir.is_dir():
         raise FileNotFoundError(f"no test pairs for x{scale} in {data}/test (run medsr-prepare-stare first)")
-    model = load_generator(checkpoint, device=device, upscale=scale) if checkpoint else None
+    options = options or {}
+    models = {method: load_generator(path, device=device, options=options.get(method, options.get("*")),
+                                     upscale=scale)
+              for method, path in models_for_scale(checkpoint)}
+    costs = {"bicubic": {"params": 0, "gflops_per_mp": float("nan")}}
+    for method, model in models.items():
+        costs[method] = {"params": parameter_count(model),
+                         "gflops_per_mp": gflops_per_megapixel(model, model.conv_first.in_channels)}
     step = progress(len(names)) if progress else (lambda: None)
     rows = []
     caught: Counter = Counter()
@@ -90,20 +154,22 @@ def evaluate_scale(data: Path, scale: int, checkpoint: str | None, sheets: Path 
         if hr is None or lr is None:
             raise FileNotFoundError(f"cannot read {hr_dir / name} or {lr_dir / name}")
         fundus = modality == "photo" and hr.ndim == 3
-        bicubic = matlab_bicubic(lr, scale)
-        outputs = {"bicubic": bicubic}
-        if model is not None:
+        outputs = {"bicubic": timed(lambda lr=lr: matlab_bicubic(lr, scale), "cpu")}
+        for method, model in models.items():
             with warnings.catch_warnings(record=True) as raised:
                 warnings.simplefilter("always")
-                outputs["SEEDSR-GAN"] = upscale(lr, model)
+                outputs[method] = timed(lambda model=model, lr=lr: upscale(lr, model), device)
             caught.update({str(warning.message) for warning in raised})
-        for method, output in outputs.items():
-            rows.append({"image": Path(name).stem, "scale": scale, "method": method,
-                         **image_metrics(output, hr, scale, fundus)})
-        if sheets is not None and model is not None:
+        numbers = {}
+        for method, (output, seconds) in outputs.items():
+            numbers[method] = {**image_metrics(output, hr, scale, fundus, lr, niqe), "seconds": seconds}
+            rows.append({"image": Path(name).stem, "scale": scale, "method": method, **numbers[method],
+                         **costs[method]})
+        if sheets is not None and models:
             sheets.mkdir(parents=True, exist_ok=True)
-            numbers = {"bicubic": rows[-2], "SR": rows[-1]}
-            sheet = comparison_sheet(*(display_8bit(x) for x in (bicubic, outputs["SEEDSR-GAN"], hr)), numbers)
+            sheet = method_sheet(display_8bit(outputs["bicubic"][0]),
+                                 {method: display_8bit(outputs[method][0]) for method in models}, display_8bit(hr),
+                                 numbers)
             write_image(sheets / f"x{scale}_{Path(name).stem}.png", sheet)
         step()
     report_warnings(caught, scale, len(names), warn)
@@ -116,7 +182,8 @@ def summarise(rows: list[dict]) -> list[dict]:
     for row in rows:
         groups.setdefault((row["scale"], row["method"]), []).append(row)
     return [{"scale": scale, "method": method, "images": len(group),
-             **{metric: float(np.mean([r[metric] for r in group])) for metric in METRICS}}
+             **{metric: float(np.mean([r[metric] for r in group])) for metric in METRICS},
+             **{column: group[0][column] for column in MODEL_COLUMNS if column in group[0]}}
             for (scale, method), group in sorted(groups.items())]
 
 
@@ -125,16 +192,34 @@ def number(value: float, digits: int) -> str:
     return "–" if value != value else f"{value:.{digits}f}"
 
 
+def paper_numbers(scale: int, method: str, modality: str = "photo") -> tuple[float, float] | None:
+    """The seed's reported (PSNR, SSIM) for this row (bicubic and SEEDSR-GAN on STARE photographs), else None."""
+    name = SEED_NAMES.get(method.lower())
+    return PAPER.get(scale, {}).get(name) if modality == "photo" and name else None
+
+
+def parameters_text(count: float | None) -> str:
+    if count is None or count != count:
+        return "–"
+    return "0" if count == 0 else f"{count / 1e6:.2f} M" if count >= 1e5 else f"{count / 1e3:.1f} k"
+
+
 def markdown_table(summary: list[dict]) -> str:
-    lines = ["| scale | method | images | PSNR | SSIM | PSNR-Y | SSIM-Y | PSNR-FOV | SSIM-FOV | vessel F1 "
-             "| paper PSNR / SSIM |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    """One row per (scale, method): BasicSR's PSNR / SSIM, the FOV and vessel metrics, NIQE (lower = more
+    natural), LR consistency (dB; the HR image scores ~58.9), parameters, GFLOPs per output megapixel, seconds per
+    image on the evaluating device, and the seed's reported numbers where it has them."""
+    lines = ["| scale | method | images | PSNR | SSIM | PSNR-Y | SSIM-Y | PSNR-FOV | SSIM-FOV | vessel F1 | NIQE "
+             "| LR-PSNR | params | GFLOPs/MP | s/image | paper PSNR / SSIM |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in summary:
-        paper = PAPER.get(row["scale"], {}).get(row["method"]) if row.get("modality", "photo") == "photo" else None
+        paper = paper_numbers(row["scale"], row["method"], row.get("modality", "photo"))
         paper_text = f"{paper[0]:.2f} / {paper[1]:.4f}" if paper else "–"
         lines.append(f"| x{row['scale']} | {row['method']} | {row['images']} | {row['psnr']:.2f} | {row['ssim']:.4f} "
                      f"| {row['psnr_y']:.2f} | {row['ssim_y']:.4f} | {number(row['psnr_fov'], 2)} "
-                     f"| {number(row['ssim_fov'], 4)} | {number(row['vessel_f1'], 3)} | {paper_text} |")
+                     f"| {number(row['ssim_fov'], 4)} | {number(row['vessel_f1'], 3)} "
+                     f"| {number(row.get('niqe', float('nan')), 2)} | {number(row.get('lr_psnr', float('nan')), 2)} "
+                     f"| {parameters_text(row.get('params'))} | {number(row.get('gflops_per_mp', float('nan')), 1)} "
+                     f"| {number(row.get('seconds', float('nan')), 3)} | {paper_text} |")
     return "\n".join(lines) + "\n"
 
 
@@ -145,11 +230,16 @@ def write_csv(rows: list[dict], path: Path) -> None:
         writer.writerows(rows)
 
 
-def evaluate(data: Path, checkpoints: dict[int, str], output: Path, scales: list[int] | None = None,
+def evaluate(data: Path, checkpoints: Mapping[int, str | Models], output: Path, scales: list[int] | None = None,
              sheets: bool = True, device: str = "cpu",
              progress: Callable[[int, int], Callable[[], None]] | None = None, plot: bool = True,
-             warn: Callable[[str], None] | None = None) -> list[dict]:
+             warn: Callable[[str], None] | None = None, niqe: bool = True,
+             options: Mapping[str, Mapping] | None = None) -> list[dict]:
     """Evaluate, write the table files into ``output`` and return the summary rows.
+
+    ``checkpoints`` maps a scale to one checkpoint (the seed's model, named :data:`DEFAULT_METHOD`) or to
+    (method, checkpoint) pairs: one row per method and scale, bicubic always; ``niqe`` False leaves NIQE out (it
+    costs ~0.7 s per 600 x 600 image and method on one CPU core); ``options``: see :func:`evaluate_scale`.
 
     ``progress(scale, images)`` returns the function called after each image; ``warn(line)`` gets each distinct
     warning of a scale once, after its images (default: one Python warning each); ``plot`` writes
@@ -172,7 +262,7 @@ def evaluate(data: Path, checkpoints: dict[int, str], output: Path, scales: list
     for scale in scales:
         per_scale = (lambda total, scale=scale: progress(scale, total)) if progress else None
         rows += evaluate_scale(data, scale, checkpoints.get(scale), output / "sheets" if sheets else None, device,
-                               manifest.get("modality", "photo"), per_scale, warn)
+                               manifest.get("modality", "photo"), per_scale, warn, niqe, options)
     summary = [{**row, "modality": manifest.get("modality", "photo")} for row in summarise(rows)]
     (output / "table.md").write_text(markdown_table(summary))
     write_csv(summary, output / "table.csv")

@@ -7,23 +7,28 @@ import os
 import torch
 
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
+from medsr_se.inference.tiling import MIN_TILE_PAD
 
 GIB = float(1 << 30)
 AUTO_TILE = 128  # LR tile size chosen when a whole image would not fit (the measured setting of BENCHMARKS.md)
+GPU_BUDGET_FRACTION = 0.8  # of the free GPU memory (the rest: the CUDA context, allocator slack, other processes)
+RAM_BUDGET_FRACTION = 0.7  # of the memory Linux reports available (the rest: the process itself, page cache)
 
 
-def estimated_bytes(model: SEEDSRGenerator, height: int, width: int, tile: int) -> int:
+def estimated_bytes(model: SEEDSRGenerator, height: int, width: int, tile: int,
+                    tile_pad: int = MIN_TILE_PAD) -> int:
     """Rough peak memory (bytes) of inference on an LR image of height x width, whole (tile 0) or tiled.
 
     Whole: three LR-resolution feature maps plus the last upsampling stage's conv output and its shuffle, each
-    num_feat x (s·h) x (s·w) floats. Tiled (:mod:`medsr_se.inference.tiling`): the three LR maps plus one tile
-    at output resolution.
+    num_feat x (s·h) x (s·w) floats. Tiled (:mod:`medsr_se.inference.tiling`): the three LR maps plus three maps
+    of one tile at output resolution, the tile with its halo of ``tile_pad`` LR pixels on each side:
+    num_feat x s·(t + 2·tile_pad) x s·(t + 2·tile_pad).
     """
     features, scale, item = model.conv_first.out_channels, model.upscale, next(model.parameters()).element_size()
     lr_maps = 3 * features * height * width * item
     if tile <= 0:
         return lr_maps + 2 * features * scale * scale * height * width * item
-    tile_pixels = scale * (min(tile, height) + 8) * scale * (min(tile, width) + 8)
+    tile_pixels = scale * (min(tile, height) + 2 * tile_pad) * scale * (min(tile, width) + 2 * tile_pad)
     return lr_maps + 3 * features * tile_pixels * item
 
 
@@ -31,24 +36,26 @@ def memory_budget(device: str | torch.device) -> int:
     """Bytes inference may use: 80 % of the free GPU memory, or 70 % of the memory Linux reports available."""
     device = torch.device(device)
     if device.type == "cuda":
-        return int(0.8 * torch.cuda.mem_get_info(device)[0])
+        return int(GPU_BUDGET_FRACTION * torch.cuda.mem_get_info(device)[0])
     try:
         with open("/proc/meminfo") as handle:
             available = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("MemAvailable:"))
     except (OSError, StopIteration, ValueError):
         available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-    return int(0.7 * available)
+    return int(RAM_BUDGET_FRACTION * available)
 
 
-def plan_tile(model: SEEDSRGenerator, height: int, width: int, tile: int, budget: int) -> int:
-    """The tile size to use: ``tile`` if given; 0 (whole image) when that fits ``budget``; else :data:`AUTO_TILE`.
-    ValueError when even tiled inference would not fit (the message says how much it needs)."""
+def plan_tile(model: SEEDSRGenerator, height: int, width: int, tile: int, budget: int,
+              tile_pad: int = MIN_TILE_PAD) -> int:
+    """The tile size to use: ``tile`` if given; 0 (whole image) when that fits ``budget``; else :data:`AUTO_TILE`,
+    each tile with a halo of ``tile_pad`` LR pixels. ValueError when even tiled inference would not fit (the
+    message says how much it needs)."""
     if tile < 0:
         raise ValueError(f"--tile must be 0 (whole image) or a positive size, got {tile}")
     if tile == 0 and estimated_bytes(model, height, width, 0) <= budget:
         return 0
     chosen = tile or AUTO_TILE
-    needed = estimated_bytes(model, height, width, chosen)
+    needed = estimated_bytes(model, height, width, chosen, tile_pad)
     if needed > budget:
         raise ValueError(f"{width}x{height} needs about {needed / GIB:.1f} GiB even tiled, more than the "
                          f"{budget / GIB:.1f} GiB available: cut the image into parts first")

@@ -12,8 +12,10 @@ whole-image inference. Here the statistics always come from the whole image:
 
 Tiles are taken on the LR grid with a halo of ``tile_pad`` LR pixels (>= 4 makes every tile's interior exact:
 each upsampling conv reaches 1 pixel at its own resolution, the bicubic skip 2 LR pixels); image borders are
-handled as in whole-image inference. Peak memory: a few LR-resolution feature maps (num_feat x h x w floats) plus
-one tile at output resolution, instead of num_feat x (s·h) x (s·w) for whole-image inference.
+handled as in whole-image inference. An anisotropic network (``upscale: [r, 1]``) is tiled the same way, its
+stages and output growing along the height only (``net.scale_hw``, each stage's ``factor``).
+Peak memory: a few LR-resolution feature maps (num_feat x h x w floats) plus one tile at output resolution,
+instead of num_feat x (s·h) x (s·w) for whole-image inference.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from collections.abc import Callable, Iterator
 import torch
 
 from medsr_se.archs.improved_se import spatial_mean
-from medsr_se.archs.seedsr_arch import SEEDSRGenerator, bicubic_upsample
+from medsr_se.archs.seedsr_arch import SEEDSRGenerator, image_skip
+from medsr_se.inference.halo import default_halo, halo_forward
 
 MIN_TILE_PAD = 4
 
@@ -87,6 +90,8 @@ def _upsample_tile(net: SEEDSRGenerator, feat: torch.Tensor, stats: list[torch.T
 def tiled_forward(net: SEEDSRGenerator, x: torch.Tensor, tile: int, tile_pad: int = MIN_TILE_PAD,
                   sink: Callable[[slice, slice, torch.Tensor], None] | None = None) -> torch.Tensor | None:
     """Same result as ``net(x)`` (module docstring), for one or more images (N, C, h, w).
+    Any other generator (no global pooling) goes to :func:`medsr_se.inference.halo.halo_forward`, its halo the
+    wider of ``tile_pad`` and its receptive radius (capped: :data:`medsr_se.inference.halo.MAX_HALO`).
 
     With ``sink``, each finished output tile is handed to ``sink(rows, cols, tile)`` (output coordinates) instead
     of being stored in a float output tensor, and None is returned: e.g. to quantise straight into an image.
@@ -97,14 +102,16 @@ def tiled_forward(net: SEEDSRGenerator, x: torch.Tensor, tile: int, tile_pad: in
             return out
         sink(slice(0, out.shape[-2]), slice(0, out.shape[-1]), out)
         return None
+    if not isinstance(net, SEEDSRGenerator):  # no global pooling: halo tiles (medsr_se.inference.halo)
+        return halo_forward(net, x, tile, max(tile_pad, default_halo(net, x.shape[1])), sink)
     if tile_pad < MIN_TILE_PAD:
         raise ValueError(f"tile_pad must be at least {MIN_TILE_PAD} LR pixels for an exact result, got {tile_pad}")
     features = lr_features(net, x)
     stats = stage_statistics(net, features, tile, tile_pad)
     output = None
     if sink is None:
-        scale = net.upscale
-        output = torch.empty(x.shape[0], net.conv_last.out_channels, x.shape[-2] * scale, x.shape[-1] * scale,
+        scale_h, scale_w = net.scale_hw
+        output = torch.empty(x.shape[0], net.conv_last.out_channels, x.shape[-2] * scale_h, x.shape[-1] * scale_w,
                              dtype=x.dtype, device=x.device)
 
         def sink(rows: slice, cols: slice, values: torch.Tensor) -> None:
@@ -119,16 +126,17 @@ def stage_statistics(net: SEEDSRGenerator, features: torch.Tensor, tile: int, ti
     is computed tile by tile (earlier stages applying their known statistics) and its interiors summed."""
     height, width = features.shape[-2:]
     stats: list[torch.Tensor] = []
+    factor_h = factor_w = 1
     for stage in range(1, len(net.upsample) + 1):
-        factor = 2 ** stage
+        factor_h, factor_w = factor_h * net.upsample[stage - 1].factor[0], factor_w * net.upsample[stage - 1].factor[1]
         # running totals in float32 whatever the network's precision (float16 sums overflow past 65,504)
         total = torch.zeros(features.shape[0], features.shape[1], 1, 1, dtype=torch.float32, device=features.device)
         for rows, cols, inner_rows, inner_cols in tiles(height, width, tile, tile_pad):
             out = _upsample_tile(net, features[..., rows, cols], stats, stage)
-            interior = out[..., inner_rows.start * factor:inner_rows.stop * factor,
-                           inner_cols.start * factor:inner_cols.stop * factor]
+            interior = out[..., inner_rows.start * factor_h:inner_rows.stop * factor_h,
+                           inner_cols.start * factor_w:inner_cols.stop * factor_w]
             total += interior.sum(dim=(2, 3), keepdim=True, dtype=torch.float32)
-        stats.append(total / (height * factor * width * factor))
+        stats.append(total / (height * factor_h * width * factor_w))
     return stats
 
 
@@ -136,12 +144,12 @@ def emit_tiles(net: SEEDSRGenerator, x: torch.Tensor, features: torch.Tensor, st
                tile_pad: int, sink: Callable[[slice, slice, torch.Tensor], None]) -> None:
     """The final pass: every stage with its known statistics, conv_last and the bicubic skip, tile by tile; each
     tile's interior goes to ``sink(rows, cols, values)`` in output coordinates."""
-    scale = net.upscale
+    scale_h, scale_w = net.scale_hw
     for rows, cols, inner_rows, inner_cols in tiles(x.shape[-2], x.shape[-1], tile, tile_pad):
         out = net.conv_last(_upsample_tile(net, features[..., rows, cols], stats, len(net.upsample)))
         if net.img_residual:
-            out = out + bicubic_upsample(x[..., rows, cols], scale)
-        inner = out[..., inner_rows.start * scale:inner_rows.stop * scale,
-                    inner_cols.start * scale:inner_cols.stop * scale]
-        sink(slice((rows.start + inner_rows.start) * scale, (rows.start + inner_rows.stop) * scale),
-             slice((cols.start + inner_cols.start) * scale, (cols.start + inner_cols.stop) * scale), inner)
+            out = out + image_skip(x[..., rows, cols], net.scale_hw)
+        inner = out[..., inner_rows.start * scale_h:inner_rows.stop * scale_h,
+                    inner_cols.start * scale_w:inner_cols.stop * scale_w]
+        sink(slice((rows.start + inner_rows.start) * scale_h, (rows.start + inner_rows.stop) * scale_h),
+             slice((cols.start + inner_cols.start) * scale_w, (cols.start + inner_cols.stop) * scale_w), inner)

@@ -127,7 +127,7 @@ def _run(model: SEEDSRGenerator, lr: torch.Tensor, tile: int, tile_pad: int, sin
                 inner(rows, cols, values)
                 step()
         else:
-            stages = [*model.body, *model.upsample]
+            stages = [*model.body, *model.upsample] if isinstance(model, SEEDSRGenerator) else [model]
             step = progress(len(stages))
             hooks = [stage.register_forward_hook(lambda *_: step()) for stage in stages]
     # TF32 convolutions (cuDNN's default on Ampere and newer) keep 10 mantissa bits: too few for 16-bit outputs

@@ -15,9 +15,13 @@ import numpy as np
 
 from medsr_se.io.atomic import WriteError, write_atomically
 
-__all__ = ["SUFFIXES", "WriteError", "encode_image", "read_image", "write_atomically", "write_image"]
+__all__ = ["IMAGE_SUFFIXES", "SUFFIXES", "WriteError", "encode_image", "read_image", "write_atomically",
+           "write_image"]
 
-SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm", ".bmp", ".dcm")
+# The one list of image suffixes (files OpenCV reads as images); dataset preparation and the option checks import it.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm", ".pnm", ".bmp")
+# medsr-infer's inputs: the images and DICOM files (.dcm is no OpenCV image: medsr_se.io.volumes reads it)
+SUFFIXES = (*IMAGE_SUFFIXES, ".dcm")
 # OpenCV refuses images of more pixels than this (CV_IO_MAX_IMAGE_PIXELS, 2^30 by default) with its own error
 OPENCV_MAX_PIXELS = int(os.environ.get("CV_IO_MAX_IMAGE_PIXELS", 1 << 30))
 

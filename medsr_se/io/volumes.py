@@ -70,8 +70,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import struct
 import uuid
 import warnings
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +109,29 @@ def _pydicom():
     except ImportError as error:
         raise ValueError('reading DICOM needs the extra: pip install "medsr-se[medical]"') from error
     return pydicom
+
+
+def nifti_errors() -> tuple[type[BaseException], ...]:
+    """What nibabel raises for a damaged NIfTI (probed on truncated, garbage and bad-header files): its own
+    ImageFileError (not a NIfTI) and HeaderDataError (a bad datatype code or offset), OSError (data shorter than the
+    header says), EOFError / zlib.error (a truncated or damaged .gz), OverflowError (a negative dimension), and
+    ValueError. Anything else (a TypeError, say) is a bug and surfaces."""
+    _nibabel()
+    from nibabel.filebasedimages import ImageFileError
+    from nibabel.spatialimages import HeaderDataError, ImageDataError
+
+    return ImageFileError, HeaderDataError, ImageDataError, OSError, EOFError, zlib.error, OverflowError, ValueError
+
+
+def dicom_errors() -> tuple[type[BaseException], ...]:
+    """What pydicom raises for a damaged DICOM file (probed on truncated and byte-flipped files): InvalidDicomError
+    (no DICOM preamble / meta), BytesLengthException, OSError / EOFError / struct.error (a value cut short),
+    NotImplementedError (an unknown VR, a transfer syntax it has no decoder for; a RuntimeError), ValueError
+    (pixel data shorter than Rows x Columns says, a bad BitsAllocated). Anything else surfaces."""
+    _pydicom()
+    from pydicom.errors import BytesLengthException, InvalidDicomError
+
+    return InvalidDicomError, BytesLengthException, OSError, EOFError, struct.error, RuntimeError, ValueError
 
 
 class VolumeError(ValueError):
@@ -185,7 +210,7 @@ def read_nifti(path: Path, axis: int = 2, nonfinite: float | None = None) -> Vol
     nibabel = _nibabel()
     try:
         image = nibabel.load(str(path))
-    except Exception as error:  # nibabel raises several types for damaged files
+    except nifti_errors() as error:
         raise VolumeError(f"{path}: cannot read the NIfTI volume ({one_line(error)})") from error
     if not isinstance(image, (nibabel.Nifti1Image, nibabel.Nifti2Image)) or isinstance(image, nibabel.Cifti2Image):
         kind = "a CIFTI-2 file (brainordinate data)" if isinstance(image, nibabel.Cifti2Image) else \
@@ -200,7 +225,7 @@ def read_nifti(path: Path, axis: int = 2, nonfinite: float | None = None) -> Vol
                           "voxel are supported")
     try:
         values = np.asarray(image.dataobj)  # scl_slope / scl_inter applied
-    except Exception as error:
+    except nifti_errors() as error:
         raise VolumeError(f"{path}: cannot read the NIfTI volume ({one_line(error)})") from error
     values = _finite(values, str(path), nonfinite)
     with np.errstate(over="ignore"):
@@ -239,8 +264,9 @@ def scaled_affine(affine: np.ndarray, in_plane: tuple[int, int], scale: int) -> 
     """affine · M (module docstring): in-plane voxel size / scale, origin moved to the new first voxel's centre.
 
     Not ``nibabel.affines.rescale_affine``: that keeps the world position of voxel ``(shape − 1) // 2`` (an
-    integer index) at new voxel ``(new_shape − 1) // 2``, which for an odd in-plane size (33 -> 66: 16 -> 32, where
-    the pixel-centre convention puts it at 32.5) shifts the image by half a new voxel."""
+    integer index) at new voxel ``(new_shape − 1) // 2``, where the pixel-centre convention puts it at
+    ``2 · ((shape − 1) // 2) + 0.5`` (33 -> 66: 16 -> 32, not 32.5; 32 -> 64: 15 -> 31, not 30.5): for x2 it shifts
+    the image by half a new voxel whatever the size (tests/io/test_volumes.py measures it)."""
     resize = np.eye(4)
     for a in in_plane:
         resize[a, a] = 1.0 / scale
@@ -292,6 +318,8 @@ def _nifti_temp(nibabel, image, temporary: Path, final: Path) -> None:
     try:
         nibabel.save(image, str(named))
         named.replace(temporary)
+    except nifti_errors()[:3] as error:  # nibabel's own types (values its header cannot describe): a ValueError
+        raise ValueError(one_line(error)) from error
     finally:
         named.unlink(missing_ok=True)
 
@@ -311,7 +339,11 @@ def frame_rescales(dataset, name: str = "") -> list[tuple[float, float]]:
     PixelValueTransformationSequence (enhanced multi-frame), else the shared functional groups', else the top-level
     RescaleSlope / RescaleIntercept, else (1, 0). :class:`VolumeError` naming ``name`` and the attribute for a
     slope of 0 (every pixel would be the intercept), a non-finite or non-numeric one, and a Modality LUT (a table,
-    not a linear rescale: not supported)."""
+    not a linear rescale: not supported).
+
+    Not ``pydicom.pixels.apply_modality_lut`` / ``apply_rescale``: those read the top-level attributes only, and only
+    when both are present; this reads each frame's functional groups, a lone slope or intercept, and refuses the
+    damaged values above. Where both read the same attributes they agree (tests/io/test_volume_io.py checks it)."""
     frames = max(1, _int(dataset, "NumberOfFrames", 1))
     shared = _first_item(dataset, "SharedFunctionalGroupsSequence")
     per_frame = list(dataset.get("PerFrameFunctionalGroupsSequence") or [])
@@ -366,8 +398,12 @@ def _first_item(dataset, keyword: str):
 
 
 def dicom_unit(dataset) -> str:
+    """'HU' for CT with a rescale (top level, or the functional groups' PixelValueTransformationSequence, shared or
+    the first frame's), else 'stored'."""
     modality = str(dataset.get("Modality", ""))
-    transform = _first_item(_first_item(dataset, "SharedFunctionalGroupsSequence"), "PixelValueTransformationSequence")
+    transform = next((item for group in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence")
+                      for item in [_first_item(_first_item(dataset, group), "PixelValueTransformationSequence")]
+                      if item is not None), None)
     has_rescale = "RescaleIntercept" in dataset or "RescaleSlope" in dataset or transform is not None
     rescale_type = str(dataset.get("RescaleType", "") or (transform.get("RescaleType", "") if transform else ""))
     return "HU" if modality == "CT" and (has_rescale or rescale_type == "HU") else "stored"
@@ -382,12 +418,17 @@ def _slice_position(dataset) -> float | None:
 
 
 def read_dicom_datasets(paths: list[Path]) -> list:
+    """Each file read with every element decoded (pydicom decodes lazily: a damaged element would otherwise fail
+    later, wherever it is first used); :class:`VolumeError` naming the file for a damaged one (:func:`dicom_errors`)."""
     pydicom = _pydicom()
     datasets = []
     for path in paths:
         try:
-            datasets.append(pydicom.dcmread(str(path)))
-        except Exception as error:
+            dataset = pydicom.dcmread(str(path))
+            for _ in dataset.iterall():
+                pass
+            datasets.append(dataset)
+        except dicom_errors() as error:
             raise VolumeError(f"{path}: cannot read the DICOM file ({one_line(error)})") from error
     return datasets
 
@@ -455,9 +496,11 @@ def _pixels(dataset, path: Path) -> np.ndarray:
                    if photometric == "PALETTE COLOR" else "colour pixels")
         raise VolumeError(f"{path}: PhotometricInterpretation {photometric} ({meaning}): only gray DICOM "
                           "(MONOCHROME1 / MONOCHROME2) volumes are supported")
+    if "PixelData" not in dataset:
+        raise VolumeError(f"{path}: no PixelData (a truncated file, or not an image)")
     try:
         pixels = dataset.pixel_array
-    except Exception as error:
+    except (*dicom_errors(), AttributeError) as error:  # AttributeError: pydicom's "Missing required element"
         raise VolumeError(_decode_error(dataset, path, error)) from error
     samples = _int(dataset, "SamplesPerPixel", 1)
     if samples != 1 or pixels.dtype.kind not in "iu":
@@ -475,7 +518,7 @@ def _decode_error(dataset, path: Path, error: Exception) -> str:
             from pydicom.pixels import get_decoder
 
             decoder = get_decoder(syntax)
-        except Exception:  # a transfer syntax pydicom has no decoder for at all
+        except NotImplementedError:  # a transfer syntax pydicom has no decoder for at all
             return f"{path}: pixel data compressed as {syntax.name}, which pydicom cannot decode"
         if not decoder.is_available:
             needs = "; ".join(decoder.missing_dependencies)
@@ -530,7 +573,8 @@ def read_dicom_volumes(paths: list[Path]) -> list[Volume]:
 
 
 def stored_range(dataset) -> tuple[int, int]:
-    """The smallest and largest stored value the dataset's pixel description allows."""
+    """The smallest and largest stored value the dataset's pixel description allows (BitsStored, signedness).
+    pydicom has no helper for it: ``Dataset.set_pixel_data`` only refuses values outside, where we clip and warn."""
     bits = int(dataset.get("BitsStored", dataset.get("BitsAllocated", 16)))
     if int(dataset.get("PixelRepresentation", 0)) == 1:
         return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
@@ -548,20 +592,19 @@ def rounded_stored(dataset, physical: np.ndarray, name: str) -> np.ndarray:
 
 
 def stored_values(dataset, physical: np.ndarray, name: str) -> np.ndarray:
-    """physical -> stored = round((physical − intercept) / slope) in the dataset's pixel type, with each frame's
-    rescale for (frames, rows, columns); values beyond what the pixel type can hold are clipped with a warning
-    naming the file (never silently)."""
+    """physical -> stored = round((physical − intercept) / slope) in the dataset's pixel type (pydicom's
+    ``pixel_dtype``: BitsAllocated and PixelRepresentation, here in native byte order), with each frame's rescale
+    for (frames, rows, columns); values beyond BitsStored's range are clipped with a warning naming the file
+    (never silently)."""
+    from pydicom.pixels.utils import pixel_dtype
+
     stored = rounded_stored(dataset, physical, name)
     low, high = stored_range(dataset)
     outside = int(np.count_nonzero((stored < low) | (stored > high)))
     if outside:
         warnings.warn(f"{name}: {outside} value(s) beyond the stored pixel range [{low}, {high}] were clipped to it",
                       stacklevel=2)
-    bits_allocated = int(dataset.get("BitsAllocated", 16))
-    signed = int(dataset.get("PixelRepresentation", 0)) == 1
-    dtype = {(8, False): np.uint8, (8, True): np.int8, (16, False): np.uint16, (16, True): np.int16,
-             (32, False): np.uint32, (32, True): np.int32}[(bits_allocated, signed)]
-    return np.clip(stored, low, high).astype(dtype)
+    return np.clip(stored, low, high).astype(pixel_dtype(dataset).newbyteorder("="))
 
 
 def _shifted_position(dataset, scale: int) -> list[float] | None:
@@ -581,9 +624,10 @@ def derived_dataset(source, stored: np.ndarray, scale: int, series_uid: str, des
     or (rows, cols): DERIVED\\SECONDARY image type, new SOP instance UID in the new series ``series_uid``, the
     source image referenced, DerivationDescription, Rows/Columns, PixelSpacing / scale, ImagePositionPatient at
     the new first pixel's centre, pixel value range of the written values; rescale and pixel type unchanged; every
-    other attribute in input pixels as the module docstring's table says (what is dropped goes into ``notes``)."""
+    other attribute in input pixels as the module docstring's table says (what is dropped goes into ``notes``).
+    The Image Pixel module and the new SOP instance UID: :func:`_set_pixels`."""
     from pydicom.dataset import Dataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import ExplicitVRLittleEndian
 
     dataset = copy.deepcopy(source)
     for _ in dataset.iterall():  # every element decoded from the input's encoding, to be written little endian
@@ -598,16 +642,12 @@ def derived_dataset(source, stored: np.ndarray, scale: int, series_uid: str, des
         reference.ReferencedSOPInstanceUID = source.SOPInstanceUID
         dataset.SourceImageSequence = [reference]
     dataset.SeriesInstanceUID = series_uid
-    dataset.SOPInstanceUID = generate_uid()
-    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
     dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     if "SeriesDescription" in source:
         dataset.SeriesDescription = f"{source.SeriesDescription} SR x{scale}"[:64]
     else:
         dataset.SeriesDescription = f"SR x{scale}"
-    dataset.Rows, dataset.Columns = stored.shape[-2:]
-    if stored.ndim == 3:
-        dataset.NumberOfFrames = stored.shape[0]
+    _set_pixels(dataset, source, stored)
     position = _shifted_position(source, scale)
     if position is not None:
         dataset.ImagePositionPatient = position
@@ -626,9 +666,29 @@ def derived_dataset(source, stored: np.ndarray, scale: int, series_uid: str, des
         for tag in ("SmallestImagePixelValue", "LargestImagePixelValue"):
             if tag in dataset:
                 del dataset[tag]
-    dataset.PixelData = np.ascontiguousarray(stored).tobytes()
-    dataset["PixelData"].VR = "OW" if stored.dtype.itemsize > 1 else "OB"
     return dataset
+
+
+def _set_pixels(dataset, source, stored: np.ndarray) -> None:
+    """Rows, Columns, NumberOfFrames, the bits, PixelData (and its VR) and a new SOP instance UID for ``stored``:
+    pydicom's ``Dataset.set_pixel_data`` for 8- and 16-bit pixels; it refuses 32-bit ones (an RTDOSE's), which are
+    set here the same way."""
+    from pydicom.uid import generate_uid
+
+    if stored.ndim == 2 and "NumberOfFrames" in source:  # a multi-frame file of one frame keeps NumberOfFrames
+        stored = stored[None]
+    stored = np.ascontiguousarray(stored)
+    if stored.dtype.itemsize <= 2:
+        dataset.set_pixel_data(stored, str(source.get("PhotometricInterpretation", "MONOCHROME2")),
+                               int(source.get("BitsStored", stored.dtype.itemsize * 8)), generate_instance_uid=True)
+        return
+    dataset.Rows, dataset.Columns = stored.shape[-2:]
+    if stored.ndim == 3:
+        dataset.NumberOfFrames = stored.shape[0]
+    dataset.PixelData = stored.tobytes()
+    dataset["PixelData"].VR = "OW"
+    dataset.SOPInstanceUID = generate_uid()
+    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
 
 
 def _scale_functional_groups(dataset, scale: int) -> None:
@@ -836,17 +896,23 @@ def _dicom_writer(dataset) -> Callable[[Path], None]:
 
 # --- publishing a result whole ---------------------------------------------------------------------------------------
 
+# What writing a file raises for the disk (OSError) or for values the format cannot hold (pydicom's writer:
+# ValueError, struct.error, OverflowError; nibabel's, made ValueError in _nifti_temp)
+WRITE_ERRORS = (OSError, ValueError, struct.error, OverflowError)
+
 def write_whole(writes: Iterable[tuple[Path, Callable[[Path], None]]]) -> None:
     """Every file of one result (a series, a NIfTI) published, or none.
 
     Each ``write(temporary)`` goes to a hidden temporary name beside its target (``.<name>.tmp-<id>``; readers skip
     hidden files), flushed to disk; folders are made as needed. Only when every file is written are they renamed
     into place, a file already at a target first moved aside and deleted once all are in place. A failure at any
-    step removes what this call wrote and the folders it made, puts back what it moved aside, and raises
-    :class:`~medsr_se.io.images.WriteError` naming the file."""
+    step removes what this call wrote and the folders it made and puts back what it moved aside; what a write
+    raises for the data or the disk (:data:`WRITE_ERRORS`) becomes :class:`~medsr_se.io.images.WriteError` naming
+    the file, anything else (a bug) propagates unchanged."""
     staged: list[tuple[Path, Path]] = []  # (temporary, target)
     made: list[Path] = []
     target = None
+    published = False
     try:
         for target, write in writes:
             made += _make_folders(target.parent)
@@ -856,17 +922,20 @@ def write_whole(writes: Iterable[tuple[Path, Callable[[Path], None]]]) -> None:
             with open(temporary, "rb+") as handle:
                 os.fsync(handle.fileno())
         _publish(staged)
-    except Exception as error:
-        for temporary, _ in staged:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-        for folder in reversed(made):
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        if isinstance(error, WriteError):
-            raise
+        published = True
+    except WriteError:
+        raise
+    except WRITE_ERRORS as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else one_line(error)
         raise WriteError(f"{target}: cannot write it ({reason}); nothing of it was written") from error
+    finally:
+        if not published:
+            for temporary, _ in staged:
+                with contextlib.suppress(OSError):
+                    temporary.unlink()
+            for folder in reversed(made):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
 
 
 def _publish(staged: list[tuple[Path, Path]]) -> None:
@@ -910,3 +979,66 @@ def _make_folders(folder: Path) -> list[Path]:
         path.mkdir()
         made.append(path)
     return made
+
+
+# --- through-plane results (medsr-selfsr: r times the slices along the slice axis) ---------------------------------
+
+def write_nifti_through_plane(volume: Volume, values: np.ndarray, scale: int, path: Path) -> None:
+    """A NIfTI of the input's flavour and on-disk type with ``values``, which have ``scale`` times the slices along
+    ``volume.axis``: that axis's affine column and zoom divided by ``scale`` and the origin moved to the new first
+    slice's centre (:func:`scaled_affine` on the slice axis alone; input slice k = output slice
+    scale·k + (scale − 1)/2). qform and sform each from themselves, codes kept; slice timing (dim_info) cleared
+    when its slice dimension is that axis (a warning)."""
+    source = volume.source
+    header = source.header.copy()
+    zooms = list(header.get_zooms())
+    zooms[volume.axis] = zooms[volume.axis] / scale
+    dtype = header.get_data_dtype()
+    header.set_slope_inter(None, None)  # nibabel chooses the scaling that fits these values into the type
+    _drop_upscaled_slice_timing(header, (volume.axis,), volume.name)
+    image = type(source)(values, None, header)
+    image.set_data_dtype(dtype)
+    image.header.set_zooms(zooms)
+    for form in ("qform", "sform"):
+        stored = getattr(source.header, f"get_{form}")()
+        getattr(image, f"set_{form}")(scaled_affine(stored, (volume.axis,), scale),
+                                      code=int(source.header[f"{form}_code"]))
+    write_whole([(Path(path), lambda temporary: _nifti_temp(_nibabel(), image, temporary, path))])
+
+
+def through_plane_series(volume: Volume, values: np.ndarray, scale: int,
+                         description: str) -> Iterator[tuple[str, object]]:
+    """(file name, derived dataset) for each of the scale·N instances of a through-plane result of a DICOM series
+    (``values``: (scale·N, rows, columns), physical units). Output slice j lies at input slice index
+    t = (j + 0.5)/scale − 0.5: ImagePositionPatient = IPP_0 + t·(IPP_{N−1} − IPP_0)/(N − 1) (along the slice
+    normal for an even series), SliceLocation likewise where the input has it, SpacingBetweenSlices and
+    SliceThickness the input's / scale, InstanceNumber j + 1; every other attribute that of the nearest input
+    slice, with the DERIVED semantics of :func:`derived_dataset` (new series and instance UIDs, the source
+    referenced)."""
+    from pydicom.uid import generate_uid
+
+    sources = volume.source
+    count = len(sources)
+    positions = np.asarray([[float(v) for v in ds.ImagePositionPatient] for ds in sources])
+    step = (positions[-1] - positions[0]) / (count - 1)
+    locations = [ds.get("SliceLocation") for ds in sources]
+    has_locations = all(value not in (None, "") for value in locations)
+    location_step = (float(locations[-1]) - float(locations[0])) / (count - 1) if has_locations else 0.0
+    spacing = float(np.linalg.norm(step))
+    series_uid = generate_uid()
+    for j in range(count * scale):
+        t = (j + 0.5) / scale - 0.5
+        nearest = int(np.clip(round(t), 0, count - 1))
+        source = sources[nearest]
+        name = str(volume.paths[nearest])
+        dataset = derived_dataset(source, stored_values(source, values[j], name), 1, series_uid, description)
+        dataset.ImagePositionPatient = [round(float(v), 5) for v in positions[0] + t * step]
+        if has_locations:
+            dataset.SliceLocation = round(float(locations[0]) + t * location_step, 5)
+        thickness = float(source.get("SliceThickness") or 0) or spacing
+        dataset.SliceThickness = round(thickness / scale, 5)
+        dataset.SpacingBetweenSlices = round(spacing / scale, 5)
+        dataset.InstanceNumber = j + 1
+        base = str(source.get("SeriesDescription", "") or "").strip()
+        dataset.SeriesDescription = f"{base} through-plane SR x{scale}".strip()[:64]
+        yield f"IM{j + 1:05d}.dcm", dataset

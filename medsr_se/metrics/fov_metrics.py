@@ -23,9 +23,11 @@ import cv2
 import numpy as np
 from basicsr.metrics.metric_util import reorder_image, to_y_channel
 
+# BasicSR's SSIM (basicsr.metrics.psnr_ssim._ssim): constants, Gaussian window, 'valid' part of the filtering
 SSIM_C1 = (0.01 * 255) ** 2
 SSIM_C2 = (0.03 * 255) ** 2
-SSIM_VALID_MARGIN = 5  # BasicSR's SSIM keeps the 'valid' part of its 11x11 Gaussian filtering
+SSIM_WINDOW, SSIM_SIGMA = 11, 1.5
+SSIM_VALID_MARGIN = SSIM_WINDOW // 2
 
 
 def fov_mask(hr: np.ndarray, threshold: float = 20.0, erode: int = 3) -> np.ndarray:
@@ -78,9 +80,13 @@ def calculate_psnr_fov(img: np.ndarray, img2: np.ndarray, crop_border: int, inpu
 
 
 def ssim_map(img: np.ndarray, img2: np.ndarray) -> np.ndarray:
-    """SSIM map of two (H, W) float64 images in [0, 255] (Wang et al. 2004; BasicSR's 11x11, sigma 1.5 window),
-    valid part only: (H - 10, W - 10)."""
-    kernel = cv2.getGaussianKernel(11, 1.5)
+    """SSIM map of two (H, W) float64 images in [0, 255] (Wang et al. 2004), valid part only: (H - 10, W - 10).
+
+    The same computation as BasicSR's ``_ssim`` (its constants, 11x11 sigma 1.5 Gaussian window, valid part),
+    which returns only the map's mean: the FOV SSIM needs the map itself, to average only the windows that lie
+    wholly inside the field of view (:func:`calculate_ssim_fov`). ``ssim_map(a, b).mean()`` equals
+    ``_ssim(a, b)`` (tested)."""
+    kernel = cv2.getGaussianKernel(SSIM_WINDOW, SSIM_SIGMA)
     window = np.outer(kernel, kernel.transpose())
     m = SSIM_VALID_MARGIN
 

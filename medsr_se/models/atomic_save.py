@@ -7,7 +7,7 @@ staging folder, then checks that **every** file of that iteration is there and l
 and the training state), and moves them into place with ``os.replace`` (atomic on one file system): networks
 first, the training state last, so a ``.state`` file only ever appears when its networks are complete.
 
-While checking, two entries are added to the staged files:
+While checking, three entries are added to the staged files:
 
 - ``net_g_<iter>.pth`` gets ``medsr_se_network_g``: the ``network_g`` options it was built from (``res_scale``,
   ``reduction``, ``img_residual``, widths, scale, channels), so :func:`medsr_se.inference.checkpoint.load_generator`
@@ -30,11 +30,13 @@ import torch
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import get_dist_info
 
-from medsr_se.inference.checkpoint import DATA_KEY, NETWORK_OPTIONS_KEY
+from medsr_se.inference.checkpoint import DATA_KEY, NETWORK_OPTIONS_KEY, TORCH_LOAD_ERRORS
 from medsr_se.utils.options import plain
 
 STAGING_DIR = ".saving"
 MANIFEST = "manifest.json"
+# What torch.save raises when the file cannot be written (probed: a full disk, a missing folder, a directory)
+TORCH_SAVE_ERRORS = (OSError, RuntimeError)
 
 
 def training_data_record(opt: dict) -> dict:
@@ -82,11 +84,13 @@ class AtomicSaveMixin:
         finally:
             paths.update(final_dirs)
         if rank == 0:
+            complete = False
             try:
                 self._complete_staged(staging, current_iter)
-            except Exception:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
+                complete = True
+            finally:  # whatever went wrong (a write error, a bug), nothing half-checked stays staged
+                if not complete:
+                    shutil.rmtree(staging, ignore_errors=True)
             _publish(staging, final_dirs)
 
     def _complete_staged(self, staging: str, current_iter: int) -> None:
@@ -109,14 +113,14 @@ def _check_and_extend(path: str, extra: dict) -> None:
                                    "are untouched")
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
+    except TORCH_LOAD_ERRORS as error:
         raise CheckpointWriteError(f"{final_name} was written but does not load ({error}); the previous "
                                    "checkpoints are untouched") from error
     if extra:
         saved.update(extra)
         try:
             torch.save(saved, path)
-        except Exception as error:
+        except TORCH_SAVE_ERRORS as error:
             raise CheckpointWriteError(f"writing {final_name} failed ({error}); the previous checkpoints are "
                                        "untouched") from error
 

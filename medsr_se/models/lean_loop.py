@@ -11,8 +11,8 @@
 - **Optional compilation** (``train:compile: true``): the training forward passes of G and D go through
   ``torch.compile`` of the same modules (saving, EMA and validation use the modules themselves). Whether it pays
   depends on the machine: BENCHMARKS.md has the measurement; it is off by default.
-- **Milestones as fractions.** ``train:scheduler:milestones`` given as fractions of ``total_iter`` (all in (0, 1))
-  become iterations, so shortening ``total_iter`` (e.g. divided by the number of GPUs) keeps the schedule's shape.
+
+(Milestones given as fractions of ``total_iter`` change what is computed: :mod:`medsr_se.models.schedule`.)
 """
 
 from __future__ import annotations
@@ -20,13 +20,6 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import torch
-
-
-def milestones_in_iterations(milestones: list, total_iter: int) -> list:
-    """Fractions of total_iter (every value in (0, 1)) -> iterations; absolute milestones unchanged."""
-    if milestones and all(isinstance(m, float) and 0 < m < 1 for m in milestones):
-        return [max(1, round(m * total_iter)) for m in milestones]
-    return list(milestones)
 
 
 class LeanLoopMixin:
@@ -44,13 +37,6 @@ class LeanLoopMixin:
         if name not in self._compiled:
             self._compiled[name] = torch.compile(getattr(self, name))
         return self._compiled[name]
-
-    def resolve_schedule(self) -> None:
-        """Call before BasicSR's ``setup_schedulers`` (inside ``init_training_settings``)."""
-        train_opt = self.opt["train"]
-        scheduler = train_opt.get("scheduler") or {}
-        if "milestones" in scheduler:
-            scheduler["milestones"] = milestones_in_iterations(scheduler["milestones"], int(train_opt["total_iter"]))
 
     def remember_losses(self, loss_dict: OrderedDict) -> None:
         self._pending_losses = OrderedDict((name, value.detach()) for name, value in loss_dict.items())

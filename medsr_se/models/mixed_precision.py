@@ -24,11 +24,16 @@ AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class MixedPrecisionMixin:
-    """Put before the BasicSR model class in the bases; call :meth:`init_precision` in ``init_training_settings``."""
+    """Put before the BasicSR model class in the bases: the precision is set up first thing in BasicSR's
+    ``init_training_settings`` (before its optimizers and losses), without the model calling anything."""
 
     precision: str = "fp32"
     autocast_dtype: torch.dtype | None = None
     grad_scaler: torch.amp.GradScaler | None = None
+
+    def init_training_settings(self) -> None:
+        self.init_precision()
+        super().init_training_settings()
 
     def init_precision(self) -> None:
         name = self.opt["train"].get("precision", "fp32")

@@ -43,13 +43,15 @@ from medsr_se.models.atomic_save import AtomicSaveMixin
 from medsr_se.models.discriminator_watch import DEFAULT_PATIENCE, DiscriminatorWatch, separation
 from medsr_se.models.lean_loop import LeanLoopMixin
 from medsr_se.models.mixed_precision import MixedPrecisionMixin
+from medsr_se.models.schedule import FractionalMilestonesMixin
 from medsr_se.utils.options import OptionError
 from medsr_se.utils.precision import at_least_float32
 
 BASICSR_LOSS_OPTIONS = ("pixel_opt", "perceptual_opt", "gan_opt")
 
 
-class RelativisticGANModel(AtomicSaveMixin, MixedPrecisionMixin, LeanLoopMixin, SRGANModel):
+class RelativisticGANModel(AtomicSaveMixin, MixedPrecisionMixin, FractionalMilestonesMixin, LeanLoopMixin,
+                           SRGANModel):
     """See the module docstring. Options: ``train.fusion_opt`` (type FusionLoss), ``train.precision``, plus
     SRGANModel's own."""
 
@@ -61,9 +63,7 @@ class RelativisticGANModel(AtomicSaveMixin, MixedPrecisionMixin, LeanLoopMixin, 
         if unused:
             raise OptionError(f"{', '.join(unused)}: not used by RelativisticGANModel (its loss is train:fusion_opt,"
                               " where every term's weight is set); remove them")
-        self.init_precision()
-        self.resolve_schedule()
-        super().init_training_settings()
+        super().init_training_settings()  # precision and milestones first (the mixins), then SRGANModel's
         self.cri_fusion = build_loss(train_opt["fusion_opt"]).to(self.device)
         self.d_watch = DiscriminatorWatch(train_opt.get("warn_d_chance_iters", DEFAULT_PATIENCE))
         self.current_iter = 0

@@ -1,7 +1,8 @@
 """``SEEDSRModel``: BasicSR's ``SRModel`` (pixel / perceptual losses) for the PSNR-oriented stage of the recipe
 (``options/pretrain_x*.yml``: the generator alone, trained with L1), with ``train:precision``
-(:mod:`medsr_se.models.mixed_precision`), losses read only when logged (:mod:`medsr_se.models.lean_loop`) and
-crash-safe checkpoints (:mod:`medsr_se.models.atomic_save`). Every other option is ``SRModel``'s.
+(:mod:`medsr_se.models.mixed_precision`), milestones as fractions (:mod:`medsr_se.models.schedule`), losses read
+only when logged (:mod:`medsr_se.models.lean_loop`) and crash-safe checkpoints (:mod:`medsr_se.models.atomic_save`).
+Every other option is ``SRModel``'s.
 
 The step, for a batch of LR ``lq`` and HR ``gt``: sr = G(lq) (in the training precision); L = L_pix(sr, gt) +
 L_percep(sr, gt) from float32 ``sr`` (each term as configured in ``pixel_opt`` / ``perceptual_opt``); one Adam step;
@@ -18,16 +19,13 @@ from basicsr.models.sr_model import SRModel
 from medsr_se.models.atomic_save import AtomicSaveMixin
 from medsr_se.models.lean_loop import LeanLoopMixin
 from medsr_se.models.mixed_precision import MixedPrecisionMixin
+from medsr_se.models.schedule import FractionalMilestonesMixin
 from medsr_se.utils.precision import at_least_float32
 
 
-class SEEDSRModel(AtomicSaveMixin, MixedPrecisionMixin, LeanLoopMixin, SRModel):
-    """BasicSR's ``SRModel`` with ``train:precision``, lean logging and atomic checkpoints (module docstring)."""
-
-    def init_training_settings(self) -> None:
-        self.init_precision()
-        self.resolve_schedule()
-        super().init_training_settings()
+class SEEDSRModel(AtomicSaveMixin, MixedPrecisionMixin, FractionalMilestonesMixin, LeanLoopMixin, SRModel):
+    """BasicSR's ``SRModel`` with ``train:precision``, fractional milestones, lean logging and atomic checkpoints
+    (module docstring); the mixins set themselves up inside ``init_training_settings``."""
 
     def optimize_parameters(self, current_iter: int) -> None:
         self.optimizer_g.zero_grad()

@@ -2,8 +2,15 @@
 
 BasicSR's ``PairedImageDataset`` (``io_backend: {type: lmdb}``) reads ``<name>.lmdb/meta_info.txt`` lines of the
 form ``<key>.png (h,w,c) <png compression level>`` and takes the key as the text before the first dot, so keys
-must not contain dots. The map size starts small and is doubled whenever LMDB reports it full (BasicSR's own
-``make_lmdb_from_imgs`` stops with ``MapFullError`` on small sets instead).
+must not contain dots. The layout is exactly that of BasicSR's ``basicsr.utils.lmdb_util.LmdbMaker`` (the same
+keys, values and ``meta_info.txt``; tests/prepare/test_lmdb_writer.py compares the two), which is not used itself
+because this writer does more:
+
+- the map size starts small and is doubled whenever LMDB reports it full (a batch that did not fit is written again
+  in full); LmdbMaker maps a fixed size (1 TiB by default) and fails with ``MapFullError`` beyond it;
+- keys are checked (ASCII, no dot) and gray ``(h, w)`` shapes are recorded as ``(h,w,1)`` (LmdbMaker needs three);
+- an existing folder is not a ``sys.exit(1)`` inside the library: the preparation writes into a fresh hidden folder
+  and publishes the whole dataset at the end (:mod:`medsr_se.prepare.prepare_stare`).
 """
 
 from __future__ import annotations

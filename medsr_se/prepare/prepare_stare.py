@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import multiprocessing
 import os
 import random
@@ -44,6 +45,7 @@ from medsr_se.prepare.sources import BadImageError, SourceImage, decode, list_im
 from medsr_se.prepare.volume_slices import VolumeOptions, volume_files, write_slices
 from medsr_se.utils.bicubic import matlab_bicubic, mod_crop
 
+log = logging.getLogger(__name__)  # notes, under the "medsr_se" logger (printed by medsr_se.cli.console)
 DEFAULT_OUTPUT = Path("datasets") / "STARE"
 PNG_LEVEL = 1
 
@@ -332,16 +334,16 @@ def recover_interrupted(output: Path) -> None:
     """
     for partial in _siblings(output, "partial"):
         if (partial / MANIFEST).is_file():
-            print(f"note: publishing {partial}, a complete dataset left by an interrupted run", file=sys.stderr)
+            log.info("publishing %s, a complete dataset left by an interrupted run", partial)
             _publish(partial, output)
         else:
-            print(f"note: removing {partial}, an incomplete dataset left by an interrupted run", file=sys.stderr)
+            log.info("removing %s, an incomplete dataset left by an interrupted run", partial)
             shutil.rmtree(partial, ignore_errors=True)
     for old in reversed(_siblings(output, "old")):
         if output.exists():
             shutil.rmtree(old, ignore_errors=True)
         else:
-            print(f"note: restoring {output} from {old} (an interrupted --overwrite)", file=sys.stderr)
+            log.info("restoring %s from %s (an interrupted --overwrite)", output, old)
             old.rename(output)
 
 
@@ -416,7 +418,7 @@ def prepare(source: Path, output: Path, params: Params, n_test: int = 20, seed: 
         else:
             split = make_split([image.stem for image in images], n_test, seed, test_list)
         for name in ignored:
-            print(f"note: ignoring {name} (not an image)", file=sys.stderr)
+            log.info("ignoring %s (not an image)", name)
         tmp = output.parent / f".{output.name}.partial-{uuid.uuid4().hex[:8]}"
         try:
             manifest = _build(tmp, images, split, params, skip_bad, workers or os.cpu_count() or 1,
@@ -440,7 +442,7 @@ def _volume_source(files: list[Path], folder: Path, params: Params,
                    options: VolumeOptions) -> tuple[Params, list[SourceImage], dict]:
     """CT / MRI volumes as 16-bit gray slice images in ``folder`` (module docstring)."""
     if not (params.gray and params.keep_depth):
-        print("note: CT/MRI volumes are prepared as one-channel 16-bit slices (--gray --keep-depth)", file=sys.stderr)
+        log.info("CT/MRI volumes are prepared as one-channel 16-bit slices (--gray --keep-depth)")
         params = replace(params, gray=True, keep_depth=True)
     try:
         record = write_slices(files, folder, options)
@@ -448,11 +450,11 @@ def _volume_source(files: list[Path], folder: Path, params: Params,
     except (BadImageError, ValueError) as error:
         raise PrepareError(str(error)) from error
     intensity = record["intensity"]
-    print(f"note: {len(record['volumes'])} volume(s), {len(images)} slice(s), {record['modality']}, intensity "
-          f"{intensity['kind']} [{intensity['low']:g}, {intensity['high']:g}] {intensity['unit']}", file=sys.stderr)
+    log.info("%d volume(s), %d slice(s), %s, intensity %s [%g, %g] %s", len(record["volumes"]), len(images),
+             record["modality"], intensity["kind"], intensity["low"], intensity["high"], intensity["unit"])
     if record["values_outside_window"]:
-        print(f"note: {record['values_outside_window']} value(s) lie outside that window and were clipped to it "
-              "(choose --window / --intensity to change it)", file=sys.stderr)
+        log.info("%d value(s) lie outside that window and were clipped to it (choose --window / --intensity to "
+                 "change it)", record["values_outside_window"])
     return params, images, record
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = (".ppm", ".pgm", ".pnm", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+from medsr_se.io.images import IMAGE_SUFFIXES
 
 
 class BadImageError(ValueError):

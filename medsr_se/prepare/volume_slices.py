@@ -15,8 +15,8 @@ split is made by volume, so no patient's slices are on both sides.
 
 from __future__ import annotations
 
+import logging
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ import numpy as np
 from medsr_se.io import intensity as intensity_models
 from medsr_se.io import volumes
 
+log = logging.getLogger(__name__)  # warnings, under the "medsr_se" logger (printed by medsr_se.cli.console)
 DICOM_SUFFIX = ".dcm"
 
 
@@ -137,7 +138,7 @@ def check_modalities(named: list[tuple[str, volumes.Volume]], mixed: bool) -> No
     examples = dict(sorted(examples.items()))
     kinds = " and ".join(examples)
     if mixed:
-        print(f"warning: pooling {kinds} values into one intensity model (--mixed-modalities)", file=sys.stderr)
+        log.warning("pooling %s values into one intensity model (--mixed-modalities)", kinds)
         return
     listed = ", ".join(f"{label} ({path})" for label, path in examples.items())
     raise ValueError(f"mixed modalities in one source: {listed}; one intensity window would pool their values: "
@@ -177,7 +178,7 @@ def write_slices(files: list[Path], folder: Path, options: VolumeOptions) -> dic
     for _, volume in named:
         warning = intensity_models.window_fit(mapping, volume.values, f"{chosen}: {volume.name}")
         if warning:
-            print(f"warning: {warning}", file=sys.stderr)
+            log.warning("%s", warning)
     folder.mkdir(parents=True)
     record: dict = {"modality": modality, "intensity": mapping.to_dict(), "axis": options.axis, "volumes": {},
                     "values_outside_window": 0, "skipped_files": skipped}

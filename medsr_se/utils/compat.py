@@ -40,18 +40,26 @@ The fixes, all of them observable with basicsr 1.4.2, torch 2.14, torchvision 0.
     name after ``-opt`` and applies :func:`medsr_se.utils.options.fix_options` (``persistent_workers`` off where a
     loader has no workers, the slow-bfloat16 warning), so ``python basicsr/train.py`` with the autoload hook gets
     exactly what ``python -m medsr_se.train`` gets.
+``network_options``
+    Ours too: BasicSR's ``BaseModel.save_network`` stores only the weights, so a ``net_g`` checkpoint of its own
+    ``SRModel`` / ``SRGANModel`` / ``ESRGANModel`` cannot be rebuilt without the option file. With the plugin
+    loaded, ``net_g_*.pth`` also gets the ``network_g`` options and the training-data record (the entries our
+    models add, :mod:`medsr_se.models.atomic_save`), so ``load_generator`` / ``medsr-evaluate`` / ``medsr-infer`` /
+    ``medsr-export`` load any BasicSR generator on its own. Our models add them themselves and are skipped.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import inspect
+import logging
 import os
 import sys
 from collections.abc import Callable
 from os import path as osp
 
 APPLIED: list[str] = []
+log = logging.getLogger(__name__)  # under the "medsr_se" logger (printed as "warning: ..." on stderr, see apply)
 
 
 # --------------------------------------------------------------------------------------------- functional_tensor
@@ -87,12 +95,6 @@ def state_files(states_dir: str) -> list[str]:
     return [osp.join(states_dir, f"{iteration}.state") for iteration in iters]
 
 
-def latest_state_file(states_dir: str) -> str | None:
-    """Path of the ``<iter>.state`` file with the highest iteration in ``states_dir`` (None if there is none)."""
-    files = state_files(states_dir)
-    return files[0] if files else None
-
-
 class ResumeStateError(ValueError):
     """A resume state that cannot be used; the message names the file."""
 
@@ -106,11 +108,17 @@ def read_state(state_path: str, opt: dict) -> dict:
     """
     import torch
 
+    from medsr_se.inference.checkpoint import TORCH_LOAD_ERRORS
+
     try:
         state = torch.load(state_path, map_location="cpu", weights_only=True)
-        iteration = state["iter"]
-    except Exception as error:  # truncated, not a torch file, no 'iter'
-        raise ResumeStateError(f"{state_path}: unreadable training state ({type(error).__name__}: {error})") from error
+    except TORCH_LOAD_ERRORS as error:  # truncated, empty, not a torch file (programming errors surface)
+        reason = " ".join(str(error).split())[:200]
+        raise ResumeStateError(f"{state_path}: unreadable training state ({type(error).__name__}: {reason})") from error
+    if not isinstance(state, dict) or "iter" not in state:
+        raise ResumeStateError(f"{state_path}: unreadable training state (a {type(state).__name__} without 'iter': "
+                               "not a BasicSR training state)")
+    iteration = state["iter"]
     models = opt["path"].get("models")
     for network in (key for key in opt if key.startswith("network_")):
         weights = osp.join(models, f"net_{network[len('network_'):]}_{iteration}.pth") if models else None
@@ -127,16 +135,14 @@ def load_resume_state(opt: dict) -> dict | None:
     network file is skipped with a warning naming it. An explicit ``path:resume_state`` that cannot be used is an
     error naming the file.
     """
-    from basicsr.utils import check_resume, get_root_logger
+    from basicsr.utils import check_resume  # not get_root_logger: BasicSR's pipeline must set it up first (log file)
 
     if opt["auto_resume"]:
         for state_path in state_files(opt["path"]["training_states"]):
             try:
                 state = read_state(state_path, opt)
             except ResumeStateError as error:
-                message = f"--auto_resume skips {error}; trying the previous state"
-                print(f"warning: {message}", file=sys.stderr, flush=True)
-                get_root_logger().warning(message)
+                log.warning("--auto_resume skips %s; trying the previous state", error)
                 continue
             opt["path"]["resume_state"] = state_path
             check_resume(opt, state["iter"])
@@ -298,6 +304,51 @@ def _option_fixups_apply() -> None:
         module.parse_options = parse_options
 
 
+# --------------------------------------------------------------------------------------------- network_options
+def _network_options_needed() -> bool:
+    """Ours, not an upstream bug: BasicSR's net_g checkpoints do not say which network they hold."""
+    from basicsr.models.base_model import BaseModel
+
+    return not getattr(BaseModel.save_network, "medsr_se_network_options", False)
+
+
+def add_network_options(model, net_label: str, current_iter) -> None:
+    """Add ``network_g`` and the training-data record to the ``net_g`` file ``save_network`` just wrote (rewritten
+    under a temporary name, then renamed over it). Nothing for other networks, or when the save itself failed
+    (BasicSR has logged that)."""
+    import torch
+
+    from medsr_se.inference.checkpoint import DATA_KEY, NETWORK_OPTIONS_KEY
+    from medsr_se.models.atomic_save import AtomicSaveMixin, training_data_record
+    from medsr_se.utils.options import plain
+
+    if net_label != "net_g" or isinstance(model, AtomicSaveMixin) or not model.opt.get("network_g"):
+        return
+    label = "latest" if current_iter == -1 else current_iter
+    path = osp.join(model.opt["path"]["models"], f"{net_label}_{label}.pth")
+    if not osp.isfile(path):
+        return
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    saved.update({NETWORK_OPTIONS_KEY: plain(model.opt["network_g"]), DATA_KEY: training_data_record(model.opt)})
+    temporary = f"{path}.{os.getpid()}.tmp"
+    torch.save(saved, temporary)
+    os.replace(temporary, path)
+
+
+def _network_options_apply() -> None:
+    from basicsr.models.base_model import BaseModel
+
+    inner = BaseModel.save_network
+
+    def save_network(self, net, net_label, current_iter, param_key="params"):
+        """BasicSR's save_network, then :func:`add_network_options`."""
+        inner(self, net, net_label, current_iter, param_key)
+        add_network_options(self, net_label, current_iter)
+
+    save_network.medsr_se_network_options = True
+    BaseModel.save_network = save_network
+
+
 # --------------------------------------------------------------------------------------------- driver
 BEFORE_IMPORT: dict[str, tuple[Callable[[], bool], Callable[[], None]]] = {
     "functional_tensor": (_functional_tensor_needed, _functional_tensor_apply),
@@ -309,6 +360,7 @@ AFTER_IMPORT: dict[str, tuple[Callable[[], bool], Callable[[], None]]] = {
     "safe_yaml": (_safe_yaml_needed, _safe_yaml_apply),
     "vgg_path": (_vgg_path_needed, _vgg_path_apply),
     "option_fixups": (_option_fixups_needed, _option_fixups_apply),  # after local_rank: it wraps that wrapper
+    "network_options": (_network_options_needed, _network_options_apply),
 }
 
 
@@ -324,8 +376,20 @@ def apply_before_import() -> None:
     _run(BEFORE_IMPORT)
 
 
+def default_logging() -> None:
+    """medsr_se's log records (these fixes' warnings, the library's notes) print as ``warning: ...`` / ``note: ...``
+    on stderr unless the ``medsr_se`` logger has a handler already: the commands set theirs from ``-q`` / ``-v``
+    (:func:`medsr_se.cli.console.log_to_stderr`, which replaces this one); training through BasicSR's entry points
+    has no such flag, and BasicSR's own logger must not be touched before its pipeline sets it up."""
+    from medsr_se.cli.console import PACKAGE_LOGGER, log_to_stderr
+
+    if not logging.getLogger(PACKAGE_LOGGER).handlers:
+        log_to_stderr()
+
+
 def apply() -> None:
     """Apply every fix that the installed basicsr still needs; importing basicsr on the way. Idempotent."""
+    default_logging()
     apply_before_import()
     import basicsr  # noqa: F401  (the import itself is what the first fix makes possible)
 

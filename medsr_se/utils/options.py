@@ -87,9 +87,13 @@ def recipe_dirs() -> list[Path]:
     return [folder for folder in (OPTIONS_DIR, PACKAGED_DIR) if folder.is_dir()]
 
 
+RECIPE_SUBDIRS = ("baselines",)  # recipes named with their folder: ``baselines/edsr_x4``
+
+
 def recipe_names() -> list[str]:
-    """Names of the shipped recipes (``x4``, ``pretrain_x4``, ...)."""
-    return sorted({path.stem for folder in recipe_dirs() for path in folder.glob("*.yml")})
+    """Names of the shipped recipes (``x4``, ``pretrain_x4``, ..., ``baselines/edsr_x4``, ...)."""
+    return sorted({path.relative_to(folder).with_suffix("").as_posix() for folder in recipe_dirs()
+                   for sub in (".", *RECIPE_SUBDIRS) for path in (folder / sub).glob("*.yml")})
 
 
 def recipe_summary(name: str) -> str:
@@ -106,10 +110,11 @@ def recipe_path(name_or_path: str | Path) -> Path:
     if candidate.is_file():
         return candidate
     name = candidate.name[:-4] if candidate.name.endswith(".yml") else candidate.name
-    if candidate.parent in (Path("."), Path("options")):
+    parent = Path(*candidate.parent.parts[1:]) if candidate.parent.parts[:1] == ("options",) else candidate.parent
+    if parent == Path(".") or parent.as_posix() in RECIPE_SUBDIRS:
         for folder in recipe_dirs():
-            if (folder / f"{name}.yml").is_file():
-                return folder / f"{name}.yml"
+            if (folder / parent / f"{name}.yml").is_file():
+                return folder / parent / f"{name}.yml"
     raise OptionFileError(f"{name_or_path}: no such option file, and not a recipe name "
                           f"(recipes: {', '.join(recipe_names()) or 'none found'})")
 
@@ -180,8 +185,9 @@ def _first_hr_shape(folder: str, backend: str) -> tuple[int, int] | None:
         return height, width
     import cv2
 
-    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif",
-                                                                             ".tiff", ".bmp", ".ppm"))
+    from medsr_se.io.images import IMAGE_SUFFIXES
+
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     image = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED) if files else None
     return None if image is None else image.shape[:2]
 
@@ -241,7 +247,8 @@ def check_training_options(opt: Mapping) -> None:
         return
     scale = opt.get("scale")
     upscale = (opt.get("network_g") or {}).get("upscale")
-    if scale is not None and upscale is not None and upscale != scale:
-        raise OptionError(f"network_g:upscale is {upscale} but scale is {scale}: they must be equal")
+    if scale is not None and upscale is not None and upscale not in (scale, [scale, 1]):
+        raise OptionError(f"network_g:upscale is {upscale} but scale is {scale}: they must be equal (or [scale, 1] "
+                          "for a through-plane network)")
     for phase, dataset in (opt.get("datasets") or {}).items():
         _check_dataset(phase, dataset, scale)

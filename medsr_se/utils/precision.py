@@ -7,7 +7,11 @@ And one check: bfloat16 on a CPU without native bfloat16 instructions is slower 
 
 from __future__ import annotations
 
+import logging
+
 import torch
+
+log = logging.getLogger(__name__)  # under the "medsr_se" logger: "warning: ..." on stderr, silenced by its level
 
 
 def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -56,17 +60,12 @@ def slow_bf16_reason(device: str | torch.device) -> str | None:
 
 def warn_slow_bf16(device: str | torch.device, what: str, emit=None) -> str | None:
     """One warning per process and ``what`` (``train:precision bf16``, ``--precision bf16``) when bfloat16 is slow
-    on ``device`` (:func:`slow_bf16_reason`): ``emit(message)``, by default ``warning: ...`` on stderr. Returns the
-    message, or None when there is nothing to say (or it was said already)."""
-    import sys
-
+    on ``device`` (:func:`slow_bf16_reason`): ``emit(message)``, by default a warning of this module's logger.
+    Returns the message, or None when there is nothing to say (or it was said already)."""
     reason = slow_bf16_reason(device)
     if reason is None or what in _warned:
         return None
     _warned.add(what)
     message = f"{what}: {reason}"
-    if emit is None:
-        print(f"warning: {message}", file=sys.stderr, flush=True)
-    else:
-        emit(message)
+    (emit or log.warning)(message)
     return message

@@ -30,8 +30,12 @@ def register_once(registry: Registry, obj: type) -> None:
 
 def register_all() -> None:
     from medsr_se.archs.fusion_discriminator_arch import FusionSEDiscriminator
+    from medsr_se.archs.pgan_arch import PGANGenerator
     from medsr_se.archs.seedsr_arch import SEEDSRGenerator
+    from medsr_se.archs.srcnn_arch import SRCNN
+    from medsr_se.archs.vdsr_arch import VDSR
     from medsr_se.data.paired_medical_image_dataset import PairedMedicalImageDataset
+    from medsr_se.data.through_plane_dataset import ThroughPlaneVolumeDataset
     from medsr_se.losses.fusion_loss import FusionLoss
     from medsr_se.metrics.fov_metrics import calculate_psnr_fov, calculate_ssim_fov
     from medsr_se.metrics.vessel_metrics import calculate_vessel_f1
@@ -39,10 +43,11 @@ def register_all() -> None:
     from medsr_se.models.seedsr_model import SEEDSRModel
     from medsr_se.utils import mmengine_registry as mm_registry
 
-    for arch in (SEEDSRGenerator, FusionSEDiscriminator):
+    for arch in (SEEDSRGenerator, FusionSEDiscriminator, SRCNN, VDSR, PGANGenerator):
         register_once(ARCH_REGISTRY, arch)
     register_once(LOSS_REGISTRY, FusionLoss)
-    register_once(DATASET_REGISTRY, PairedMedicalImageDataset)
+    for dataset in (PairedMedicalImageDataset, ThroughPlaneVolumeDataset):
+        register_once(DATASET_REGISTRY, dataset)
     for model in (RelativisticGANModel, SEEDSRModel):
         register_once(MODEL_REGISTRY, model)
     for metric in (calculate_psnr_fov, calculate_ssim_fov, calculate_vessel_f1):

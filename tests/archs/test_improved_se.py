@@ -42,13 +42,6 @@ def test_gradient_reaches_both_projections():
     assert se.fc2.weight.grad.abs().sum() > 0
 
 
-def test_pooled_override_uses_given_statistics():
-    se = ImprovedSE(8, 2)
-    x = torch.randn(1, 8, 6, 6)
-    whole = torch.randn(1, 8, 1, 1)
-    torch.testing.assert_close(se(x, pooled=whole), x * se.channel_scale(whole))
-
-
 def test_channel_scale_gradients_match_autograd_of_the_product():
     """The lean backward of ChannelScale is exact: gradcheck, and equal to autograd's x * s."""
     from medsr_se.archs.improved_se import ChannelScale

@@ -70,12 +70,12 @@ def test_evaluate_errors_before_writing_and_shows_progress(tmp_path, capsys, pre
     torch.save({"params": SEEDSRGenerator(num_feat=8, num_block=1, upscale=4, img_residual=True).state_dict()},
                tmp_path / "x4.pth")
     assert evaluate_cli.main(["--data", str(root), "--model", f"x4={tmp_path / 'x4.pth'}", "-o", str(tmp_path / "e"),
-                              "--no-sheets", "--scales", "4"]) == 0
+                              "--no-sheets", "--scales", "4", "--no-niqe"]) == 0
     captured = capsys.readouterr()
     assert "x4: 2 test image(s)" in captured.err and "2/2" in captured.err and "| x4 |" in captured.out
     plot = cv2.imread(str(tmp_path / "e" / "per_image_psnr.png"))
     assert plot is not None and plot.shape[0] >= 300 and plot.shape[1] >= 500
-    assert evaluate_cli.main(["--data", str(root), "-o", str(tmp_path / "q"), "-q", "--scales", "4"]) == 0
+    assert evaluate_cli.main(["--data", str(root), "-o", str(tmp_path / "q"), "-q", "--scales", "4", "--no-niqe"]) == 0
     assert capsys.readouterr() == ("", "")
 
 
@@ -138,9 +138,13 @@ def test_the_wheel_carries_the_recipes(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         assert {f"medsr_se/recipes/{p.name}" for p in (REPO_ROOT / "options").glob("*.yml")} <= names
+        assert {f"medsr_se/recipes/baselines/{p.name}" for p in (REPO_ROOT / "options" / "baselines").glob("*.yml")} \
+            <= names
         archive.extractall(tmp_path / "site")
     probe = ("import medsr_se.utils.options as o; print(o.recipe_path('x4')); "
-             "assert str(o.recipe_path('x4')).endswith('medsr_se/recipes/x4.yml')")
+             "assert str(o.recipe_path('x4')).endswith('medsr_se/recipes/x4.yml'); "
+             "assert str(o.recipe_path('baselines/edsr_x4')).endswith('medsr_se/recipes/baselines/edsr_x4.yml'); "
+             "assert o.load_recipe('baselines/edsr_x4')['network_g']['type'] == 'EDSR'")
     env = {"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin", "MEDSR_SE_NO_AUTOLOAD": "1"}
     run = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                          env=env)

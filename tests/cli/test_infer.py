@@ -10,16 +10,7 @@ import torch
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
 from medsr_se.cli import infer
 from medsr_se.inference import CheckpointError, load_generator, upscale
-from medsr_se.inference.tiling import tiled_forward
-
-
-def trained_looking(net: SEEDSRGenerator, seed: int = 0) -> SEEDSRGenerator:
-    """Non-trivial weights (a zero tail would hide tiling errors behind the bicubic skip)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in net.parameters():
-            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
-    return net.eval()
+from tests.helpers import trained_looking
 
 
 def save_checkpoint(net: SEEDSRGenerator, path) -> str:
@@ -32,28 +23,7 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(peak ** 2 / mse)
 
 
-@pytest.mark.parametrize("scale,skip", [(2, True), (4, True), (8, False), (16, True)])
-def test_tiled_equals_whole_image(scale, skip):
-    net = trained_looking(SEEDSRGenerator(num_feat=16, num_block=2, upscale=scale, img_residual=skip), scale)
-    x = torch.rand(2, 3, 23, 31)
-    with torch.no_grad():
-        whole = net(x)
-    tiled = tiled_forward(net, x, tile=8, tile_pad=4)
-    torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
-
-
-def test_naive_tiles_would_drift_and_pad_is_checked():
-    """Per-tile SE pooling gives another answer: the reason for the whole-image statistics."""
-    net = trained_looking(SEEDSRGenerator(num_feat=16, num_block=2, upscale=2))
-    x = torch.rand(1, 3, 32, 32)
-    with torch.no_grad():
-        naive = torch.cat([net(x[..., :16]), net(x[..., 16:])], dim=-1)
-        assert (naive - net(x)).abs().max() > 1e-3
-    with pytest.raises(ValueError, match="tile_pad"):
-        tiled_forward(net, x, tile=8, tile_pad=1)
-
-
-def test_cli_rgb_8bit_and_tiling_psnr(retina, tmp_path):
+def test_cli_rgb_8bit_and_tiling(retina, tmp_path):
     net = trained_looking(SEEDSRGenerator(num_feat=16, num_block=2, upscale=4))
     checkpoint = save_checkpoint(net, tmp_path / "net_g.pth")
     image = np.ascontiguousarray(retina[400:497, 500:571, ::-1])  # odd size
@@ -64,7 +34,7 @@ def test_cli_rgb_8bit_and_tiling_psnr(retina, tmp_path):
     whole = cv2.imread(str(tmp_path / "whole" / "in.png"), cv2.IMREAD_UNCHANGED)
     tiled = cv2.imread(str(tmp_path / "tiled" / "in.png"), cv2.IMREAD_UNCHANGED)
     assert whole.shape == (97 * 4, 71 * 4, 3) and whole.dtype == np.uint8
-    assert psnr(tiled, whole, 255) >= 50
+    assert np.abs(tiled.astype(int) - whole).max() <= 1  # rounding of the last grey level only
 
 
 def test_cli_gray_16bit_keeps_depth_and_channels(retina, tmp_path):

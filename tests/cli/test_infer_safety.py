@@ -18,12 +18,13 @@ from medsr_se.cli import infer
 from medsr_se.inference import AUTO_TILE, plan_tile, upscale
 from medsr_se.io import images as imageio
 from medsr_se.utils.bicubic import matlab_bicubic
+from tests.helpers import trained_looking
 
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory) -> str:
-    torch.manual_seed(0)
-    net = SEEDSRGenerator(num_feat=4, num_block=1, upscale=2, img_residual=True)
+    torch.manual_seed(0)  # non-trivial weights: the untrained skip model is bicubic and would hide tiling errors
+    net = trained_looking(SEEDSRGenerator(num_feat=4, num_block=1, upscale=2, img_residual=True))
     path = tmp_path_factory.mktemp("model") / "net_g.pth"
     torch.save({"params": net.state_dict()}, path)
     return str(path)
@@ -159,3 +160,24 @@ def test_rgba_keeps_its_alpha(tmp_path, model_file):
     assert out.shape == (20, 28, 4)
     np.testing.assert_array_equal(out[:, :, 3], matlab_bicubic(np.ascontiguousarray(image[:, :, 3]), 2))
     np.testing.assert_array_equal(out[:, :, :3], upscale(np.ascontiguousarray(image[:, :, :3]), net))
+
+
+def test_series_uid_of_a_damaged_file_is_none_and_a_bug_surfaces(tmp_path, monkeypatch):
+    """--overwrite looks up the series of each file it replaces: a file that is no readable DICOM has none (it is
+    replaced alone); before, a bug there (any exception) was taken for such a file too."""
+    pydicom = pytest.importorskip("pydicom", reason="the medical extra is part of the test extra")
+    from tests.medical import pydicom_file
+
+    raw = pydicom_file("CT_small.dcm").read_bytes()
+    (tmp_path / "garbage.dcm").write_bytes(b"not dicom at all")
+    (tmp_path / "cut.dcm").write_bytes(raw[:100])
+    (tmp_path / "ct.dcm").write_bytes(raw)
+    assert infer.series_uid(tmp_path / "garbage.dcm") is None and infer.series_uid(tmp_path / "cut.dcm") is None
+    assert infer.series_uid(tmp_path / "ct.dcm") == pydicom.dcmread(str(pydicom_file("CT_small.dcm"))).SeriesInstanceUID
+
+    def bug(*args, **kwargs):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(pydicom, "dcmread", bug)
+    with pytest.raises(TypeError, match="a bug"):
+        infer.series_uid(tmp_path / "ct.dcm")

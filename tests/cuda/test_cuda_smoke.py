@@ -22,7 +22,7 @@ from medsr_se.archs.seedsr_arch import SEEDSRGenerator
 from medsr_se.cli import infer
 from medsr_se.inference import upscale
 from medsr_se.inference.tiling import tiled_forward
-from tests.helpers import REPO_ROOT, run_python, tiny_gan_options, write_options
+from tests.helpers import REPO_ROOT, in_process_options, run_python, tiny_gan_options, write_options
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 REPORT = Path(os.environ.get("MEDSR_CUDA_REPORT", REPO_ROOT / "benchmarks" / "results" / "cuda_smoke.json"))
@@ -94,16 +94,12 @@ def test_tiled_equals_whole_on_cuda(tf32):
 def build_cuda_model(pairs, tmp_path, scale: int, gt_size: int, precision: str = "fp32"):
     from basicsr.models import build_model
 
-    opt = tiny_gan_options(pairs, f"cuda_x{scale}", total_iter=100, scale=scale)
+    opt = in_process_options(pairs, tmp_path / f"x{scale}", f"cuda_x{scale}", total_iter=100, scale=scale,
+                             precision=precision)
     opt["num_gpu"] = 1
     opt["network_g"].update(num_feat=64, num_block=16)
     opt["network_d"]["num_feat"] = 64
-    opt["train"]["precision"] = precision
     opt["datasets"]["train"]["gt_size"] = gt_size
-    opt.update(is_train=True, dist=False, rank=0, world_size=1, auto_resume=False)
-    root = tmp_path / f"x{scale}"
-    opt["path"].update(experiments_root=str(root), models=str(root / "models"),
-                       training_states=str(root / "training_states"), log=str(root), visualization=str(root))
     return build_model(opt)
 
 

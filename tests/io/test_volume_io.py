@@ -424,3 +424,197 @@ def test_big_endian_and_32_bit_dicom_are_written(tmp_path):
         assert written.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
         np.testing.assert_array_equal(written.pixel_array, nearest(source.pixel_array[None], (1, 2))[0])
         assert written.PatientName == source.PatientName and written.Rows == 2 * source.Rows
+
+
+# --- enhanced multi-frame geometry, rescale, clipping ----------------------------------------------------------------
+
+ENHANCED_CT = "1.2.840.10008.5.1.4.1.1.2.1"  # Enhanced CT Image Storage
+ROW_DIRECTION, COLUMN_DIRECTION = [0.8, 0.6, 0.0], [0.0, 0.0, -1.0]  # oblique
+FRAME_INTERCEPTS = [-1024.0, -900.0, -1100.0]
+
+
+def enhanced_multiframe(path):
+    """An enhanced multi-frame CT built with pydicom (pydicom ships none: only 1-bit SEG files have functional
+    groups): CT_small's pixels in 3 frames, orientation and spacing in the shared functional groups, a position and
+    a rescale intercept of its own in each frame's, none of them at the top level."""
+    from pydicom.dataset import Dataset
+
+    from tests.medical import pydicom_file
+
+    dataset = pydicom.dcmread(str(pydicom_file("CT_small.dcm")))
+    frames = np.stack([dataset.pixel_array, dataset.pixel_array[::-1], np.roll(dataset.pixel_array, 9, axis=1)])
+    for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "RescaleSlope",
+                    "RescaleIntercept", "SliceThickness"):
+        delattr(dataset, keyword)
+    dataset.SOPClassUID = dataset.file_meta.MediaStorageSOPClassUID = ENHANCED_CT
+    dataset.NumberOfFrames = len(frames)
+    dataset.PixelData = frames.tobytes()
+    measures, orientation, shared = Dataset(), Dataset(), Dataset()
+    measures.PixelSpacing, measures.SliceThickness = [0.7, 0.6], 5.0
+    orientation.ImageOrientationPatient = ROW_DIRECTION + COLUMN_DIRECTION
+    shared.PixelMeasuresSequence, shared.PlaneOrientationSequence = [measures], [orientation]
+    dataset.SharedFunctionalGroupsSequence = [shared]
+    per_frame = []
+    for index, intercept in enumerate(FRAME_INTERCEPTS):
+        position, transformation, group = Dataset(), Dataset(), Dataset()
+        position.ImagePositionPatient = [10.0, -20.0 + 0.5 * index, 30.0 - 5.0 * index]
+        transformation.RescaleSlope, transformation.RescaleIntercept = 1.0, intercept
+        transformation.RescaleType = "HU"
+        group.PlanePositionSequence, group.PixelValueTransformationSequence = [position], [transformation]
+        per_frame.append(group)
+    dataset.PerFrameFunctionalGroupsSequence = per_frame
+    dataset.save_as(str(path), enforce_file_format=True)
+    return path, frames
+
+
+def frame_geometry(dataset, index: int):
+    """Frame ``index``'s ImagePositionPatient, ImageOrientationPatient and PixelSpacing from its functional groups
+    (per-frame first, then shared), read with pydicom, as one dataset for :func:`tests.medical.dicom_world`."""
+    from pydicom.dataset import Dataset
+
+    groups = [dataset.PerFrameFunctionalGroupsSequence[index], dataset.SharedFunctionalGroupsSequence[0]]
+
+    def find(sequence: str, keyword: str):
+        return next(g[sequence][0][keyword].value for g in groups if sequence in g and keyword in g[sequence][0])
+
+    geometry = Dataset()
+    geometry.ImagePositionPatient = find("PlanePositionSequence", "ImagePositionPatient")
+    geometry.ImageOrientationPatient = find("PlaneOrientationSequence", "ImageOrientationPatient")
+    geometry.PixelSpacing = find("PixelMeasuresSequence", "PixelSpacing")
+    return geometry
+
+
+def test_enhanced_multiframe_geometry_and_rescale_follow_each_frame(tmp_path):
+    """Each frame's physical values use its own PixelValueTransformationSequence, and the result's functional groups
+    put every input pixel centre at the same patient position (world coordinates from the attributes, by hand).
+    Before: a rescale in the per-frame groups only was not seen as one, so an enhanced CT was 'stored', not HU."""
+    from tests.medical import dicom_world
+
+    path, frames = enhanced_multiframe(tmp_path / "enhanced.dcm")
+    (volume,) = volumes.read_dicom_volumes([path])
+    assert volume.kind == "dicom-multiframe" and volume.unit == "HU"
+    np.testing.assert_array_equal(volume.values, frames + np.asarray(FRAME_INTERCEPTS)[:, None, None])
+    (derived,) = derive(volume)
+    volumes.write_dicom_series([(derived, tmp_path / "out.dcm")])
+    source, written = pydicom.dcmread(str(path)), pydicom.dcmread(str(tmp_path / "out.dcm"))
+    assert int(written.NumberOfFrames) == 3 and written.pixel_array.shape == (3, 256, 256)
+    rows, columns = np.meshgrid([0, 100, 255], [0, 37, 255], indexing="ij")
+    for index, intercept in enumerate(FRAME_INTERCEPTS):
+        np.testing.assert_allclose(dicom_world(frame_geometry(written, index), 2 * rows + 0.5, 2 * columns + 0.5),
+                                   dicom_world(frame_geometry(source, index), rows, columns), atol=1e-4)
+        item = written.PerFrameFunctionalGroupsSequence[index].PixelValueTransformationSequence[0]
+        assert float(item.RescaleIntercept) == intercept  # stored values keep their meaning per frame
+    np.testing.assert_array_equal(written.pixel_array, nearest(frames, (1, 2)))
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm"])
+def test_the_rescale_agrees_with_pydicoms_modality_lut(name):
+    """Where both read the same top-level attributes, our physical values are pydicom's apply_modality_lut."""
+    from pydicom.pixels import apply_modality_lut
+
+    from tests.medical import pydicom_file
+
+    (volume,) = volumes.read_dicom_volumes([pydicom_file(name)])
+    dataset = pydicom.dcmread(str(pydicom_file(name)))
+    np.testing.assert_allclose(volume.values[0], apply_modality_lut(dataset.pixel_array, dataset), rtol=1e-6)
+
+
+def test_stored_values_beyond_bits_stored_are_clipped_with_a_warning(tmp_path):
+    """CT_small with BitsStored 12 (signed: [-2048, 2047]) and intercept -1024: physical values above 1023 HU or
+    below -3072 HU do not fit; they are clipped to the range, counted and named in a warning."""
+    dataset = pydicom.dcmread(str(ct_copy(tmp_path, BitsStored=12, HighBit=11)))
+    physical = np.array([[-5000.0, -3072.0, 0.0], [1023.0, 1023.6, 4000.0]])
+    stored_by_hand = np.round(physical + 1024.0)  # slope 1
+    with pytest.warns(UserWarning, match=r"^ct\.dcm: 3 value\(s\) beyond the stored pixel range \[-2048, 2047\] "
+                                         r"were clipped to it$"):
+        stored = volumes.stored_values(dataset, physical, "ct.dcm")
+    assert stored.dtype == np.int16
+    np.testing.assert_array_equal(stored, np.clip(stored_by_hand, -2048, 2047))
+
+
+# --- damaged files: one line; a bug: a traceback ---------------------------------------------------------------------
+
+def damaged_nifti(tmp_path, kind: str):
+    """anatomical.nii / example4d.nii.gz damaged as probed: each makes nibabel raise a different type."""
+    import gzip
+    import struct
+
+    raw = (nibabel_data() / "anatomical.nii").read_bytes()
+    packed = gzip.compress(raw)
+    damaged = {
+        "truncated-gz": (".nii.gz", packed[: len(packed) // 2]),  # EOFError
+        "corrupt-gz": (".nii.gz", packed[:100] + b"\0" * 200 + packed[300:]),  # zlib.error
+        "datatype": (".nii", raw[:70] + struct.pack("<h", 9999) + raw[72:]),  # HeaderDataError
+        "negative-dim": (".nii", raw[:42] + struct.pack("<h", -5) + raw[44:]),  # OverflowError
+        "garbage": (".nii", b"not nifti"),  # ImageFileError
+    }[kind]
+    path = tmp_path / f"{kind}{damaged[0]}"
+    path.write_bytes(damaged[1])
+    return path
+
+
+@pytest.mark.parametrize("kind", ["truncated-gz", "corrupt-gz", "datatype", "negative-dim", "garbage"])
+def test_a_damaged_nifti_is_one_line_naming_it(tmp_path, kind):
+    path = damaged_nifti(tmp_path, kind)
+    with pytest.raises(volumes.VolumeError, match=rf"^{path}: cannot read the NIfTI volume \(") as caught:
+        volumes.read_nifti(path)
+    assert "\n" not in str(caught.value)
+
+
+def damaged_dicom(tmp_path, kind: str):
+    from tests.medical import pydicom_file
+
+    raw = pydicom_file("CT_small.dcm").read_bytes()
+    patient_id = raw.index(b"\x10\x00\x20\x00LO")  # (0010,0020) PatientID, explicit VR LO
+    damaged = {
+        "garbage": b"garbage" * 10,  # InvalidDicomError
+        "truncated-pixels": raw[:-5000],  # ValueError at decoding
+        "unknown-vr": raw[: patient_id + 4] + b"\x4c\xf8" + raw[patient_id + 6:],  # NotImplementedError, lazily
+        "no-pixels": raw[:2000],  # no PixelData at all
+    }[kind]
+    path = tmp_path / f"{kind}.dcm"
+    path.write_bytes(damaged)
+    return path
+
+
+@pytest.mark.parametrize("kind,reason", [
+    ("garbage", "cannot read the DICOM file"), ("truncated-pixels", "cannot read the DICOM pixel data"),
+    ("unknown-vr", r"cannot read the DICOM file \(Unknown Value Representation"),
+    ("no-pixels", "no PixelData")])
+def test_a_damaged_dicom_is_one_line_naming_it(tmp_path, kind, reason):
+    """unknown-vr, before: pydicom decodes elements lazily, so the damaged PatientID escaped the read's try and
+    surfaced later as a NotImplementedError traceback; now every element is decoded inside it."""
+    path = damaged_dicom(tmp_path, kind)
+    with pytest.raises(volumes.VolumeError, match=rf"^{path}: {reason}") as caught:
+        volumes.read_dicom_volumes([path])
+    assert "\n" not in str(caught.value)
+
+
+def test_a_bug_inside_the_readers_is_a_traceback_not_a_damaged_file(tmp_path, monkeypatch):
+    """Before: every exception, a TypeError of ours too, became "cannot read the ... volume"."""
+    from tests.medical import pydicom_file
+
+    def bug(*args, **kwargs):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(nibabel, "load", bug)
+    with pytest.raises(TypeError, match="a bug"):
+        volumes.read_nifti(nibabel_data() / "anatomical.nii")
+    monkeypatch.setattr(pydicom, "dcmread", bug)
+    with pytest.raises(TypeError, match="a bug"):
+        volumes.read_dicom_volumes([pydicom_file("CT_small.dcm")])
+    monkeypatch.undo()
+    monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array", property(bug))
+    with pytest.raises(TypeError, match="a bug"):
+        volumes.read_dicom_volumes([pydicom_file("CT_small.dcm")])
+
+
+def test_a_bug_while_writing_leaves_nothing_and_is_a_traceback(tmp_path, monkeypatch):
+    """Before: a TypeError inside a write became "cannot write it (...)", as if the disk had failed."""
+    (volume,) = volumes.read_dicom_volumes([ct_copy(tmp_path)])
+    (derived,) = derive(volume)
+    monkeypatch.setattr(pydicom.dataset.Dataset, "save_as", lambda *args, **kwargs: (_ for _ in ()).throw(
+        TypeError("a bug")))
+    with pytest.raises(TypeError, match="a bug"):
+        volumes.write_dicom_series([(derived, tmp_path / "out" / "ct.dcm")])
+    assert not (tmp_path / "out").exists()  # the folder it made is removed all the same

@@ -10,7 +10,15 @@ import pytest
 from medsr_se.cli import infer
 from medsr_se.io.intensity import ct_window
 from medsr_se.io.volumes import read_dicom_volumes, scaled_affine
-from tests.medical import bicubic_skip_model, ct_series, mr_series, nibabel_data, pydicom_file, torch_bicubic
+from tests.medical import (
+    bicubic_skip_model,
+    ct_series,
+    dicom_world,
+    mr_series,
+    nibabel_data,
+    pydicom_file,
+    torch_bicubic,
+)
 
 nibabel = pytest.importorskip("nibabel", reason="the medical extra is part of the test extra")
 pydicom = pytest.importorskip("pydicom", reason="the medical extra is part of the test extra")
@@ -34,10 +42,14 @@ def test_nifti_round_trip_geometry_and_values(tmp_path, capsys):
     # the centre of input voxel (i, j, k) is the centre of output voxels (2i + 0.5, 2j + 0.5, k)
     from nibabel.affines import apply_affine
 
-    old = apply_affine(source.affine, [[3, 5, 7], [20, 30, 4]])
-    new = apply_affine(result.affine, [[6.5, 10.5, 7], [40.5, 60.5, 4]])
-    np.testing.assert_allclose(new, old, atol=1e-5)
-    np.testing.assert_allclose(result.affine, scaled_affine(source.affine, (0, 1), 2))
+    old_index = [[0, 0, 0], [3, 5, 7], [20, 30, 4], [32, 40, 24]]  # corners included
+    new_index = [[0.5, 0.5, 0], [6.5, 10.5, 7], [40.5, 60.5, 4], [64.5, 80.5, 24]]
+    np.testing.assert_allclose(apply_affine(result.affine, new_index), apply_affine(source.affine, old_index),
+                               atol=1e-5)
+    for form in ("qform", "sform"):  # each form, from the input's own
+        before, after = (getattr(image.header, f"get_{form}")() for image in (source, result))
+        np.testing.assert_allclose(apply_affine(after, new_index), apply_affine(before, old_index), atol=1e-4,
+                                   err_msg=form)
     # the identity-like (bicubic) model: voxel values are the bicubic of the input, within int16 rounding
     values = np.asarray(source.dataobj, np.float64)
     low, high = values.min(), values.max()
@@ -84,13 +96,32 @@ def test_dicom_series_is_one_volume_written_as_one_derived_series(tmp_path, caps
         assert dataset.pixel_array.dtype == original.pixel_array.dtype
         assert dataset.SmallestImagePixelValue == dataset.pixel_array.min()
         assert dataset.LargestImagePixelValue == dataset.pixel_array.max()
-        # the slice position is untouched along the normal; in-plane it moves to the new first pixel's centre
-        row = np.asarray(original.ImageOrientationPatient[:3], float)
-        column = np.asarray(original.ImageOrientationPatient[3:], float)
-        shift = np.asarray(dataset.ImagePositionPatient, float) - np.asarray(original.ImagePositionPatient, float)
-        assert np.dot(shift, np.cross(row, column)) == pytest.approx(0, abs=1e-4)
-        assert np.dot(shift, row) == pytest.approx(-0.25 * float(original.PixelSpacing[1]), abs=1e-4)
-        assert np.dot(shift, column) == pytest.approx(-0.25 * float(original.PixelSpacing[0]), abs=1e-4)
+        # world coordinates from each file's own attributes: input pixel (r, c) is output pixel (2r + ½, 2c + ½)
+        rows, columns = np.meshgrid([0, 17, original.Rows - 1], [0, 40, original.Columns - 1], indexing="ij")
+        np.testing.assert_allclose(dicom_world(dataset, 2 * rows + 0.5, 2 * columns + 0.5),
+                                   dicom_world(original, rows, columns), atol=1e-4)
+
+
+
+@pytest.mark.parametrize("shape", [(33, 41, 25), (32, 40, 25)])
+def test_rescale_affine_would_move_the_image_by_half_a_new_voxel(shape):
+    """Why scaled_affine is not nibabel.affines.rescale_affine, checked: rescale_affine keeps voxel (n − 1) // 2 at
+    new voxel (2n − 1) // 2, where the pixel-centre convention puts it at 2·((n − 1) // 2) + ½; the correct world
+    position of new voxel j is the input affine at (j + ½) / 2 − ½ (nibabel's apply_affine, independently)."""
+    from nibabel.affines import apply_affine, rescale_affine, voxel_sizes
+
+    affine = nibabel.load(nibabel_data() / "anatomical.nii").affine.copy()
+    affine[:3, :3] = affine[:3, :3] @ np.array([[0.96, -0.28, 0.0], [0.28, 0.96, 0.0], [0.0, 0.0, 1.0]])  # oblique
+    new_shape = (2 * shape[0], 2 * shape[1], shape[2])
+    new = np.array([[0, 0, 0], [7, 12, 3], [new_shape[0] - 1, new_shape[1] - 1, shape[2] - 1]], float)
+    old = new.copy()
+    old[:, :2] = (new[:, :2] + 0.5) / 2 - 0.5
+    correct = apply_affine(affine, old)
+    np.testing.assert_allclose(apply_affine(scaled_affine(affine, (0, 1), 2), new), correct, atol=1e-6)
+    zooms = voxel_sizes(affine) / [2, 2, 1]
+    theirs = rescale_affine(affine, shape, zooms, new_shape)
+    shift = np.linalg.solve(theirs[:3, :3], (apply_affine(theirs, new) - correct).T).T  # in new voxels
+    np.testing.assert_allclose(np.abs(shift), [[0.5, 0.5, 0]] * len(new), atol=1e-6)
 
 
 def test_ct_hounsfield_units_survive_the_round_trip(tmp_path, capsys):

@@ -1,22 +1,10 @@
 import copy
 
 import torch
-from basicsr.models import build_model
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from medsr_se.models.relativistic_gan_model import RelativisticGANModel
-from tests.helpers import tiny_gan_options
-
-
-def build_tiny_model(pairs, tmp_path, **train_overrides):
-    opt = tiny_gan_options(pairs, "unit", total_iter=10)
-    opt["train"].update(train_overrides)
-    opt.update(is_train=True, dist=False, rank=0, world_size=1, auto_resume=False)
-    root = tmp_path / "experiments" / "unit"
-    opt["path"].update(experiments_root=str(root), models=str(root / "models"),
-                       training_states=str(root / "training_states"), log=str(root),
-                       visualization=str(root / "visualization"))
-    return build_model(opt)
+from tests.helpers import build_tiny_model
 
 
 def test_registered_and_built_by_name(pairs_x4, tmp_path):
@@ -112,29 +100,6 @@ def test_save_is_atomic_and_complete(pairs_x4, tmp_path):
     assert set(torch.load(root / "models" / "net_g_7.pth", weights_only=True)) == {"params", "params_ema",
                                                                                    "medsr_se_network_g",
                                                                                    "medsr_se_data"}
-
-
-def test_failed_write_publishes_nothing(pairs_x4, tmp_path, monkeypatch):
-    import pytest
-
-    from medsr_se.models.atomic_save import CheckpointWriteError
-
-    model = build_tiny_model(pairs_x4, tmp_path)
-    root = tmp_path / "experiments" / "unit"
-    (root / "models").mkdir(parents=True)
-    (root / "training_states").mkdir()
-    model.save(epoch=0, current_iter=5)
-
-    def truncated_save(obj, path, *args, **kwargs):  # a disk that fills up mid-write
-        with open(path, "wb") as handle:
-            handle.write(b"PK\x03\x04 truncated")
-
-    monkeypatch.setattr(torch, "save", truncated_save)
-    monkeypatch.setattr("time.sleep", lambda seconds: None)
-    with pytest.raises(CheckpointWriteError, match=r"net_[dg]_9\.pth"):
-        model.save(epoch=0, current_iter=9)
-    assert [p.name for p in (root / "training_states").iterdir()] == ["5.state"]
-    assert sorted(p.name for p in (root / "models").iterdir()) == ["net_d_5.pth", "net_g_5.pth"]
 
 
 def test_the_generator_gets_an_adversarial_gradient(pairs_x4, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import zipfile
 from pathlib import Path
 
@@ -203,6 +204,25 @@ def test_folder_input_odd_files_gray_and_16_bit(retina, tmp_path, capsys):
     assert prepare_cli.main([str(folder), "-o", str(tmp_path / "CT8b"), "--scales", "4", "--crop-size", "256",
                                "--step", "128", "--n-test", "1", "--workers", "1"]) == 0
     assert "note: 4 image(s): 16-bit converted to 8-bit" in capsys.readouterr().err
+
+
+def test_notes_are_logged_and_quiet_is_the_logger_level(retina, tmp_path, capsys, caplog):
+    """Before: the notes were print()s to stderr, and -q redirected all of stderr away while preparing."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index in range(3):
+        cv2.imwrite(str(folder / f"im{index}.png"), np.roll(retina[:300, :300], index * 11, axis=1))
+    (folder / "notes.txt").write_text("not an image")
+    options = ["--scales", "4", "--crop-size", "256", "--step", "128", "--n-test", "1", "--workers", "1"]
+    caplog.set_level(logging.INFO, logger="medsr_se")
+    assert prepare_cli.main([str(folder), "-o", str(tmp_path / "a"), *options]) == 0
+    note = f"ignoring {folder / 'notes.txt'} (not an image)"
+    assert f"note: {note}\n" in capsys.readouterr().err  # the same text as before, on stderr
+    assert [(r.name, r.getMessage()) for r in caplog.records if r.name.startswith("medsr_se")] == [
+        ("medsr_se.prepare.prepare_stare", note)]
+    assert prepare_cli.main([str(folder), "-o", str(tmp_path / "b"), *options, "-q"]) == 0
+    assert capsys.readouterr().err == ""
+    assert logging.getLogger("medsr_se").getEffectiveLevel() == logging.ERROR  # -q: the level, not a redirect
 
 
 def test_duplicate_stems_and_bad_names_are_rejected(stare_images, tmp_path):

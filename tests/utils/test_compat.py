@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from medsr_se.utils import compat
-from tests.helpers import REPO_ROOT, run_python
+from tests.helpers import REPO_ROOT, resume_options, run_python, write_checkpoint
 
 
 def test_every_fix_applied_once_and_apply_is_idempotent():
@@ -65,23 +65,15 @@ def test_parse_options_accepts_hyphenated_local_rank(tmp_path, monkeypatch):
 
 
 def _opt(tmp_path, auto_resume, resume_state=None):
-    states = tmp_path / "elsewhere" / "experiments" / "run" / "training_states"
-    return {"auto_resume": auto_resume, "num_gpu": 1, "network_g": {}, "network_d": {},
-            "path": {"training_states": str(states), "models": str(states.parent / "models"),
-                     "resume_state": resume_state}}
+    return resume_options(tmp_path / "elsewhere" / "experiments" / "run", auto_resume, resume_state, num_gpu=1)
 
 
 def test_auto_resume_uses_experiment_root_not_cwd_and_maps_to_cpu(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # cwd has no experiments/: upstream would find nothing here
     opt = _opt(tmp_path, auto_resume=True)
     states = tmp_path / "elsewhere" / "experiments" / "run" / "training_states"
-    states.mkdir(parents=True)
-    (states.parent / "models").mkdir()
-    for iteration in (5, 40, 15):
-        torch.save({"iter": iteration, "epoch": 1, "optimizers": [], "schedulers": [],
-                    "tensor": torch.ones(2)}, states / f"{iteration}.state")
-        for network in ("net_g", "net_d"):  # a published checkpoint has its networks beside its state
-            torch.save({"params": {}}, states.parent / "models" / f"{network}_{iteration}.pth")
+    for iteration in (5, 40, 15):  # a published checkpoint has its networks beside its state
+        write_checkpoint(states.parent, iteration, tensor=torch.ones(2))
     (states / "notes.txt").write_text("ignored")
     state = compat.load_resume_state(opt)
     assert state["iter"] == 40 and state["tensor"].device.type == "cpu"
