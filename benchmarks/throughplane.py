@@ -94,12 +94,14 @@ def metrics(result: np.ndarray, truth: np.ndarray) -> dict:
 
 
 def run_selfsr(thick_path: Path, r: int, seed: int, quick: bool, work: Path,
-               iterations: int | None = None) -> tuple[np.ndarray, float]:
+               iterations: int | None = None, ema_decay: float | None = None) -> tuple[np.ndarray, float]:
     import nibabel
 
     from medsr_se.utils.options import derive, dump_yaml
 
     overrides = {"manual_seed": seed, **(QUICK_OVERRIDES if quick else {})}
+    if ema_decay is not None:  # the applied network is params_ema: at 0.999 it lags ~1000 iterations behind
+        overrides["train"] = {**overrides.get("train", {}), "ema_decay": ema_decay}
     recipe = dump_yaml(derive("selfsr", overrides), work / f"recipe_r{r}_s{seed}.yml")
     out = work / f"out_r{r}_s{seed}"
     arguments = ["-i", str(thick_path), "-o", str(out), "-opt", str(recipe), "--scale", str(r), "-q"]
@@ -155,6 +157,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--iterations", type=int, default=None,
                         help="medsr-selfsr training iterations (default: the recipe's total_iter)")
+    parser.add_argument("--ema-decay", type=float, default=None, help="train:ema_decay (default: the recipe's)")
     parser.add_argument("--eclare-venv", type=Path, default=None,
                         help="a virtual environment with `pip install eclare`: ECLARE on the same volumes")
     parser.add_argument("--eclare-patches", type=int, default=2048, help="ECLARE's --n-patches")
@@ -171,7 +174,8 @@ def main() -> None:
             thick, truth = simulate_thick(volume, affine, r, thick_path)
             runs = []
             for seed in range(seeds):
-                result, seconds = run_selfsr(thick_path, r, seed, args.quick, work, args.iterations)
+                result, seconds = run_selfsr(thick_path, r, seed, args.quick, work, args.iterations,
+                                             args.ema_decay)
                 runs.append({"seed": seed, **metrics(result, truth), "seconds": seconds})
                 print(f"r={r} seed={seed}: {runs[-1]}", flush=True)
             rows[f"x{r}"] = {"thick_slices": int(thick.shape[2]),
@@ -190,7 +194,8 @@ def main() -> None:
                 print(f"r={r}: eclare {rows[f'x{r}']['eclare']}", flush=True)
             print(f"r={r}: cubic {rows[f'x{r}']['cubic']}, linear {rows[f'x{r}']['linear']}", flush=True)
     write_report("throughplane", {"volume": f"nibabel tests/data/{name} (2 mm isotropic MRI)", "quick": args.quick,
-                                  "seeds": seeds, "iterations": args.iterations, "rows": rows}, args.out)
+                                  "seeds": seeds, "iterations": args.iterations,
+                                  "ema_decay": args.ema_decay, "rows": rows}, args.out)
 
 
 if __name__ == "__main__":

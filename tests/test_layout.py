@@ -101,3 +101,22 @@ def test_one_version():
     assert medsr_se.__version__ == importlib.metadata.version("medsr-se")
     setup_text = (PACKAGE_DIR.parent / "setup.py").read_text()
     assert medsr_se.__version__ not in setup_text  # read from medsr_se/version.py, not written twice
+
+
+def test_readme_layout_names_every_module():
+    """README's Layout section lists every module of the package under its folder (a moved or added module that
+    the section does not name fails here)."""
+    readme = (PACKAGE_DIR.parent / "README.md").read_text()
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    folders: dict[str, str] = {}
+    current = ""
+    for line in block.splitlines():
+        head = line[:15].strip()
+        if head.endswith("/") and line.startswith("  "):
+            current = head
+        folders[current] = folders.get(current, "") + " " + line
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        folder = "" if path.parent == PACKAGE_DIR else f"{path.parent.name}/"
+        assert path.name in folders.get(folder, ""), f"README layout does not list {folder}{path.name}"
