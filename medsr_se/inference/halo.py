@@ -13,7 +13,7 @@ SEEDSRGenerator's SE pooling is global: it is tiled exactly by :mod:`medsr_se.in
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -53,7 +53,7 @@ def default_halo(net: nn.Module, channels: int) -> int:
     return cached
 
 
-def lr_tiles(height: int, width: int, tile: int, halo: int):
+def tiles(height: int, width: int, tile: int, halo: int) -> Iterator[tuple[slice, slice, slice, slice]]:
     """(padded rows, padded cols, interior rows within the padded tile, same for cols) on the LR grid."""
     for top in range(0, height, tile):
         for left in range(0, width, tile):
@@ -79,7 +79,7 @@ def halo_forward(net: nn.Module, x: torch.Tensor, tile: int, halo: int | None = 
     halo = default_halo(net, x.shape[1]) if halo is None else halo
     scale = net.upscale
     output: list[torch.Tensor] = []
-    for rows, cols, inner_rows, inner_cols in lr_tiles(x.shape[-2], x.shape[-1], tile, halo):
+    for rows, cols, inner_rows, inner_cols in tiles(x.shape[-2], x.shape[-1], tile, halo):
         out = net(x[..., rows, cols])
         inner = out[..., inner_rows.start * scale:inner_rows.stop * scale,
                     inner_cols.start * scale:inner_cols.stop * scale]

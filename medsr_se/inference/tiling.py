@@ -20,13 +20,13 @@ instead of num_feat x (s·h) x (s·w) for whole-image inference.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 
 from medsr_se.archs.improved_se import spatial_mean
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator, image_skip
-from medsr_se.inference.halo import default_halo, halo_forward
+from medsr_se.inference.halo import default_halo, halo_forward, tiles  # tiles: one LR tiling for both
 
 MIN_TILE_PAD = 4
 
@@ -62,17 +62,6 @@ def lr_features(net: SEEDSRGenerator, x: torch.Tensor, strip: int | None = None)
         feat.add_(residual, alpha=block.res_scale)
         del residual
     return net.conv_after_body(feat).add_(head)
-
-
-def tiles(height: int, width: int, tile: int, pad: int) -> Iterator[tuple[slice, slice, slice, slice]]:
-    """(padded rows, padded cols, interior rows within the padded tile, same for cols) on the LR grid."""
-    for top in range(0, height, tile):
-        for left in range(0, width, tile):
-            bottom, right = min(top + tile, height), min(left + tile, width)
-            p_top, p_left = max(top - pad, 0), max(left - pad, 0)
-            p_bottom, p_right = min(bottom + pad, height), min(right + pad, width)
-            yield (slice(p_top, p_bottom), slice(p_left, p_right),
-                   slice(top - p_top, bottom - p_top), slice(left - p_left, right - p_left))
 
 
 def _upsample_tile(net: SEEDSRGenerator, feat: torch.Tensor, stats: list[torch.Tensor], stages: int) -> torch.Tensor:
