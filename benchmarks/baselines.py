@@ -217,10 +217,11 @@ def main(argv: list[str] | None = None) -> int:
                              "summary": {c: mean_std([run["metrics"][c] for run in runs]) for c in COLUMNS},
                              "network_g": network_options(method, scale, args.width, args.depth)}
             print(f"x{scale} {method}: PSNR {block[method]['summary']['psnr'][0]:.2f}", flush=True)
-        report[f"x{scale}"] = {"bicubic": bicubic, "rows": block}
+            report[f"x{scale}"] = {"bicubic": bicubic, "rows": block}
+            write_report("baselines", {**report, "complete": False}, args.out)  # a crash keeps the rows done
         tables.append(format_table(scale, block, bicubic))
     report["wall_seconds"] = time.time() - started
-    write_report("baselines", report, args.out)
+    write_report("baselines", {**report, "complete": True}, args.out)
     print("\n\n".join(tables))
     print(f"\ntotal {report['wall_seconds'] / 60:.1f} min")
     return 0
