@@ -109,3 +109,33 @@ def test_vdsr_untrained_residual_is_bicubic() -> None:
 def test_pgan_bad_options(bad: dict) -> None:
     with pytest.raises(ValueError, match="PGANGenerator"):
         PGANGenerator(**bad)
+
+
+@pytest.mark.parametrize("scale", [8, 16])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_large_scale_rrdbnet(scale: int, channels: int) -> None:
+    """ESRGAN at x8 / x16: output scale x the input, parameters = BasicSR's x4 RRDBNet + one 3x3 conv per extra x2
+    stage (counted from BasicSR's own module), and an x4 RRDBNet's weights load into it with only the extra
+    stages missing."""
+    from basicsr.archs.rrdbnet_arch import RRDBNet
+
+    from medsr_se.archs.large_scale_rrdbnet_arch import LargeScaleRRDBNet
+
+    f, blocks, grow = 8, 2, 4
+    net = LargeScaleRRDBNet(channels, channels, scale=scale, num_feat=f, num_block=blocks, num_grow_ch=grow)
+    x4 = RRDBNet(channels, channels, scale=4, num_feat=f, num_block=blocks, num_grow_ch=grow)
+    extra_stages = {8: 1, 16: 2}[scale]
+    assert params(net) == params(x4) + extra_stages * conv(3, f, f)
+    with torch.no_grad():
+        assert tuple(net(torch.rand(2, channels, 5, 7)).shape) == (2, channels, 5 * scale, 7 * scale)
+    result = net.load_state_dict(x4.state_dict(), strict=False)
+    assert not result.unexpected_keys and len(result.missing_keys) == 2 * extra_stages
+    assert "LargeScaleRRDBNet" in ARCH_REGISTRY
+
+
+@pytest.mark.parametrize("scale", [2, 4, 32])
+def test_large_scale_rrdbnet_refuses_other_scales(scale: int) -> None:
+    from medsr_se.archs.large_scale_rrdbnet_arch import LargeScaleRRDBNet
+
+    with pytest.raises(ValueError, match="scale must be 8 or 16"):
+        LargeScaleRRDBNet(3, 3, scale=scale)

@@ -4,6 +4,7 @@ keeps the data, split, patches, augmentation, budget and validation metrics of o
 from __future__ import annotations
 
 import pytest
+import torch
 from basicsr.archs import build_network
 from basicsr.utils.registry import MODEL_REGISTRY
 
@@ -36,7 +37,10 @@ def test_recipe_matches_the_seed_recipe(name):
                                                 seed["train"]["scheduler"]["milestones"]]
     network = opt["network_g"]
     assert network.get("upscale", network.get("scale")) == scale
-    build_network(dict(network, num_feat=4))  # the type exists and takes these arguments (narrowed: fast)
+    net = build_network(dict(network, num_feat=4))  # the type exists and takes these arguments (narrowed: fast)
+    lr = torch.rand(1, network["num_in_ch"], 6, 5)
+    with torch.no_grad():  # the network upscales by the recipe's scale (BasicSR's RRDBNet at scale 8 gives x4)
+        assert tuple(net(lr).shape) == (1, network["num_out_ch"], 6 * scale, 5 * scale)
     if "network_d" in opt:
         d = dict(opt["network_d"], num_feat=4)
         if d["type"] == "VGGStyleDiscriminator":
