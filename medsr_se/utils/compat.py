@@ -57,6 +57,7 @@ import os
 import sys
 from collections.abc import Callable
 from os import path as osp
+from pathlib import Path
 
 APPLIED: list[str] = []
 log = logging.getLogger(__name__)  # under the "medsr_se" logger (printed as "warning: ..." on stderr, see apply)
@@ -314,15 +315,20 @@ def _network_options_needed() -> bool:
 
 def add_network_options(model, net_label: str, current_iter) -> None:
     """Add ``network_g`` and the training-data record to the ``net_g`` file ``save_network`` just wrote (rewritten
-    under a temporary name, then renamed over it). Nothing for other networks, or when the save itself failed
-    (BasicSR has logged that)."""
+    atomically). Nothing for other networks, on the processes other than rank 0 (BasicSR's save_network writes on
+    rank 0 only: another rank could read the file half-written, or the previous ``latest``, and rename its copy
+    over the new one), or when the save itself failed (BasicSR has logged that)."""
     import torch
+    from basicsr.utils.dist_util import get_dist_info
 
     from medsr_se.inference.checkpoint import DATA_KEY, NETWORK_OPTIONS_KEY
+    from medsr_se.io.atomic import write_atomically
     from medsr_se.models.atomic_save import AtomicSaveMixin, training_data_record
     from medsr_se.utils.options import plain
 
     if net_label != "net_g" or isinstance(model, AtomicSaveMixin) or not model.opt.get("network_g"):
+        return
+    if get_dist_info()[0] != 0:
         return
     label = "latest" if current_iter == -1 else current_iter
     path = osp.join(model.opt["path"]["models"], f"{net_label}_{label}.pth")
@@ -330,9 +336,7 @@ def add_network_options(model, net_label: str, current_iter) -> None:
         return
     saved = torch.load(path, map_location="cpu", weights_only=True)
     saved.update({NETWORK_OPTIONS_KEY: plain(model.opt["network_g"]), DATA_KEY: training_data_record(model.opt)})
-    temporary = f"{path}.{os.getpid()}.tmp"
-    torch.save(saved, temporary)
-    os.replace(temporary, path)
+    write_atomically(Path(path), lambda temporary: torch.save(saved, temporary))
 
 
 def _network_options_apply() -> None:

@@ -151,3 +151,38 @@ def test_basicsr_entry_points_take_recipe_names(tmp_path, monkeypatch):
 
     opt = _parse(tmp_path, monkeypatch, "-opt", "x4")
     assert opt["name"] == load_recipe("x4")["name"] and sys.argv[2].endswith("x4.yml")
+
+
+def _basicsr_model_saving(tmp_path):
+    """A bare BasicSR BaseModel (not one of ours) with EDSR options and a models folder."""
+    from basicsr.archs.edsr_arch import EDSR
+    from basicsr.models.base_model import BaseModel
+
+    model = BaseModel.__new__(BaseModel)
+    (tmp_path / "models").mkdir()
+    model.opt = {"network_g": {"type": "EDSR", "num_in_ch": 1, "num_out_ch": 1, "num_feat": 4, "num_block": 1,
+                               "upscale": 2}, "path": {"models": str(tmp_path / "models")}}
+    return model, EDSR(1, 1, num_feat=4, num_block=1, upscale=2)
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_network_options_added_on_rank_0_only(tmp_path, monkeypatch, rank):
+    """BasicSR's save_network writes on rank 0 only; under DDP another rank rewriting the file could publish a
+    half-written or the previous net_g_latest over the new one. Rank 0 adds the options; rank 1 leaves the file
+    byte for byte as it is (oracle: the file's bytes)."""
+    from basicsr.utils import dist_util
+
+    from medsr_se.inference.checkpoint import NETWORK_OPTIONS_KEY
+
+    model, net = _basicsr_model_saving(tmp_path)
+    path = tmp_path / "models" / "net_g_latest.pth"
+    torch.save({"params": net.state_dict()}, path)  # what rank 0 wrote (or the previous latest)
+    before = path.read_bytes()
+    monkeypatch.setattr(dist_util, "get_dist_info", lambda: (rank, 2))
+    model.save_network(net, "net_g", -1)
+    saved = torch.load(path, weights_only=True)
+    if rank == 0:
+        assert saved[NETWORK_OPTIONS_KEY]["type"] == "EDSR"
+    else:
+        assert path.read_bytes() == before and NETWORK_OPTIONS_KEY not in saved
+    assert sorted(p.name for p in path.parent.iterdir()) == ["net_g_latest.pth"]  # no temporary left
