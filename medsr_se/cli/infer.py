@@ -403,6 +403,10 @@ def load_models(args: argparse.Namespace, precision: str) -> dict[str, torch.nn.
     """``fp32`` always; ``reduced`` too for --precision bf16 / fp16."""
     model = load_generator(args.model, device=args.device, options=network_option_file(args.opt),
                            upscale=args.scale)
+    height_scale, width_scale = getattr(model, "scale_hw", (model.upscale, model.upscale))
+    if height_scale != width_scale:
+        raise UsageError(f"--model {args.model}: a through-plane model (upscale [{height_scale}, {width_scale}]) "
+                         f"works on whole thick-slice scans: medsr-selfsr -i SCAN -o OUT --model {args.model}")
     models = {"fp32": model}
     if precision != "fp32":
         models["reduced"] = copy.deepcopy(model).to(PRECISIONS[precision])

@@ -22,13 +22,15 @@ def estimated_bytes(model: SEEDSRGenerator, height: int, width: int, tile: int,
     Whole: three LR-resolution feature maps plus the last upsampling stage's conv output and its shuffle, each
     num_feat x (s·h) x (s·w) floats. Tiled (:mod:`medsr_se.inference.tiling`): the three LR maps plus three maps
     of one tile at output resolution, the tile with its halo of ``tile_pad`` LR pixels on each side:
-    num_feat x s·(t + 2·tile_pad) x s·(t + 2·tile_pad).
+    num_feat x s·(t + 2·tile_pad) x s·(t + 2·tile_pad) (s per axis: a through-plane [r, 1] network has (r, 1)).
     """
-    features, scale, item = model.conv_first.out_channels, model.upscale, next(model.parameters()).element_size()
+    features, item = model.conv_first.out_channels, next(model.parameters()).element_size()
+    height_scale, width_scale = getattr(model, "scale_hw", (model.upscale, model.upscale))  # [r, 1]: (r, 1)
     lr_maps = 3 * features * height * width * item
     if tile <= 0:
-        return lr_maps + 2 * features * scale * scale * height * width * item
-    tile_pixels = scale * (min(tile, height) + 2 * tile_pad) * scale * (min(tile, width) + 2 * tile_pad)
+        return lr_maps + 2 * features * height_scale * width_scale * height * width * item
+    tile_height = height_scale * (min(tile, height) + 2 * tile_pad)
+    tile_pixels = tile_height * width_scale * (min(tile, width) + 2 * tile_pad)
     return lr_maps + 3 * features * tile_pixels * item
 
 

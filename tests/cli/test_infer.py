@@ -171,3 +171,17 @@ def test_a_checkpoint_whose_recorded_upscale_disagrees_with_its_weights_is_one_l
     with pytest.raises(CheckpointError, match="odd.pth: ") as caught:
         load_generator(str(tmp_path / "odd.pth"))
     assert "\n" not in str(caught.value)
+
+
+def test_a_through_plane_model_is_one_line_pointing_to_selfsr(tmp_path, capsys):
+    """A medsr-selfsr model (upscale [4, 1]) in medsr-infer: one line naming it and the command that takes it,
+    exit 2, no output folder (it was a TypeError traceback from the memory planner)."""
+    net = SEEDSRGenerator(1, 1, num_feat=8, num_block=1, upscale=[4, 1])
+    checkpoint = tmp_path / "through_plane.pth"
+    torch.save({"params": net.state_dict()}, checkpoint)
+    cv2.imwrite(str(tmp_path / "slice.png"), np.zeros((8, 6), np.uint8))
+    assert infer.main(["-i", str(tmp_path / "slice.png"), "-o", str(tmp_path / "o"), "--model",
+                       str(checkpoint)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: --model ") and "through_plane.pth" in err
+    assert "medsr-selfsr" in err and not (tmp_path / "o").exists()

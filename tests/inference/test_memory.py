@@ -57,3 +57,16 @@ def test_budget_fractions(monkeypatch):
     monkeypatch.setattr(memory, "open", lambda *args, **kwargs: io.StringIO(meminfo), raising=False)
     assert memory.memory_budget("cpu") == int(memory.RAM_BUDGET_FRACTION * 500000 * 1024)
     assert memory.RAM_BUDGET_FRACTION == 0.7 and memory.GPU_BUDGET_FRACTION == 0.8
+
+
+def test_a_through_plane_network_is_planned_per_axis():
+    """upscale [4, 1] scales the height only: its estimate (whole and tiled) equals the formula with (4, 1)
+    written out, and is below the isotropic x4 one (it was a TypeError: the list multiplied by itself)."""
+    through_plane = SEEDSRGenerator(1, 1, num_feat=8, num_block=1, upscale=[4, 1])
+    isotropic = SEEDSRGenerator(1, 1, num_feat=8, num_block=1, upscale=4)
+    features, item = 8, 4
+    assert memory.estimated_bytes(through_plane, 30, 20, 0) == (3 * features * 30 * 20
+                                                                + 2 * features * 4 * 30 * 20) * item
+    assert memory.estimated_bytes(through_plane, 30, 20, 16, tile_pad=2) == (
+        3 * features * 30 * 20 + 3 * features * (4 * (16 + 4)) * (16 + 4)) * item
+    assert memory.estimated_bytes(through_plane, 30, 20, 0) < memory.estimated_bytes(isotropic, 30, 20, 0)
