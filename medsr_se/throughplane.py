@@ -42,6 +42,11 @@ PROFILE_SIGMAS = 4.0  # the Gaussian profile is cut at ±4 sigma (weights below 
 MIN_SCALE, MAX_SCALE = 2, 8  # r of the anisotropic generator
 UNEVEN_TOLERANCE = 0.01  # relative: slice gaps that differ more than 1 % from the usual one are an error
 APPLY_BATCH = 4  # sagittal / coronal slices per network call
+# What a DICOM export puts beside the slices of a series: the media directory and viewer / report files
+NOT_SLICE_NAMES = frozenset({"DICOMDIR", "LOCKFILE", "VERSION", "AUTORUN.INF", "README", "README.TXT"})
+NOT_SLICE_SUFFIXES = frozenset({".txt", ".xml", ".json", ".csv", ".html", ".htm", ".pdf", ".ini", ".inf", ".log",
+                                ".md", ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".exe", ".dll",
+                                ".bat", ".zip", ".nii", ".gz", ".npy", ".yml", ".yaml"})
 
 
 class ThroughPlaneError(ValueError):
@@ -87,11 +92,13 @@ class SliceGeometry:
 @dataclass(frozen=True)
 class SliceProfile:
     """A 1-D blur along the slice direction, in in-plane pixels: ``weights(offsets)`` gives the (unnormalised)
-    weight of the HR rows at the given signed distances (pixels) from the sample position."""
+    weight of the HR rows at the given signed distances (pixels) from the sample position. ``symmetric``: the
+    weights at −t and t are equal (a vertical flip of a training pair then commutes with the degradation)."""
 
     name: str
     radius: float  # weights are zero beyond this distance
     weights: Callable[[np.ndarray], np.ndarray]
+    symmetric: bool = True
 
 
 def gaussian_profile(fwhm: float) -> SliceProfile:
@@ -112,7 +119,8 @@ def kernel_profile(kernel: np.ndarray, name: str = "kernel") -> SliceProfile:
                                 f"positive sum (got shape {taps.shape})")
     positions = np.arange(taps.size) - (taps.size - 1) / 2
     return SliceProfile(f"kernel {name} ({taps.size} taps)", (taps.size - 1) / 2 + 1,
-                        lambda t: np.interp(np.asarray(t, np.float64), positions, taps, left=0.0, right=0.0))
+                        lambda t: np.interp(np.asarray(t, np.float64), positions, taps, left=0.0, right=0.0),
+                        symmetric=bool(np.allclose(taps, taps[::-1])))
 
 
 def load_profile(path: str | Path) -> SliceProfile:
@@ -179,15 +187,17 @@ class Scan:
         return self.volume.name
 
 
-def read_scan(path: str | Path, axis: int | None = None, slice_thickness: float | None = None) -> Scan:
+def read_scan(path: str | Path, axis: int | None = None, slice_thickness: float | None = None,
+              nonfinite: float | None = None) -> Scan:
     """A NIfTI file or a folder holding one DICOM series, with its slice geometry; :class:`ThroughPlaneError`
     (one line naming the file) for what through-plane SR cannot take: a 2-D image, a 4-D volume without ``axis``, a
-    DICOM series with uneven slice spacing, fewer than 2 slices."""
+    DICOM series with uneven slice spacing, fewer than 2 slices, NaN / ±inf voxels unless ``nonfinite`` gives the
+    finite value that replaces them (a warning says how many)."""
     path = Path(path)
     if path.is_dir():
         scan = _read_dicom_scan(path)
     elif volumes.is_nifti(path):
-        scan = _read_nifti_scan(path, axis)
+        scan = _read_nifti_scan(path, axis, nonfinite)
     elif path.is_file():
         raise ThroughPlaneError(f"{path}: not a volume (give a NIfTI .nii / .nii.gz file or a DICOM series folder; "
                                 "a 2-D image has no slices to interpolate between)")
@@ -203,9 +213,9 @@ def read_scan(path: str | Path, axis: int | None = None, slice_thickness: float 
     return scan
 
 
-def _read_nifti_scan(path: Path, axis: int | None) -> Scan:
+def _read_nifti_scan(path: Path, axis: int | None, nonfinite: float | None = None) -> Scan:
     try:
-        volume = volumes.read_nifti(path, 2)  # the slice axis is chosen below
+        volume = volumes.read_nifti(path, 2, nonfinite)  # the slice axis is chosen below
     except volumes.VolumeError as error:
         raise ThroughPlaneError(str(error)) from error
     shape = volume.source.shape
@@ -235,10 +245,23 @@ def _in_plane_spacing(spacings: list[float], name: str) -> float:
     return float(np.mean(spacings))
 
 
-def _read_dicom_scan(folder: Path) -> Scan:
+def series_files(folder: Path) -> list[Path]:
+    """The files of a DICOM series folder that may be slices: every file, suffix or not (scanners often write none),
+    except hidden ones and what an export puts beside the slices (:data:`NOT_SLICE_NAMES`,
+    :data:`NOT_SLICE_SUFFIXES`), which are skipped with a warning naming them. Anything else that is not DICOM
+    stays an error naming it (a truncated slice must not silently shorten the series)."""
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    skipped = [p for p in files if p.name.upper() in NOT_SLICE_NAMES or p.suffix.lower() in NOT_SLICE_SUFFIXES]
+    if skipped:
+        names = ", ".join(p.name for p in skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        warnings.warn(f"{folder}: skipped {len(skipped)} file(s) that are not slices: {names}", stacklevel=3)
+    return [p for p in files if p not in skipped]
+
+
+def _read_dicom_scan(folder: Path) -> Scan:
+    files = series_files(folder)
     if not files:
-        raise ThroughPlaneError(f"{folder}: an empty folder (expected the files of one DICOM series)")
+        raise ThroughPlaneError(f"{folder}: no DICOM files (expected the files of one DICOM series)")
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*uneven slice spacing.*")  # an error below, naming the gap

@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ from medsr_se import throughplane as tp
 from medsr_se.cli.console import Console, add_verbosity_arguments
 from medsr_se.io import volumes
 from medsr_se.io.atomic import WriteError, write_atomically
+from medsr_se.io.intensity import IntensityModel
 
 DEFAULT_RECIPE = "selfsr"
 SHEET_MIN_HEIGHT = 400  # pixels: the --sheet of a small scan is enlarged (nearest) to at least this height
@@ -58,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--axis", type=int, choices=[0, 1, 2], help="the slice axis (needed for a 4-D NIfTI)")
     parser.add_argument("--slice-profile", type=Path, help="a .npy kernel (taps in in-plane pixels)")
     parser.add_argument("--sheet", action="store_true", help="also write a PNG of sagittal and coronal views")
+    parser.add_argument("--nonfinite", type=float, metavar="VALUE",
+                        help="replace NaN / ±inf voxels by VALUE (default: they are an error)")
     add_verbosity_arguments(parser)
     return parser
 
@@ -76,6 +80,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise UsageError(f"-o {args.output}: is a file; give a folder for the results")
     if args.model is not None and not args.model.is_file():
         raise UsageError(f"--model {args.model}: no such file")
+    if args.nonfinite is not None and not np.isfinite(args.nonfinite):
+        raise UsageError(f"--nonfinite {args.nonfinite}: the replacement must be a finite number")
     if args.slice_profile is not None:
         tp.load_profile(args.slice_profile)  # ThroughPlaneError naming the file
     if args.device == "cuda":
@@ -98,7 +104,8 @@ def training_options(args: argparse.Namespace, scan: tp.Scan, r: int, name: str)
     gt_size = max(r, min(int(train.get("gt_size") or 64), smallest) // r * r)
     train.update(volumes=[str(args.input.resolve())], axis=scan.geometry.axis, gt_size=gt_size,
                  slice_thickness=scan.geometry.slice_thickness,
-                 slice_profile=str(args.slice_profile.resolve()) if args.slice_profile else None)
+                 slice_profile=str(args.slice_profile.resolve()) if args.slice_profile else None,
+                 nonfinite=args.nonfinite)
     options["name"] = name
     options["scale"] = r
     options.setdefault("network_g", {})["upscale"] = [r, 1]
@@ -171,28 +178,60 @@ def write_result(scan: tp.Scan, values: np.ndarray, r: int, target: Path) -> Non
     volumes.write_dicom_series((dataset, target / name) for name, dataset in series)
 
 
-def write_sheet(scan: tp.Scan, values: np.ndarray, r: int, path: Path) -> None:
-    """Middle sagittal and coronal slices (rows: the two views; columns: input repeated, cubic B-spline, result)."""
-    import cv2
+PANEL_TITLES = ("input (slices repeated)", "cubic B-spline", "medsr-selfsr")
+SHEET_MIN_PANEL_WIDTH = 200  # pixels: narrow views are enlarged so that each panel's title fits above it
+LABEL_HEIGHT = 36  # pixels of the title strip above each row of panels (two lines of text)
+
+
+def sheet_image(source: np.ndarray, result: np.ndarray, axis: int, r: int,
+                intensity: IntensityModel) -> np.ndarray:
+    """The --sheet as a uint8 image. ``source``: the 3-D scan (slice axis ``axis``); ``result``: its r·N-slice
+    result. One row per in-plane axis (the middle slice across it; title ``across axis A, slice M``), three
+    panels per row: the input with each slice repeated r times | cubic B-spline (scipy) | the result; each voxel a
+    block of ``enlarge`` pixels (nearest), the same for every panel."""
     from scipy import ndimage
 
-    axis = scan.geometry.axis
-    intensity = tp.intensity_for(scan.values)
-    source = scan.values[(...,) + (0,) * (scan.values.ndim - 3)]
-    result = values[(...,) + (0,) * (values.ndim - 3)]
     zoom = [1.0] * 3
     zoom[axis] = r
-    cubic = ndimage.zoom(source, zoom, order=3, mode="nearest", grid_mode=True)
-    repeated = np.repeat(source, r, axis=axis)
+    volumes_shown = (np.repeat(source, r, axis=axis), ndimage.zoom(source, zoom, order=3, mode="nearest",
+                                                                   grid_mode=True), result)
     rows = []
     for across in (a for a in (0, 1, 2) if a != axis):
         middle = source.shape[across] // 2
-        views = [np.moveaxis(volume, (across, axis), (0, 1))[middle] for volume in (repeated, cubic, result)]
-        rows.append(np.hstack([np.clip(intensity.to_unit(view), 0, 1) for view in views]))
-    width = max(row.shape[1] for row in rows)
-    sheet = np.vstack([np.pad(row, ((0, 2), (0, width - row.shape[1]))) for row in rows])
-    enlarge = max(1, SHEET_MIN_HEIGHT // sheet.shape[0])  # small scans: each voxel a block of pixels
-    image = np.kron(np.round(sheet * 255).astype(np.uint8), np.ones((enlarge, enlarge), np.uint8))
+        views = [np.clip(intensity.to_unit(np.moveaxis(volume, (across, axis), (0, 1))[middle]), 0, 1)
+                 for volume in volumes_shown]
+        rows.append((f"across axis {across}, slice {middle}", views))
+    height = sum(views[0].shape[0] for _, views in rows)
+    narrowest = min(views[0].shape[1] for _, views in rows)
+    enlarge = max(1, -(-SHEET_MIN_HEIGHT // height), -(-SHEET_MIN_PANEL_WIDTH // narrowest))
+    images = [labelled_row(title, views, enlarge) for title, views in rows]
+    width = max(image.shape[1] for image in images)
+    return np.vstack([np.pad(image, ((0, 2), (0, width - image.shape[1]))) for image in images])
+
+
+def labelled_row(title: str, views: list[np.ndarray], enlarge: int) -> np.ndarray:
+    """Three views in [0, 1] side by side (uint8, each voxel ``enlarge`` x ``enlarge`` pixels) under a strip of two
+    text lines: the row's ``title``, then each panel's title above it."""
+    import cv2
+
+    panels = [np.kron(np.round(view * 255).astype(np.uint8), np.ones((enlarge, enlarge), np.uint8))
+              for view in views]
+    strip = np.zeros((LABEL_HEIGHT, sum(panel.shape[1] for panel in panels)), np.uint8)
+    cv2.putText(strip, title, (4, LABEL_HEIGHT // 2 - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 255, 1, cv2.LINE_AA)
+    left = 0
+    for panel_title, panel in zip(PANEL_TITLES, panels):
+        cv2.putText(strip, panel_title, (left + 4, LABEL_HEIGHT - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 255, 1,
+                    cv2.LINE_AA)
+        left += panel.shape[1]
+    return np.vstack([strip, np.hstack(panels)])
+
+
+def write_sheet(scan: tp.Scan, values: np.ndarray, r: int, path: Path) -> None:
+    """:func:`sheet_image` of the scan's first 3-D volume, written atomically as a PNG."""
+    import cv2
+
+    first = (...,) + (0,) * (scan.values.ndim - 3)
+    image = sheet_image(scan.values[first], values[first], scan.geometry.axis, r, tp.intensity_for(scan.values))
 
     def write(temporary: Path) -> None:
         ok, encoded = cv2.imencode(".png", image)
@@ -205,7 +244,11 @@ def write_sheet(scan: tp.Scan, values: np.ndarray, r: int, path: Path) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     check_arguments(args)
-    scan = tp.read_scan(args.input, args.axis, args.slice_thickness)
+    with warnings.catch_warnings(record=True) as caught:  # replaced non-finite voxels: one line each
+        warnings.simplefilter("always")
+        scan = tp.read_scan(args.input, args.axis, args.slice_thickness, args.nonfinite)
+    for warning in caught:
+        console.warning(str(warning.message))
     r = tp.choose_scale(scan.geometry, scan.name, args.scale)
     name = result_name(args.input, r)
     target = args.output / (f"{name}.nii.gz" if scan.volume.kind == "nifti" else name)

@@ -4,8 +4,9 @@
 Each item: one in-plane slice of one volume chosen at random, used as it is or transposed (both in-plane axes
 are degraded), a random gt_size x gt_size HR patch of it, and its LR made by blurring the patch's columns with the
 slice profile and keeping every r-th row (:func:`medsr_se.throughplane.degrade`, on the whole column strip so the
-blur sees the real neighbours, then cut). Random horizontal / vertical flips (the profile is symmetric, so a flip
-commutes with the degradation). Nothing is written to disk.
+blur sees the real neighbours, then cut). Random horizontal flips, and vertical flips when the profile is
+symmetric (then a flip commutes with the degradation; an asymmetric user kernel gets none). Nothing is written to
+disk.
 
     lq: (1, gt_size / r, gt_size) float32 in [0, 1]     gt: (1, gt_size, gt_size)
 
@@ -16,6 +17,7 @@ Options (``datasets:train``):
     axis: the slice axis (default: the axis of largest spacing; needed for 4-D NIfTI)
     slice_thickness: mm, the profile's FWHM (default: the scan's SliceThickness / slice spacing)
     slice_profile: a .npy kernel (taps in in-plane pixels) instead of the Gaussian
+    nonfinite: the finite value that replaces NaN / ±inf voxels (default: they are an error)
     use_hflip / use_vflip: random flips (default true)
     samples_per_epoch: the dataset's length (default 1000; patches are random, so this only paces epochs)
 """
@@ -52,7 +54,7 @@ class ThroughPlaneVolumeDataset(data.Dataset):
         self.slices: list[np.ndarray] = []  # in-plane slices in [0, 1]
         self.profiles: list[tp.SliceProfile] = []  # the profile of each slice's volume
         for path in paths:
-            scan = tp.read_scan(path, opt.get("axis"), opt.get("slice_thickness"))
+            scan = tp.read_scan(path, opt.get("axis"), opt.get("slice_thickness"), opt.get("nonfinite"))
             profile = tp.load_profile(profile_file) if profile_file else tp.gaussian_profile(scan.geometry.fwhm_pixels)
             unit = np.clip(tp.intensity_for(scan.values).to_unit(scan.values), 0, 1)
             for index in list(np.ndindex(*unit.shape[3:])) or [()]:
@@ -83,7 +85,7 @@ class ThroughPlaneVolumeDataset(data.Dataset):
         hr = strip[top:top + size]
         if self.opt.get("use_hflip", True) and rng.random() < 0.5:
             lr, hr = lr[:, ::-1], hr[:, ::-1]
-        if self.opt.get("use_vflip", True) and rng.random() < 0.5:
+        if self.opt.get("use_vflip", True) and self.profiles[index].symmetric and rng.random() < 0.5:
             # flipping the rows reverses the LR grid too: LR row k <-> h − 1 − k, HR row i <-> r·h − 1 − i
             lr, hr = lr[::-1], hr[::-1]
         return np.ascontiguousarray(lr), np.ascontiguousarray(hr)

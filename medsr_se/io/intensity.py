@@ -190,7 +190,8 @@ def replace_nonfinite(values: np.ndarray, name: str, replacement: float | None =
     found = f"{name}: {count} non-finite value(s) of {values.size} ({kinds})"
     if replacement is None:
         raise NonFiniteError(f"{found}: the network would spread each over its whole slice; replace them with a "
-                             "value of your choice (medsr-infer --nonfinite VALUE, Python nonfinite=VALUE)")
+                             "value of your choice (--nonfinite VALUE of medsr-infer and medsr-selfsr, Python "
+                             "nonfinite=VALUE)")
     if not np.isfinite(replacement):
         raise ValueError(f"nonfinite={replacement}: the replacement must be a finite number")
     warnings.warn(f"{found} replaced by {replacement:g}", stacklevel=3)

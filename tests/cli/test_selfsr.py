@@ -148,3 +148,56 @@ def test_a_model_of_another_scale_and_an_existing_result(tmp_path, capsys):
     assert selfsr.main(["-i", str(scan), "-o", str(tmp_path / "o"), "--model", str(tmp_path / "g4.pth")]) == 2
     assert "thick_selfsr_x3.nii.gz: exists" in error_line(capsys)
     assert (tmp_path / "o" / "thick_selfsr_x3.nii.gz").read_bytes() == b"keep me"
+
+
+def test_sheet_panels_show_input_cubic_and_result_under_their_titles():
+    """The --sheet: per row (one per in-plane axis) a title strip, then input with each slice repeated r times |
+    scipy's cubic B-spline | the result, every panel the middle slice enlarged by the same whole factor. Oracle:
+    the views cut from the arrays here with numpy / scipy, not through the function's own helpers."""
+    from medsr_se import throughplane as tp
+
+    rng = np.random.default_rng(0)
+    source = rng.random((6, 9, 4)).astype(np.float32) * 100  # slice axis 2, r = 3
+    result = rng.random((6, 9, 12)).astype(np.float32) * 100
+    intensity = tp.intensity_for(source)
+    image = selfsr.sheet_image(source, result, 2, 3, intensity)
+    cubic = ndimage.zoom(source, (1, 1, 3), order=3, mode="nearest", grid_mode=True)
+    enlarge = (image.shape[0] - 2 * (selfsr.LABEL_HEIGHT + 2)) // (2 * 12)  # two rows of 12 slices each
+    assert enlarge >= 2
+    top = 0
+    for across in (0, 1):
+        cut = (slice(None),) * across + (source.shape[across] // 2,)
+        views = [np.repeat(source, 3, axis=2)[cut], cubic[cut], result[cut]]  # (other in-plane, slices)
+        views = [np.clip((v.T - source.min()) / (source.max() - source.min()), 0, 1) for v in views]  # slices down
+        height, width = views[0].shape
+        strip = image[top:top + selfsr.LABEL_HEIGHT]
+        panels = image[top + selfsr.LABEL_HEIGHT:top + selfsr.LABEL_HEIGHT + height * enlarge]
+        for index, view in enumerate(views):
+            panel = panels[:, index * width * enlarge:(index + 1) * width * enlarge]
+            np.testing.assert_array_equal(panel[::enlarge, ::enlarge], np.round(view * 255).astype(np.uint8))
+            assert strip[:, index * width * enlarge:(index + 1) * width * enlarge].any()  # a title above it
+        top += selfsr.LABEL_HEIGHT + height * enlarge + 2
+    assert top == image.shape[0]
+
+
+def test_nonfinite_voxels_are_one_line_or_replaced_with_a_warning(tmp_path, capsys):
+    """A NIfTI with a NaN and an inf: without --nonfinite one line naming the file and the counts, exit 2, nothing
+    written; with --nonfinite 0 the same scan trains (dataset included) and the result is finite, the warning
+    says how many were replaced. Oracle: the counts put in here."""
+    data = nibabel.load(str(nibabel_data() / "anatomical.nii")).get_fdata().astype(np.float32)[:, :, ::3].copy()
+    data[5, 6, 2], data[7, 8, 3] = np.nan, np.inf
+    affine = np.diag([2.0, 2.0, 6.0, 1.0])
+    source = tmp_path / "holes.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(data, affine), str(source))
+    out = tmp_path / "out"
+    assert selfsr.main(["-i", str(source), "-o", str(out), "--iterations", "1", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holes.nii.gz: 2 non-finite value(s)" in err and "1 NaN, 1 +inf" in err
+    assert "--nonfinite" in err and not out.exists()
+    assert selfsr.main(["-i", str(source), "-o", str(out), "--iterations", "2", "--nonfinite", "0",
+                        "--device", "cpu"]) == 0
+    assert "2 non-finite value(s) of" in capsys.readouterr().err
+    result = nibabel.load(str(out / "holes_selfsr_x3.nii.gz")).get_fdata()
+    assert result.shape == (33, 41, 27) and np.isfinite(result).all()
+    assert selfsr.main(["-i", str(source), "-o", str(tmp_path / "o2"), "--nonfinite", "nan"]) == 2
+    assert "--nonfinite nan: the replacement must be a finite number" in capsys.readouterr().err

@@ -112,3 +112,22 @@ def test_dataset_refuses_a_gt_size_that_r_does_not_divide(tmp_path):
     with pytest.raises(ValueError, match="gt_size 25 is not a multiple of scale 3"):
         build_dataset({"name": "t", "type": "ThroughPlaneVolumeDataset", "phase": "train", "scale": 3,
                        "volumes": [str(volume)], "gt_size": 25})
+
+
+def test_an_asymmetric_kernel_gets_no_vertical_flip(tmp_path):
+    """A user kernel [0, 0, 1] samples one row below the sample position: LR row k is HR row 3k + 2 in every pair
+    (r = 3). A vertical flip of such a pair would make it HR row 3k (the flip commutes with symmetric profiles
+    only), so half the pairs were wrong. Oracle: the row picked by hand from the HR patch of each pair."""
+    rng = np.random.default_rng(1)
+    values = (rng.random((30, 27, 5)) * 1000).astype(np.int16)
+    nibabel.save(nibabel.Nifti1Image(values, np.diag([1.0, 1.0, 3.0, 1.0])), str(tmp_path / "scan.nii.gz"))
+    np.save(tmp_path / "below.npy", np.array([0.0, 0.0, 1.0]))
+    assert not tp.load_profile(tmp_path / "below.npy").symmetric
+    assert tp.gaussian_profile(2.0).symmetric
+    dataset = build_dataset({"name": "t", "type": "ThroughPlaneVolumeDataset", "phase": "train", "scale": 3,
+                             "volumes": [str(tmp_path / "scan.nii.gz")], "gt_size": 24,
+                             "slice_profile": str(tmp_path / "below.npy")})
+    pairs = np.random.default_rng(0)
+    for _ in range(40):
+        lr, hr = dataset.pair(pairs)
+        np.testing.assert_array_equal(lr, hr[2::3])

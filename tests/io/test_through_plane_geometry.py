@@ -127,3 +127,23 @@ def test_uneven_dicom_spacing_is_an_error_naming_the_gap(tmp_path):
     with pytest.raises(tp.ThroughPlaneError, match=r"uneven slice spacing: 1.875 mm between s3.dcm .* and s2.dcm "
                                                    r".*usual gap is 0.9375 mm"):
         tp.read_scan(folder)
+
+
+def test_a_series_folder_with_export_files_beside_the_slices(tmp_path):
+    """A DICOM export: DICOMDIR, a report, a viewer and a thumbnail beside the slices are skipped with one warning
+    naming them, and the scan is the four slices (oracle: the series written here); a suffix-less file that is not
+    DICOM stays an error naming it; a folder of export files only is an error naming the folder."""
+    folder = mr_series(tmp_path / "export", count=4, gap=0.9375)
+    for name in ("DICOMDIR", "report.TXT", "viewer.exe", "thumb.jpg"):
+        (folder / name).write_bytes(b"\0" * 300)
+    with pytest.warns(UserWarning, match=r"skipped 4 file\(s\) that are not slices: DICOMDIR, report.TXT, thumb.jpg"):
+        scan = tp.read_scan(folder)
+    assert scan.values.shape == (4, 64, 64) and scan.geometry.slice_spacing == pytest.approx(0.9375, abs=1e-4)
+    (folder / "IM0005").write_bytes(b"not dicom at all")
+    with pytest.warns(UserWarning), pytest.raises(tp.ThroughPlaneError, match="IM0005: cannot read the DICOM file"):
+        tp.read_scan(folder)
+    only_extras = tmp_path / "extras"
+    only_extras.mkdir()
+    (only_extras / "DICOMDIR").write_bytes(b"\0" * 300)
+    with pytest.warns(UserWarning), pytest.raises(tp.ThroughPlaneError, match="extras: no DICOM files"):
+        tp.read_scan(only_extras)
