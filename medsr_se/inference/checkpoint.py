@@ -1,11 +1,13 @@
-"""Reading a trained ``SEEDSRGenerator`` from a BasicSR network checkpoint (``net_g_*.pth``).
+"""Reading a trained generator from a BasicSR network checkpoint (``net_g_*.pth``): any architecture of BasicSR's
+ARCH_REGISTRY (ours included).
 
-A BasicSR ``net_g_*.pth`` holds ``params`` (and ``params_ema`` when EMA was on). Checkpoints written by our models
-also hold ``medsr_se_network_g``, the ``network_g`` options the generator was built from: every constructor
-argument, ``res_scale`` included, which cannot be read off the weights. Without it (checkpoints of earlier
-versions, or written by other BasicSR models) the architecture is read off the tensors themselves (channels,
-width, depth, scale, SE reduction, image skip, SE present or not) and ``res_scale`` is assumed 1.0; ``se: plain`` has
-the same tensors as ``se: improved`` and is only known from the stored options.
+A BasicSR ``net_g_*.pth`` holds ``params`` (and ``params_ema`` when EMA was on). Checkpoints written with the plugin
+loaded also hold ``medsr_se_network_g``, the ``network_g`` options the generator was built from: every constructor
+argument, ``res_scale`` included, which cannot be read off the weights. Without it the options come from the option
+file the user gives (``--opt``); for a SEEDSRGenerator without either (checkpoints of earlier versions) the
+architecture is read off the tensors themselves (channels, width, depth, scale, SE reduction, image skip, SE present
+or not) and ``res_scale`` is assumed 1.0; ``se: plain`` has the same tensors as ``se: improved`` and is only known
+from the stored options.
 Writing checkpoints is the models' business (:mod:`medsr_se.models.atomic_save`).
 """
 
@@ -36,7 +38,7 @@ TORCH_LOAD_ERRORS = (OSError, EOFError, RuntimeError, pickle.UnpicklingError, Un
 
 
 class CheckpointError(ValueError):
-    """A file that is not a SEEDSRGenerator checkpoint; the message names it."""
+    """A file that is not a usable generator checkpoint (or not the one asked for); the message names it."""
 
 
 @dataclass(frozen=True)
@@ -113,16 +115,6 @@ def upscale_of(state: dict[str, torch.Tensor], num_feat: int) -> int | list[int]
     return [math.prod(factors), 1]
 
 
-def stored_config(saved: dict) -> dict | None:
-    """SEEDSRGenerator keyword arguments stored with the checkpoint by our models (None when absent)."""
-    options = saved.get(NETWORK_OPTIONS_KEY) if isinstance(saved, dict) else None
-    if not isinstance(options, dict):
-        return None
-    if options.get("type", "SEEDSRGenerator") != "SEEDSRGenerator":
-        raise CheckpointError(f"network_g is a {options.get('type')}, not a SEEDSRGenerator")
-    return {key: value for key, value in options.items() if key != "type"}
-
-
 SEEDSR_TYPE = "SEEDSRGenerator"
 SCALE_KEYS = ("upscale", "scale")  # what BasicSR's generators call their scale (EDSR / MSRResNet, RRDBNet)
 
@@ -174,6 +166,8 @@ def build_basicsr_generator(path: str, network: dict, state: dict[str, torch.Ten
     if kind not in ARCH_REGISTRY:
         raise CheckpointError(f"{path}: its network_g type {kind!r} is not a registered BasicSR architecture")
     scale = network_scale(network)
+    if scale is None:
+        raise CheckpointError(f"{path}: its network_g ({kind}) names no upscale / scale")
     for key, value in expected.items():
         recorded = scale if key == "upscale" else network.get(key)
         if value is not None and recorded != value:
@@ -184,11 +178,8 @@ def build_basicsr_generator(path: str, network: dict, state: dict[str, torch.Ten
     except (RuntimeError, TypeError, ValueError, KeyError) as error:
         raise CheckpointError(f"{path}: its weights do not fit {kind}({without_type(network)}) "
                               f"({state_dict_mismatch(error)})") from error
-    if scale is None:
-        raise CheckpointError(f"{path}: its network_g ({kind}) names no upscale / scale")
     net.upscale = scale
     net.scale_hw = (scale, scale)
-    net.network_g = dict(network)
     return net
 
 
@@ -230,7 +221,7 @@ def load_generator(path: str, param_key: str = "params_ema", device: str | torch
     checkpoint our models write, and those of BasicSR's own models trained with the plugin loaded), else from
     ``options`` (the ``network_g`` of the option file it was trained with: ``--opt`` of the commands), else, for a
     SEEDSRGenerator only, from the layout of its weights. ``net.upscale`` is its scale whatever the architecture
-    calls it (RRDBNet: ``scale``; EDSR: ``upscale``) and ``net.network_g`` the options it was built from.
+    calls it (RRDBNet: ``scale``; EDSR: ``upscale``), ``net.scale_hw`` its (height, width) factors.
 
     What the checkpoint records about its training set: :func:`load_training_data`.
 
@@ -247,7 +238,7 @@ def load_generator(path: str, param_key: str = "params_ema", device: str | torch
         net = build_basicsr_generator(path, network, state, expected)
         return net.eval().to(device)
     try:
-        config = stored_config(saved) or (without_type(network) if network else generator_config(state))
+        config = without_type(network) if network is not None else generator_config(state)
     except CheckpointError as error:
         hint = "" if isinstance(saved, dict) and NETWORK_OPTIONS_KEY in saved else (
             "; if it is another BasicSR generator, give the option file it was trained with (--opt options.yml)")
@@ -262,5 +253,4 @@ def load_generator(path: str, param_key: str = "params_ema", device: str | torch
     except (RuntimeError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: its weights do not fit SEEDSRGenerator({config}) "
                               f"({state_dict_mismatch(error)})") from error
-    net.network_g = {"type": SEEDSR_TYPE, **config}
     return net.eval().to(device)
