@@ -21,6 +21,7 @@ PSNR-FOV, vessel F1, NIQE (BasicSR's) and LR consistency (medsr_se.metrics.lr_co
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -159,15 +160,38 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
+def iterations_cell(row: dict) -> str:
+    """``L1 iterations`` (``L1 + GAN`` for the GAN rows), as trained by seed 0."""
+    first = row["runs"][0]
+    if "gan_iterations" in first:
+        return f"{first['iterations']} + {first['gan_iterations']}"
+    return str(first["iterations"])
+
+
+def cpu_seconds_cell(row: dict) -> str:
+    """Mean CPU seconds each seed trained (L1 and GAN stages together), measured while training."""
+    return f"{np.mean([run['cpu_seconds'] + run.get('gan_cpu_seconds', 0.0) for run in row['runs']]):.0f}"
+
+
 def format_table(scale: int, rows: dict[str, dict], bicubic: dict) -> str:
     lines = [f"x{scale}, {len(next(iter(rows.values()))['runs']) if rows else 0} seed(s)",
-             "| method | iterations | PSNR | SSIM | PSNR-FOV | vessel F1 | NIQE | LR-PSNR |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |",
-             "| bicubic | – | " + " | ".join(f"{bicubic[c]:.3f}" for c in COLUMNS) + " |"]
+             "| method | iterations | CPU-s | PSNR | SSIM | PSNR-FOV | vessel F1 | NIQE | LR-PSNR |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+             "| bicubic | – | – | " + " | ".join(f"{bicubic[c]:.3f}" for c in COLUMNS) + " |"]
     for method, row in rows.items():
         cells = " | ".join(f"{row['summary'][c][0]:.3f} ± {row['summary'][c][1]:.3f}" for c in COLUMNS)
-        lines.append(f"| {method} | {row['iterations']} | {cells} |")
+        lines.append(f"| {method} | {iterations_cell(row)} | {cpu_seconds_cell(row)} | {cells} |")
+        if "l1_metrics" in row["runs"][0]:  # a GAN row: where its GAN stage started
+            start = {c: mean_std([run["l1_metrics"][c] for run in row["runs"]]) for c in COLUMNS}
+            cells = " | ".join(f"{start[c][0]:.3f} ± {start[c][1]:.3f}" for c in COLUMNS)
+            lines.append(f"| {method}, its L1 stage | {row['runs'][0]['iterations']} | – | {cells} |")
     return "\n".join(lines)
+
+
+def tables(report: dict) -> str:
+    """The markdown tables of a report (one per scale)."""
+    return "\n\n".join(format_table(int(key[1:]), report[key]["rows"], report[key]["bicubic"])
+                       for key in report if key[:1] == "x" and key[1:].isdigit())
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -185,6 +209,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--test-crop", type=int, default=0, help="evaluate on a centred crop of this size (0: all)")
     parser.add_argument("--quick", action="store_true", help="tiny networks and budgets, x4, one seed; for the tests")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--table", type=Path, metavar="REPORT", help="print the tables of a saved report and stop")
     args = parser.parse_args(argv)
     if args.quick:
         args.cpu_seconds, args.width, args.depth, args.seeds = 0.2, 4, 2, [0]
@@ -194,6 +219,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.table:
+        print(tables(json.loads(args.table.read_text())))
+        return 0
     torch.set_num_threads(args.threads)
     started = time.time()
     regions_by_scale = {scale: fundus_regions(scale) for scale in args.scales}
@@ -207,7 +235,6 @@ def main(argv: list[str] | None = None) -> int:
                     "width": args.width, "depth": args.depth, "hr_patch": HR_PATCH, "batch": BATCH,
                     "test_crop": args.test_crop, "perceptual_loss": "none (no ImageNet VGG19 here)",
                     "calibration_cpu_seconds_per_iteration": costs}
-    tables = []
     for scale in args.scales:
         regions = regions_by_scale[scale]
         bicubic = evaluate(None, regions, scale)
@@ -220,10 +247,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"x{scale} {method}: PSNR {block[method]['summary']['psnr'][0]:.2f}", flush=True)
             report[f"x{scale}"] = {"bicubic": bicubic, "rows": block}
             write_report("baselines", {**report, "complete": False}, args.out)  # a crash keeps the rows done
-        tables.append(format_table(scale, block, bicubic))
     report["wall_seconds"] = time.time() - started
     write_report("baselines", {**report, "complete": True}, args.out)
-    print("\n\n".join(tables))
+    print(tables(report))
     print(f"\ntotal {report['wall_seconds'] / 60:.1f} min")
     return 0
 

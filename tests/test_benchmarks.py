@@ -214,3 +214,24 @@ def test_baselines_every_row_network_upscales_by_its_scale(scale):
         with torch.no_grad():
             output = baselines.build(method, scale, args, seed=0)(lr)
         assert tuple(output.shape) == (1, 3, 5 * scale, 6 * scale), method
+
+
+def test_baselines_table_from_a_saved_report(quick_reports, capsys):
+    """``baselines.py --table REPORT`` prints the saved run's table without training: bicubic and one row per
+    method, the GAN rows' iterations as L1 + GAN, and the CPU seconds each seed trained (from the report)."""
+    import sys
+
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import baselines
+    finally:
+        sys.path.remove(str(REPO_ROOT / "benchmarks"))
+    assert baselines.main(["--table", str(quick_reports / "baselines.py.json")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in lines[3:]}
+    report = quick_report(quick_reports, "baselines.py")
+    methods = report["x4"]["rows"]
+    assert set(rows) == {"bicubic", *methods, *(f"{m}, its L1 stage" for m in ("srgan", "esrgan", "pgan"))}
+    run = report["x4"]["rows"]["srgan"]["runs"][0]
+    assert rows["srgan"][1] == f"{run['iterations']} + {run['gan_iterations']}"
+    assert rows["srgan"][2] == f"{run['cpu_seconds'] + run['gan_cpu_seconds']:.0f}"
