@@ -43,10 +43,11 @@ MIN_SCALE, MAX_SCALE = 2, 8  # r of the anisotropic generator
 UNEVEN_TOLERANCE = 0.01  # relative: slice gaps that differ more than 1 % from the usual one are an error
 APPLY_BATCH = 4  # sagittal / coronal slices per network call
 # What a DICOM export puts beside the slices of a series: the media directory and viewer / report files
-NOT_SLICE_NAMES = frozenset({"DICOMDIR", "LOCKFILE", "VERSION", "AUTORUN.INF", "README", "README.TXT"})
+NOT_SLICE_NAMES = frozenset({"DICOMDIR", "LOCKFILE", "VERSION", "AUTORUN.INF", "README", "README.TXT", "THUMBS.DB",
+                             "DESKTOP.INI"})
 NOT_SLICE_SUFFIXES = frozenset({".txt", ".xml", ".json", ".csv", ".html", ".htm", ".pdf", ".ini", ".inf", ".log",
                                 ".md", ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".exe", ".dll",
-                                ".bat", ".zip", ".nii", ".gz", ".npy", ".yml", ".yaml"})
+                                ".bat", ".nii", ".npy", ".yml", ".yaml"})  # not .gz / .zip: may hold a slice
 
 
 class ThroughPlaneError(ValueError):
@@ -258,10 +259,27 @@ def series_files(folder: Path) -> list[Path]:
     return [p for p in files if p not in skipped]
 
 
+def _names(paths: list[Path], most: int = 5) -> str:
+    names = sorted(p.name for p in paths)
+    return ", ".join(names[:most]) + (" ..." if len(names) > most else "")
+
+
+def _where_the_series_may_be(folder: Path) -> str:
+    """For a folder without slices (an export's root: DICOMDIR beside IMAGES/): what was skipped, and the
+    sub-folders that may hold the series."""
+    visible = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    skipped, folders = [p for p in visible if p.is_file()], [p for p in visible if p.is_dir()]
+    hint = f"; skipped {_names(skipped)}, not slices" if skipped else ""
+    if folders:
+        hint += f"; its sub-folder(s) {_names(folders)} may hold the series: give that folder with -i"
+    return hint
+
+
 def _read_dicom_scan(folder: Path) -> Scan:
     files = series_files(folder)
     if not files:
-        raise ThroughPlaneError(f"{folder}: no DICOM files (expected the files of one DICOM series)")
+        raise ThroughPlaneError(f"{folder}: no DICOM files (expected the files of one DICOM series)"
+                                f"{_where_the_series_may_be(folder)}")
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*uneven slice spacing.*")  # an error below, naming the gap

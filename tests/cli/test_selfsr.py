@@ -201,3 +201,23 @@ def test_nonfinite_voxels_are_one_line_or_replaced_with_a_warning(tmp_path, caps
     assert result.shape == (33, 41, 27) and np.isfinite(result).all()
     assert selfsr.main(["-i", str(source), "-o", str(tmp_path / "o2"), "--nonfinite", "nan"]) == 2
     assert "--nonfinite nan: the replacement must be a finite number" in capsys.readouterr().err
+
+
+def test_medsr_infer_with_scale_and_a_through_plane_model_points_to_selfsr(tmp_path, capsys):
+    """medsr-infer --scale R with a through-plane model (upscale [R, 1]) is the one line pointing to medsr-selfsr,
+    as without --scale (was: "trained with upscale=[4, 1], but upscale=4 was asked for")."""
+    import cv2
+    import torch
+
+    from medsr_se.archs.seedsr_arch import SEEDSRGenerator
+    from medsr_se.cli import infer
+
+    model = tmp_path / "tp.pth"
+    torch.save({"params": SEEDSRGenerator(1, 1, num_feat=8, num_block=1, upscale=[4, 1]).state_dict()}, model)
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((16, 16), np.uint8))
+    for extra in ([], ["--scale", "4"]):
+        assert infer.main(["-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--model", str(model),
+                           "--device", "cpu", *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "through-plane model" in err and "medsr-selfsr" in err
+        assert not (tmp_path / "out").exists()

@@ -4,6 +4,8 @@ by pydicom, oblique grids included; the DICOM series' slice attributes; uneven D
 
 from __future__ import annotations
 
+import gzip
+
 import nibabel
 import numpy as np
 import pydicom
@@ -147,3 +149,29 @@ def test_a_series_folder_with_export_files_beside_the_slices(tmp_path):
     (only_extras / "DICOMDIR").write_bytes(b"\0" * 300)
     with pytest.warns(UserWarning), pytest.raises(tp.ThroughPlaneError, match="extras: no DICOM files"):
         tp.read_scan(only_extras)
+
+
+def test_an_export_root_names_what_it_skipped_and_its_sub_folders(tmp_path):
+    """An export's root (a real DICOMDIR beside an IMAGES/ folder of slices) is an error that names the skipped
+    DICOMDIR and the sub-folder that may hold the series, not a bare "no DICOM files" beside a DICOM file."""
+    root = tmp_path / "export"
+    mr_series(root / "IMAGES", count=4, gap=0.9375)
+    (root / "DICOMDIR").write_bytes(pydicom_file("DICOMDIR").read_bytes())
+    with pytest.warns(UserWarning), pytest.raises(tp.ThroughPlaneError) as raised:
+        tp.read_scan(root)
+    message = str(raised.value)
+    assert "\n" not in message and "skipped DICOMDIR" in message and "IMAGES" in message
+    assert tp.read_scan(root / "IMAGES").values.shape == (4, 64, 64)
+
+
+def test_windows_litter_is_skipped_but_a_compressed_slice_is_an_error(tmp_path):
+    """Thumbs.db / desktop.ini beside the slices are skipped (with the warning); a gzipped slice is not silently
+    dropped (the series would be one slice shorter): it is an error naming it."""
+    folder = mr_series(tmp_path / "series", count=4, gap=0.9375)
+    (folder / "Thumbs.db").write_bytes(b"\0" * 100)
+    (folder / "desktop.ini").write_text("[.ShellClassInfo]")
+    with pytest.warns(UserWarning, match=r"skipped 2 file\(s\) that are not slices: Thumbs.db, desktop.ini"):
+        assert tp.read_scan(folder).values.shape == (4, 64, 64)
+    (folder / "s5.dcm.gz").write_bytes(gzip.compress((folder / "s1.dcm").read_bytes()))
+    with pytest.warns(UserWarning), pytest.raises(tp.ThroughPlaneError, match="s5.dcm.gz"):
+        tp.read_scan(folder)
