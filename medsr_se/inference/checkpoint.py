@@ -245,7 +245,10 @@ def load_generator(path: str, param_key: str = "params_ema", device: str | torch
         raise CheckpointError(f"{path}: {error}{hint}") from error
     for key, value in expected.items():
         if value is not None and config.get(key) != value:
-            raise CheckpointError(f"{path}: trained with {key}={config.get(key)}, but {key}={value} was asked for")
+            through_plane = isinstance(config.get("upscale"), (list, tuple)) and key == "upscale"
+            raise CheckpointError(f"{path}: trained with {key}={config.get(key)}, but {key}={value} was asked for"
+                                  + (" (a through-plane model: medsr-selfsr --model takes it)" if through_plane
+                                     else ""))
     check_recorded_layout(path, config, state)
     try:
         net = SEEDSRGenerator(**config)
