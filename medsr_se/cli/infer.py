@@ -401,14 +401,12 @@ def remove_replaced(job: Job, console: Console) -> None:
 
 def load_models(args: argparse.Namespace, precision: str) -> dict[str, torch.nn.Module]:
     """``fp32`` always; ``reduced`` too for --precision bf16 / fp16."""
-    model = load_generator(args.model, device=args.device, options=network_option_file(args.opt))
+    model = load_generator(args.model, device=args.device, options=network_option_file(args.opt),
+                           upscale=args.scale)  # a --scale mismatch of a through-plane model says what it is
     height_scale, width_scale = getattr(model, "scale_hw", (model.upscale, model.upscale))
-    if height_scale != width_scale:  # before --scale: its mismatch would hide what the model is
+    if height_scale != width_scale:
         raise UsageError(f"--model {args.model}: a through-plane model (upscale [{height_scale}, {width_scale}]) "
                          f"works on whole thick-slice scans: medsr-selfsr -i SCAN -o OUT --model {args.model}")
-    if args.scale is not None and model.upscale != args.scale:
-        raise CheckpointError(f"{args.model}: trained with upscale={model.upscale}, but upscale={args.scale} was "
-                              "asked for")
     models = {"fp32": model}
     if precision != "fp32":
         models["reduced"] = copy.deepcopy(model).to(PRECISIONS[precision])

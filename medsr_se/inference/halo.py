@@ -65,17 +65,24 @@ def tiles(height: int, width: int, tile: int, halo: int) -> Iterator[tuple[slice
 
 
 @torch.no_grad()
+def whole_image(net: nn.Module, x: torch.Tensor,
+                sink: Callable[[slice, slice, torch.Tensor], None] | None) -> torch.Tensor | None:
+    """``net(x)`` in one call (tile 0): returned, or handed whole to ``sink(rows, cols, values)``."""
+    out = net(x)
+    if sink is None:
+        return out
+    sink(slice(0, out.shape[-2]), slice(0, out.shape[-1]), out)
+    return None
+
+
+@torch.no_grad()
 def halo_forward(net: nn.Module, x: torch.Tensor, tile: int, halo: int | None = None,
                  sink: Callable[[slice, slice, torch.Tensor], None] | None = None) -> torch.Tensor | None:
     """``net(x)`` for (N, C, h, w) computed on LR tiles of ``tile`` pixels with ``halo`` LR pixels of context
     (default :func:`default_halo`); each tile's interior goes to ``sink(rows, cols, values)`` in output
     coordinates, or into the returned (N, C_out, s·h, s·w) tensor when there is no sink."""
     if tile <= 0:
-        out = net(x)
-        if sink is None:
-            return out
-        sink(slice(0, out.shape[-2]), slice(0, out.shape[-1]), out)
-        return None
+        return whole_image(net, x, sink)
     halo = default_halo(net, x.shape[1]) if halo is None else halo
     scale = net.upscale
     output: list[torch.Tensor] = []

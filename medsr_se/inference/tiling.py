@@ -26,7 +26,7 @@ import torch
 
 from medsr_se.archs.improved_se import spatial_mean
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator, image_skip
-from medsr_se.inference.halo import default_halo, halo_forward, tiles  # tiles: one LR tiling for both
+from medsr_se.inference.halo import default_halo, halo_forward, tiles, whole_image  # tiles: one LR tiling for both
 
 MIN_TILE_PAD = 4
 
@@ -86,11 +86,7 @@ def tiled_forward(net: SEEDSRGenerator, x: torch.Tensor, tile: int, tile_pad: in
     of being stored in a float output tensor, and None is returned: e.g. to quantise straight into an image.
     """
     if tile <= 0:
-        out = net(x)
-        if sink is None:
-            return out
-        sink(slice(0, out.shape[-2]), slice(0, out.shape[-1]), out)
-        return None
+        return whole_image(net, x, sink)
     if not isinstance(net, SEEDSRGenerator):  # no global pooling: halo tiles (medsr_se.inference.halo)
         return halo_forward(net, x, tile, max(tile_pad, default_halo(net, x.shape[1])), sink)
     if tile_pad < MIN_TILE_PAD:
