@@ -6,7 +6,7 @@ protocol of quality.py / ablation.py (the shared loop of :mod:`training`).
 
 Methods (architectures of medsr_se.archs and BasicSR, narrowed to ``--width`` features and ``--depth`` blocks so
 that three seeds of every row fit the time): bicubic, SRCNN (paper widths 64/32), VDSR (20 layers of ``--width``),
-EDSR, SRResNet (x4: BasicSR's MSRResNet builds x2-x4 only), SRGAN (x4), ESRGAN (RRDBNet, ``--depth`` // 4 RRDB
+EDSR, SRResNet and SRGAN (MSRResNet; LargeScaleMSRResNet above x4), ESRGAN (RRDBNet, ``--depth`` // 4 RRDB
 blocks: each holds 15 convolutions), P-GAN (``--depth`` // stages residual blocks per x2 stage), SEEDSR
 (img_residual). Equal budget: the CPU seconds per iteration of every network are measured first, together, while
 the process is alone (as ablation.py does); each row then trains budget / cost iterations, so load on the machine
@@ -46,20 +46,20 @@ HR_PATCH = 128
 BATCH = 4
 COLUMNS = ("psnr", "ssim", "psnr_fov", "vessel_f1", "niqe", "lr_psnr")
 GAN_METHODS = ("srgan", "esrgan", "pgan")
-X4_ONLY = ("srresnet", "srgan")
 
 
 def network_options(method: str, scale: int, width: int, depth: int) -> dict:
     """The ``network_g`` of a row: the recipe's type, narrowed."""
     stages = scale.bit_length() - 1
+    srresnet_type = "MSRResNet" if scale <= 4 else "LargeScaleMSRResNet"  # BasicSR's builds x2-x4 only
     return {
         "srcnn": {"type": "SRCNN", "num_in_ch": 3, "num_out_ch": 3, "upscale": scale},
         "vdsr": {"type": "VDSR", "num_in_ch": 3, "num_out_ch": 3, "upscale": scale, "num_feat": width},
         "edsr": {"type": "EDSR", "num_in_ch": 3, "num_out_ch": 3, "num_feat": width, "num_block": depth,
                  "upscale": scale},
-        "srresnet": {"type": "MSRResNet", "num_in_ch": 3, "num_out_ch": 3, "num_feat": width, "num_block": depth,
+        "srresnet": {"type": srresnet_type, "num_in_ch": 3, "num_out_ch": 3, "num_feat": width, "num_block": depth,
                      "upscale": scale},
-        "srgan": {"type": "MSRResNet", "num_in_ch": 3, "num_out_ch": 3, "num_feat": width, "num_block": depth,
+        "srgan": {"type": srresnet_type, "num_in_ch": 3, "num_out_ch": 3, "num_feat": width, "num_block": depth,
                   "upscale": scale},
         "esrgan": {"type": "RRDBNet" if scale <= 4 else "LargeScaleRRDBNet", "num_in_ch": 3, "num_out_ch": 3,
                    "scale": scale, "num_feat": width,
@@ -228,8 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.test_crop:
         for scale, regions in regions_by_scale.items():
             regions["test"] = training.centre_crop(*regions["test"], args.test_crop, scale)
-    rows = [(scale, method) for scale in args.scales for method in args.methods
-            if not (method in X4_ONLY and scale != 4)]
+    rows = [(scale, method) for scale in args.scales for method in args.methods]
     costs = calibrate(rows, regions_by_scale, args)
     report: dict = {"cpu_seconds": args.cpu_seconds, "gan_start": args.gan_start, "seeds": args.seeds,
                     "width": args.width, "depth": args.depth, "hr_patch": HR_PATCH, "batch": BATCH,

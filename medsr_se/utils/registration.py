@@ -30,6 +30,7 @@ def register_once(registry: Registry, obj: type) -> None:
 
 def register_all() -> None:
     from medsr_se.archs.fusion_discriminator_arch import FusionSEDiscriminator
+    from medsr_se.archs.large_scale_msrresnet_arch import LargeScaleMSRResNet
     from medsr_se.archs.large_scale_rrdbnet_arch import LargeScaleRRDBNet
     from medsr_se.archs.pgan_arch import PGANGenerator
     from medsr_se.archs.seedsr_arch import SEEDSRGenerator
@@ -44,7 +45,8 @@ def register_all() -> None:
     from medsr_se.models.seedsr_model import SEEDSRModel
     from medsr_se.utils import mmengine_registry as mm_registry
 
-    for arch in (SEEDSRGenerator, FusionSEDiscriminator, SRCNN, VDSR, PGANGenerator, LargeScaleRRDBNet):
+    for arch in (SEEDSRGenerator, FusionSEDiscriminator, SRCNN, VDSR, PGANGenerator, LargeScaleRRDBNet,
+                 LargeScaleMSRResNet):
         register_once(ARCH_REGISTRY, arch)
     register_once(LOSS_REGISTRY, FusionLoss)
     for dataset in (PairedMedicalImageDataset, ThroughPlaneVolumeDataset):

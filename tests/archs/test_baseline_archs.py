@@ -139,3 +139,39 @@ def test_large_scale_rrdbnet_refuses_other_scales(scale: int) -> None:
 
     with pytest.raises(ValueError, match="scale must be 8 or 16"):
         LargeScaleRRDBNet(3, 3, scale=scale)
+
+
+@pytest.mark.parametrize("scale", [8, 16])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_large_scale_msrresnet(scale: int, channels: int) -> None:
+    """SRResNet at x8 / x16: output scale x the input (odd sizes too), parameters = BasicSR's x4 MSRResNet + one
+    3x3 conv F -> 4F per extra x2 stage, an x4 MSRResNet's weights load with only the extra stages missing, and with
+    the last conv zeroed the output is the bilinear image skip (BasicSR's x4 MSRResNet has the same skip)."""
+    from basicsr.archs.srresnet_arch import MSRResNet
+
+    from medsr_se.archs.large_scale_msrresnet_arch import LargeScaleMSRResNet
+
+    f, blocks = 8, 2
+    net = LargeScaleMSRResNet(channels, channels, num_feat=f, num_block=blocks, upscale=scale)
+    x4 = MSRResNet(channels, channels, num_feat=f, num_block=blocks, upscale=4)
+    extra_stages = {8: 1, 16: 2}[scale]
+    assert params(net) == params(x4) + extra_stages * conv(3, f, 4 * f)
+    x = torch.rand(2, channels, 5, 7)
+    with torch.no_grad():
+        assert tuple(net(x).shape) == (2, channels, 5 * scale, 7 * scale)
+    result = net.load_state_dict(x4.state_dict(), strict=False)
+    assert not result.unexpected_keys and len(result.missing_keys) == 2 * extra_stages
+    torch.nn.init.zeros_(net.conv_last.weight)
+    torch.nn.init.zeros_(net.conv_last.bias)
+    with torch.no_grad():
+        skip = torch.nn.functional.interpolate(x, size=(5 * scale, 7 * scale), mode="bilinear", align_corners=False)
+        assert torch.allclose(net(x), skip, atol=1e-6)
+    assert "LargeScaleMSRResNet" in ARCH_REGISTRY
+
+
+@pytest.mark.parametrize("scale", [2, 4, 32])
+def test_large_scale_msrresnet_refuses_other_scales(scale: int) -> None:
+    from medsr_se.archs.large_scale_msrresnet_arch import LargeScaleMSRResNet
+
+    with pytest.raises(ValueError, match="upscale must be 8 or 16"):
+        LargeScaleMSRResNet(3, 3, upscale=scale)

@@ -17,7 +17,7 @@ METHODS = {"srcnn", "vdsr", "edsr", "srresnet", "srgan", "esrgan", "pgan"}
 
 def test_every_method_is_shipped():
     assert {name.split("/")[1].rsplit("_x", 1)[0] for name in BASELINES} == METHODS
-    for method in METHODS - {"srresnet", "srgan"}:  # BasicSR's MSRResNet builds x2 / x3 / x4 only
+    for method in METHODS:  # srresnet / srgan at x8, x16: LargeScaleMSRResNet
         assert {f"baselines/{method}_x{s}" for s in (4, 8, 16)} <= set(BASELINES)
     for spelling in ("baselines/edsr_x4", "baselines/edsr_x4.yml"):
         assert recipe_path(spelling).parts[-2:] == ("baselines", "edsr_x4.yml")
