@@ -5,7 +5,7 @@ start (the standard ``site`` mechanism that coverage tools and editable installs
 finder on ``sys.meta_path``: no torch, no basicsr, nothing heavy is imported until a program imports ``basicsr``.
 Then the finder
 
-1. applies :func:`medsr_se.utils.compat.apply_before_import` (torchvision's renamed module) so ``import basicsr``
+1. applies :func:`medsr_se.integration.fixes.apply_before_import` (torchvision's renamed module) so ``import basicsr``
    succeeds on torchvision >= 0.17, and
 2. once basicsr's own ``__init__`` has run, imports ``medsr_se``, which applies the remaining fixes and registers
    the archs, loss, models and metrics, so BasicSR's unchanged ``basicsr/train.py``, ``basicsr/test.py`` and any
@@ -56,7 +56,7 @@ class BasicsrFinder:
 
         sys.meta_path.remove(self)  # once: the searches below must not come back here
         try:
-            from medsr_se.utils import compat
+            from medsr_se.integration import fixes as compat
 
             compat.apply_before_import()
         except Exception as error:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 import medsr_se  # noqa: F401  (compatibility fixes and registration)
-from medsr_se.train import run_pipeline
+from medsr_se.integration.pipeline import run_pipeline
 
 
 def main() -> None:

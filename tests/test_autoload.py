@@ -88,7 +88,7 @@ def test_basicsr_train_py_applies_the_option_fix_ups(pairs_x4, tmp_path):
     """Issue 22 (18): a shipped recipe with ``num_worker_per_gpu: 0`` keeps its ``persistent_workers: true``, which
     PyTorch refuses without worker processes ("persistent_workers option needs num_workers > 0"); the validation
     loader, which BasicSR always builds with 0 workers, too. ``medsr_se.train`` turned the flag off; BasicSR's own
-    train.py must get the same fix-ups (medsr_se.utils.options.fix_options, installed by medsr_se.utils.compat)."""
+    train.py must get the same fix-ups (medsr_se.utils.options.fix_options, installed by medsr_se.integration)."""
     clone = tmp_path / "BasicSR"
     (clone / "basicsr").mkdir(parents=True)
     shutil.copy(Path(basicsr.__file__).with_name("train.py"), clone / "basicsr" / "train.py")

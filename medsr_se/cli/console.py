@@ -11,11 +11,13 @@ verbosity is the logger's level (``-q``: errors only).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable
 
-QUIET, NORMAL, VERBOSE = 0, 1, 2
+from medsr_se.utils.logs import LEVELS, NORMAL, PACKAGE_LOGGER, QUIET, VERBOSE, log_to_stderr
+
+__all__ = ["LEVELS", "NORMAL", "PACKAGE_LOGGER", "QUIET", "VERBOSE", "Console", "add_verbosity_arguments",
+           "log_to_stderr"]
 
 
 def add_verbosity_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,33 +26,6 @@ def add_verbosity_arguments(parser: argparse.ArgumentParser) -> None:
                        help="print errors only")
     group.add_argument("-v", "--verbose", action="store_const", const=VERBOSE, dest="verbosity",
                        help="print more detail (per file and per step)")
-
-
-PACKAGE_LOGGER = "medsr_se"
-LEVELS = {QUIET: logging.ERROR, NORMAL: logging.INFO, VERBOSE: logging.DEBUG}
-PREFIXES = {logging.INFO: "note", logging.WARNING: "warning", logging.ERROR: "error"}
-
-
-class _StderrLines(logging.Handler):
-    """``note: ...`` (INFO) / ``warning: ...`` / ``error: ...`` on whatever ``sys.stderr`` is at the time."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            prefix = PREFIXES.get(record.levelno)
-            message = record.getMessage()
-            print(f"{prefix}: {message}" if prefix else message, file=sys.stderr, flush=True)
-        except (OSError, ValueError):  # a closed or broken stderr: the message is lost, not the run
-            self.handleError(record)
-
-
-def log_to_stderr(verbosity: int = NORMAL) -> logging.Logger:
-    """The ``medsr_se`` logger printing to stderr at ``verbosity`` (one handler, however often it is called)."""
-    logger = logging.getLogger(PACKAGE_LOGGER)
-    for handler in [h for h in logger.handlers if isinstance(h, _StderrLines)]:
-        logger.removeHandler(handler)
-    logger.addHandler(_StderrLines())
-    logger.setLevel(LEVELS[verbosity])
-    return logger
 
 
 class Console:

@@ -1,3 +1,3 @@
-"""Plumbing: option files (``options``), fixes for basicsr 1.4.2 on today's stack (``compat``), numeric precision
-(``precision``), the MATLAB bicubic of the preparation (``bicubic``), and registration into BasicSR's and
-mmengine's registries (``registration``, ``mmengine_registry``)."""
+"""The bottom room, importing no other: option files and recipes (``options``), numeric precision
+(``precision``), the MATLAB bicubic of the preparation (``bicubic``), the ``medsr_se`` logger's stderr lines
+(``logs``). What touches BasicSR's machinery (patches, registration) is :mod:`medsr_se.integration`."""

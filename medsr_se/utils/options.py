@@ -6,8 +6,8 @@ source of every setting. Demos, tests and benchmarks start from one of them and 
 
 Loading is safe: :class:`SafeOrderedLoader` is PyYAML's ``SafeLoader`` (plain data only: a ``!!python/...`` tag is
 an error, nothing is constructed or run) keeping the order of mappings as BasicSR's own loader does.
-:mod:`medsr_se.utils.compat` installs it as BasicSR's ``ordered_yaml`` loader, so BasicSR's entry points load option
-files safely too once medsr-se is installed.
+:mod:`medsr_se.integration.patches.safe_yaml` installs it as BasicSR's ``ordered_yaml`` loader, so BasicSR's
+entry points load option files safely too once medsr-se is installed.
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ from pathlib import Path
 
 import yaml
 
+from medsr_se import errors
+
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # medsr_se/
 OPTIONS_DIR = PACKAGE_DIR.parent / "options"  # the recipes of a clone or an editable install
 PACKAGED_DIR = PACKAGE_DIR / "recipes"  # the same files, copied into a wheel by setup.py
 
 
-class OptionFileError(ValueError):
+class OptionFileError(errors.OptionError):
     """An option file that cannot be found or parsed; the message names it."""
 
 
@@ -169,7 +171,7 @@ def dump_yaml(options: Mapping, path: str | Path) -> Path:
 OUR_MODELS = ("RelativisticGANModel", "SEEDSRModel")
 
 
-class OptionError(ValueError):
+class OptionError(errors.OptionError):
     """An option that cannot work; the message names it (``datasets:train:gt_size: ...``)."""
 
 
@@ -185,9 +187,7 @@ def _first_hr_shape(folder: str, backend: str) -> tuple[int, int] | None:
         return height, width
     import cv2
 
-    from medsr_se.io.images import IMAGE_SUFFIXES
-
-    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in Path(folder).iterdir() if p.is_file() and cv2.haveImageReader(str(p)))
     image = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED) if files else None
     return None if image is None else image.shape[:2]
 
@@ -219,7 +219,8 @@ def _check_dataset(phase: str, dataset: Mapping, scale: int | None) -> None:
 def fix_options(opt: dict) -> dict:
     """The option fix-ups, applied in place to what BasicSR's ``parse_options`` returns, on every entry point
     (``medsr_se.train`` / ``medsr_se.test`` and BasicSR's own train.py / test.py / ``train_pipeline`` through the
-    autoload hook: :mod:`medsr_se.utils.compat` installs one ``parse_options`` that calls this; there is no other copy):
+    autoload hook: :mod:`medsr_se.integration.patches.parse_options` installs one ``parse_options`` that calls
+    this; there is no other copy):
 
     - ``persistent_workers`` is turned off where a loader has no worker processes (PyTorch refuses it:
       "persistent_workers option needs num_workers > 0"): a training set with ``num_worker_per_gpu: 0``, and every

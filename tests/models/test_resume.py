@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from medsr_se.utils import compat
+from medsr_se.integration.patches import resume_state as compat
 from tests.helpers import resume_options, write_checkpoint
 
 

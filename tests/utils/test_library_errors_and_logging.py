@@ -10,7 +10,8 @@ import pickle
 import pytest
 import torch
 
-from medsr_se.utils import compat, precision
+from medsr_se.integration.patches import resume_state as compat
+from medsr_se.utils import precision
 from tests.helpers import REPO_ROOT, run_python
 
 
@@ -67,7 +68,7 @@ def test_the_skip_warning_is_logged_and_a_level_silences_it(tmp_path, capsys, ca
     write_state(tmp_path, 20, b"garbage")
     with caplog.at_level(logging.WARNING, logger="medsr_se"):
         assert compat.load_resume_state(opt)["iter"] == 10
-    assert [r.name for r in caplog.records] == ["medsr_se.utils.compat"]
+    assert [r.name for r in caplog.records] == ["medsr_se.integration.patches.resume_state"]
     assert "--auto_resume skips" in caplog.records[0].getMessage()
     assert "warning: --auto_resume skips" in capsys.readouterr().err  # the user-visible text is kept
     package = logging.getLogger("medsr_se")
@@ -85,7 +86,7 @@ def test_the_training_log_file_survives_a_skipped_state(tmp_path):
     earlier, while resuming, left the run without its log file and without its INFO lines."""
     code = f"""
 import pathlib, torch, medsr_se
-from medsr_se.utils import compat
+from medsr_se.integration.patches import resume_state as compat
 from basicsr.utils import get_root_logger
 root = pathlib.Path({str(tmp_path)!r})
 (root / "models").mkdir(); (root / "training_states").mkdir()

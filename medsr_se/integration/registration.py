@@ -38,12 +38,12 @@ def register_all() -> None:
     from medsr_se.archs.vdsr_arch import VDSR
     from medsr_se.data.paired_medical_image_dataset import PairedMedicalImageDataset
     from medsr_se.data.through_plane_dataset import ThroughPlaneVolumeDataset
+    from medsr_se.integration import mmengine_registry as mm_registry
     from medsr_se.losses.fusion_loss import FusionLoss
     from medsr_se.metrics.fov_metrics import calculate_psnr_fov, calculate_ssim_fov
     from medsr_se.metrics.vessel_metrics import calculate_vessel_f1
     from medsr_se.models.relativistic_gan_model import RelativisticGANModel
     from medsr_se.models.seedsr_model import SEEDSRModel
-    from medsr_se.utils import mmengine_registry as mm_registry
 
     for arch in (SEEDSRGenerator, FusionSEDiscriminator, SRCNN, VDSR, PGANGenerator, LargeScaleRRDBNet,
                  LargeScaleMSRResNet):

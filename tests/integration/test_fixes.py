@@ -1,4 +1,5 @@
-"""Each compatibility fix: that it is in place, that it works, and that upstream basicsr still needs it."""
+"""Each patch to BasicSR (medsr_se.integration): that it is in place, that it works, and that upstream basicsr still
+needs it."""
 
 from __future__ import annotations
 
@@ -7,19 +8,22 @@ import sys
 import pytest
 import torch
 
-from medsr_se.utils import compat
+from medsr_se.integration import fixes
+from medsr_se.integration.patches import parse_options as parse_options_patch
+from medsr_se.integration.patches import resume_state, vgg_path
 from tests.helpers import REPO_ROOT, resume_options, run_python, write_checkpoint
 
 
 def test_every_fix_applied_once_and_apply_is_idempotent():
     import basicsr.train
 
-    assert compat.APPLIED[:4] == ["functional_tensor", "resume_state", "dist_cpu", "local_rank"]
-    before = list(compat.APPLIED)
-    compat.apply()
-    compat.apply()
-    assert compat.APPLIED == before
-    assert basicsr.train.load_resume_state is compat.load_resume_state
+    assert fixes.APPLIED[:3] == ["functional_tensor", "resume_state", "dist_cpu"]
+    assert "parse_options" in fixes.APPLIED and "network_options" in fixes.APPLIED
+    before = list(fixes.APPLIED)
+    fixes.apply()
+    fixes.apply()
+    assert fixes.APPLIED == before
+    assert basicsr.train.load_resume_state is resume_state.load_resume_state
 
 
 # The upstream probes: when one of these fails, basicsr (or torchvision) fixed the bug and the fix can go.
@@ -30,9 +34,15 @@ def test_upstream_still_needs_fix(fix):
                                   "print(u.find_spec('torchvision.transforms.functional_tensor') is None)"],
                            cwd=REPO_ROOT, MEDSR_SE_NO_AUTOLOAD="1")
         assert probe.stdout.strip() == "True", probe.stderr
+    elif fix == "local_rank":  # part of the parse_options wrapper: BasicSR's parser knows --local_rank only
+        import inspect
+
+        from basicsr.utils import options
+
+        assert "'--local-rank'" not in inspect.getsource(options), "basicsr parses --local-rank now: drop the rewrite"
     else:
-        needed, _ = compat.AFTER_IMPORT[fix]
-        assert needed(), f"basicsr no longer needs the {fix} fix: remove it from medsr_se/utils/compat.py"
+        assert fixes.AFTER_IMPORT[fix].needed(), (f"basicsr no longer needs the {fix} patch: remove "
+                                                  f"medsr_se/integration/patches/{fix}.py")
 
 
 def test_plain_basicsr_import_fails_without_the_fix():
@@ -48,9 +58,9 @@ def test_functional_tensor_alias():
 
 
 def test_local_rank_spellings():
-    assert compat.normalise_local_rank_argv(["x.py", "--local-rank=3", "-opt", "a.yml"]) == \
+    assert parse_options_patch.normalise_local_rank_argv(["x.py", "--local-rank=3", "-opt", "a.yml"]) == \
         ["x.py", "--local_rank=3", "-opt", "a.yml"]
-    assert compat.normalise_local_rank_argv(["--local-rank", "2"]) == ["--local_rank", "2"]
+    assert parse_options_patch.normalise_local_rank_argv(["--local-rank", "2"]) == ["--local_rank", "2"]
 
 
 def test_parse_options_accepts_hyphenated_local_rank(tmp_path, monkeypatch):
@@ -75,20 +85,20 @@ def test_auto_resume_uses_experiment_root_not_cwd_and_maps_to_cpu(tmp_path, monk
     for iteration in (5, 40, 15):  # a published checkpoint has its networks beside its state
         write_checkpoint(states.parent, iteration, tensor=torch.ones(2))
     (states / "notes.txt").write_text("ignored")
-    state = compat.load_resume_state(opt)
+    state = resume_state.load_resume_state(opt)
     assert state["iter"] == 40 and state["tensor"].device.type == "cpu"
     assert opt["path"]["resume_state"] == str(states / "40.state")
     assert opt["path"]["pretrain_network_g"].endswith("models/net_g_40.pth")
 
 
 def test_no_state_means_fresh_start(tmp_path):
-    assert compat.load_resume_state(_opt(tmp_path, auto_resume=True)) is None
-    assert compat.load_resume_state(_opt(tmp_path, auto_resume=False)) is None
+    assert resume_state.load_resume_state(_opt(tmp_path, auto_resume=True)) is None
+    assert resume_state.load_resume_state(_opt(tmp_path, auto_resume=False)) is None
 
 
 def test_missing_resume_state_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.state"):
-        compat.load_resume_state(_opt(tmp_path, auto_resume=False, resume_state=str(tmp_path / "nope.state")))
+        resume_state.load_resume_state(_opt(tmp_path, auto_resume=False, resume_state=str(tmp_path / "nope.state")))
 
 
 def test_cpu_init_dist_uses_gloo(monkeypatch):
@@ -111,8 +121,8 @@ def test_vgg_path_points_basicsr_at_hub_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     monkeypatch.setattr(vgg_arch, "VGG_PRETRAIN_PATH", "experiments/pretrained_models/vgg19-dcbb9e9d.pth")
     monkeypatch.chdir(tmp_path)
-    assert compat._vgg_path_needed()
-    compat._vgg_path_apply()
+    assert vgg_path.needed()
+    vgg_path.apply()
     assert vgg_arch.VGG_PRETRAIN_PATH == str(weights)
 
 
@@ -135,7 +145,7 @@ def test_every_entry_point_parses_through_the_one_option_fix_up(tmp_path, monkey
     from medsr_se.utils.options import derive, dump_yaml
 
     assert basicsr.train.parse_options is basicsr.test.parse_options is basicsr_options.parse_options
-    assert basicsr.train.parse_options.medsr_se_fixups
+    assert getattr(basicsr.train.parse_options, parse_options_patch.MARK)
     recipe = derive("x4", {"num_gpu": 0, "datasets": {"train": {"num_worker_per_gpu": 0},
                                                        "val": {"num_worker_per_gpu": 2, "persistent_workers": True}}})
     opt = _parse(tmp_path, monkeypatch, "-opt", str(dump_yaml(recipe, tmp_path / "a.yml")))

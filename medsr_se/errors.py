@@ -1,0 +1,34 @@
+"""The errors medsr-se raises for what a user gave it: one ``MedSRError`` base, four kinds below it.
+
+A command turns a :class:`MedSRError` (and an ``OSError`` on a path the user named) into one line ``error: ...``
+and exit status 2; anything else is a bug and keeps its traceback. Each kind also derives from the built-in error
+that callers caught before there was a base (``ValueError``; ``OSError`` for writes).
+
+    MedSRError
+    ├── OptionError       a bad option, option file, recipe or argument
+    ├── DataError         an input image, scan or dataset that cannot be used as it is
+    ├── CheckpointError   a model / training-state file that cannot be used
+    └── WriteError        an output that could not be written (nothing half-written is left)
+"""
+
+from __future__ import annotations
+
+
+class MedSRError(Exception):
+    """Something the user gave (a file, an option) cannot be used; the message names it, in one line."""
+
+
+class OptionError(MedSRError, ValueError):
+    """A bad option, option file, recipe or command-line argument."""
+
+
+class DataError(MedSRError, ValueError):
+    """An image, scan or dataset that cannot be used as it is."""
+
+
+class CheckpointError(MedSRError, ValueError):
+    """A model or training-state file that cannot be used."""
+
+
+class WriteError(MedSRError, OSError):
+    """An output could not be written; what was there before is unchanged."""
