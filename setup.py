@@ -95,13 +95,14 @@ setup(
         "medical": MEDICAL,  # CT / MRI: DICOM series, NIfTI volumes
         "dicom": MEDICAL,  # the earlier name of "medical"
         "plots": ["matplotlib"],
-        "test": ["pytest", "ruff", "onnx", "onnxruntime", *MEDICAL, "matplotlib"],
+        "test": ["pytest", "ruff", "import-linter", "onnx", "onnxruntime", *MEDICAL, "matplotlib"],
     },
     entry_points={
         "console_scripts": [
             "medsr-train=medsr_se.train:main",
             "medsr-test=medsr_se.test:main",
-            "medsr-prepare-stare=medsr_se.cli.prepare_stare:main",
+            "medsr-prepare=medsr_se.cli.prepare:main",
+            "medsr-prepare-stare=medsr_se.cli.prepare:main",  # the earlier name of medsr-prepare
             "medsr-evaluate=medsr_se.cli.evaluate:main",
             "medsr-demo=medsr_se.cli.demo:main",
             "medsr-infer=medsr_se.cli.infer:main",

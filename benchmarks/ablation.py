@@ -1,7 +1,7 @@
-"""Ablation of the paper's two claims, with controls and seeds, on the held-out fundus protocol of quality.py.
+"""Ablation of the paper's two claims, with controls and seeds, on the held-out fundus protocol (benchmarks.lib).
 
-    python benchmarks/ablation.py --out benchmarks/results/ablation.json     # about 70 min on 2 cores, run alone
-    python benchmarks/ablation.py --quick                                    # seconds; what the test suite runs
+    python -m benchmarks.ablation --out benchmarks/results/ablation.json     # about 70 min on 2 cores, run alone
+    python -m benchmarks.ablation --quick                                    # seconds; what the test suite runs
 
 Claim 1, "improved SE blocks preserve essential channels in deep networks": at equal CPU budget, SEEDSR with
 ``se: improved`` against the same network with ``se: plain`` (Hu et al.'s SE) and ``se: none``, with and without
@@ -13,7 +13,7 @@ Claim 2, "fusion loss balances fidelity, realism and perceptual quality": from t
 VGGStyleDiscriminator with FusionLoss, and FusionSEDiscriminator with ESRGAN's loss weights (L1 0.01, perceptual 1,
 GAN 0.005, no MSE), at equal GAN budget.
 
-Protocol (quality.py's): scikit-image's fundus photograph, columns 0-895 train, 896-1407 held out; LR by
+Protocol (:mod:`benchmarks.lib.fundus`): scikit-image's fundus photograph, columns 0-895 train, 896-1407 held out; LR by
 MATLAB-style bicubic; L1, Adam 1e-4 (0.9, 0.999) eps 1e-8, batch 4, HR patch 128 (LR 128/scale), random flips.
 Networks are narrowed to ``--width`` (32) features so three seeds of every row fit the time; the depth stays 16
 blocks (the claim is about depth). Equal CPU budget: the CPU seconds per iteration of every variant are measured
@@ -38,15 +38,14 @@ import torch
 from torch import nn
 
 import medsr_se  # noqa: F401  (compat + registration)
+from benchmarks.lib import training
+from benchmarks.lib.fundus import centre_crop, evaluate, fundus_regions
+from benchmarks.lib.reports import write_report
+from benchmarks.lib.timing import cpu_seconds_per_call
+from benchmarks.lib.training import recipe_for_cpu_training, sample_batch
 from medsr_se.archs.improved_se import spatial_mean
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator, bicubic_upsample
 from medsr_se.inference import image_to_tensor
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import training  # noqa: E402
-from common import recipe_for_cpu_training, write_report  # noqa: E402
-from quality import evaluate, fundus_regions  # noqa: E402
-from training import adam, centre_crop, cpu_seconds_per_call, l1_step, sample_batch  # noqa: E402, F401
 
 HR_PATCH = 128
 BATCH = 4

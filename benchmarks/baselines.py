@@ -1,15 +1,15 @@
 """The seed's comparison at equal CPU budget: every baseline it names against SEEDSR, on the held-out fundus
-protocol of quality.py / ablation.py (the shared loop of :mod:`training`).
+protocol of quality / ablation (:mod:`benchmarks.lib.fundus`, the shared loop of :mod:`benchmarks.lib.training`).
 
-    python benchmarks/baselines.py --out benchmarks/results/baselines.json   # ~80 min on 2 cores (estimate), alone
-    python benchmarks/baselines.py --quick --out /tmp/baselines.json        # well under a minute; the tests run it
+    python -m benchmarks.baselines --out benchmarks/results/baselines.json   # ~80 min on 2 cores (estimate), alone
+    python -m benchmarks.baselines --quick --out /tmp/baselines.json        # well under a minute; the tests run it
 
 Methods (architectures of medsr_se.archs and BasicSR, narrowed to ``--width`` features and ``--depth`` blocks so
 that three seeds of every row fit the time): bicubic, SRCNN (paper widths 64/32), VDSR (20 layers of ``--width``),
 EDSR, SRResNet and SRGAN (MSRResNet; LargeScaleMSRResNet above x4), ESRGAN (RRDBNet, ``--depth`` // 4 RRDB
 blocks: each holds 15 convolutions), P-GAN (``--depth`` // stages residual blocks per x2 stage), SEEDSR
 (img_residual). Equal budget: the CPU seconds per iteration of every network are measured first, together, while
-the process is alone (as ablation.py does); each row then trains budget / cost iterations, so load on the machine
+the process is alone (as the ablation does); each row then trains budget / cost iterations, so load on the machine
 later does not change what is learnt. GAN rows (SRGAN, ESRGAN, P-GAN) start from their PSNR stage: the first
 ``--gan-start`` of the budget is the L1 stage, the rest BasicSR's SRGANModel / ESRGANModel built from
 ``options/baselines/<method>_x<scale>.yml`` (narrowed; its VGG perceptual term dropped: ImageNet VGG19 weights
@@ -32,15 +32,14 @@ import torch
 from torch import nn
 
 import medsr_se  # noqa: F401  (compat + registration)
+from benchmarks.lib import training
+from benchmarks.lib.fundus import centre_crop, fundus_regions
+from benchmarks.lib.reports import write_report
+from benchmarks.lib.timing import cpu_seconds_per_call
 from medsr_se.evaluation import image_metrics
 from medsr_se.inference import image_to_tensor, tensor_to_image
 from medsr_se.utils.bicubic import matlab_bicubic
 from medsr_se.utils.options import deep_update, for_in_process_model, load_recipe
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import training  # noqa: E402
-from common import write_report  # noqa: E402
-from quality import fundus_regions  # noqa: E402
 
 HR_PATCH = 128
 BATCH = 4
@@ -120,7 +119,7 @@ def calibrate(rows: list[tuple[int, str]], regions_by_scale, args) -> dict[str, 
             with tempfile.TemporaryDirectory() as tmp:
                 step, _ = gan_steps(gan_model(method, build(method, scale, args, 0), scale, args, Path(tmp)),
                                     regions, scale, 0)
-                costs[f"x{scale} {method} gan"] = training.cpu_seconds_per_call(step, args.calibration_calls)
+                costs[f"x{scale} {method} gan"] = cpu_seconds_per_call(step, args.calibration_calls)
     for key, cost in costs.items():
         print(f"calibration: {key}: {cost:.3f} CPU-s per iteration", flush=True)
     return costs
@@ -227,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     regions_by_scale = {scale: fundus_regions(scale) for scale in args.scales}
     if args.test_crop:
         for scale, regions in regions_by_scale.items():
-            regions["test"] = training.centre_crop(*regions["test"], args.test_crop, scale)
+            regions["test"] = centre_crop(*regions["test"], args.test_crop, scale)
     rows = [(scale, method) for scale in args.scales for method in args.methods]
     costs = calibrate(rows, regions_by_scale, args)
     report: dict = {"cpu_seconds": args.cpu_seconds, "gan_start": args.gan_start, "seeds": args.seeds,

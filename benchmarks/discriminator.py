@@ -1,11 +1,11 @@
 """Does the discriminator learn? Each D alone, HR fundus patches against their bicubic reconstruction.
 
-    python benchmarks/discriminator.py --out benchmarks/results/discriminator.json   # ~25 min on 2 cores, run alone
-    python benchmarks/discriminator.py --quick                                      # seconds; what the suite runs
+    python -m benchmarks.discriminator --out benchmarks/results/discriminator.json   # ~25 min on 2 cores, run alone
+    python -m benchmarks.discriminator --quick                                      # seconds; what the suite runs
 
-Data: scikit-image's fundus photograph (quality.py's split: columns 0-895 train, 896-1407 held out); HR patches of
-``--patch`` px from the field of view and, as the "fake", the same patch after MATLAB-style bicubic x4 down and
-bicubic up (what an untrained SEEDSR with the image skip outputs). Each iteration: ``--batch`` HR + ``--batch``
+Data: scikit-image's fundus photograph (:mod:`benchmarks.lib.fundus`: columns 0-895 train, 896-1407 held out);
+HR patches of ``--patch`` px from the field of view and, as the "fake", the same patch after MATLAB-style bicubic x4
+down and bicubic up (what an untrained SEEDSR with the image skip outputs). Each iteration: ``--batch`` HR + ``--batch``
 bicubic patches in one pass (as RelativisticGANModel passes cat[HR, SR]), BCE with logits (HR 1, bicubic 0), Adam
 1e-4 (0.9, 0.999). Every ``--every`` iterations, on a fixed held-out batch (same size, same one-pass form, no
 gradient): the loss, the separation (mean HR logit − mean bicubic logit) and the fraction of (HR, bicubic) pairs
@@ -30,34 +30,23 @@ from torch import nn
 from torch.nn import functional as F
 
 import medsr_se  # noqa: F401  (compat + registration)
+from benchmarks.lib.fundus import fundus_regions
+from benchmarks.lib.reports import write_report
 from medsr_se.archs.fusion_discriminator_arch import FusionSEDiscriminator
 from medsr_se.archs.seedsr_arch import bicubic_upsample
 from medsr_se.inference import image_to_tensor
 from medsr_se.models.discriminator_watch import separation
-from medsr_se.utils.bicubic import matlab_bicubic
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_report  # noqa: E402
-
-TRAIN_COLUMNS = 896  # quality.py's split
 FOV_MARGIN = 200  # patches from the inner part of the photograph (inside the field of view)
 ROWS = ("FusionSE, se: improved", "FusionSE, se: plain", "FusionSE, se: none", "FusionSE without BN (0.1.x)",
         "VGGStyle (BasicSR)")
 
 
 def fundus_pairs(scale: int = 4) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """{'train' | 'test': (HR, bicubic reconstruction)} as (1, 3, H, W) tensors in [0, 1] (BGR like cv2)."""
-    from skimage import data
-
-    photo = np.ascontiguousarray(data.retina()[:, :, ::-1])
-    photo = photo[:photo.shape[0] // 16 * 16, :photo.shape[1] // 16 * 16]
-    regions = {"train": photo[:, :TRAIN_COLUMNS], "test": photo[:, TRAIN_COLUMNS:]}
-    pairs = {}
-    for name, hr in regions.items():
-        hr = np.ascontiguousarray(hr)
-        lr = image_to_tensor(matlab_bicubic(hr, 1 / scale))
-        pairs[name] = (image_to_tensor(hr), bicubic_upsample(lr, scale).clamp(0, 1))
-    return pairs
+    """{'train' | 'test': (HR, bicubic reconstruction)} as (1, 3, H, W) tensors in [0, 1] (BGR like cv2), from the
+    regions of :func:`benchmarks.lib.fundus.fundus_regions`."""
+    return {name: (image_to_tensor(hr), bicubic_upsample(image_to_tensor(lr), scale).clamp(0, 1))
+            for name, (hr, lr) in fundus_regions(scale).items()}
 
 
 def patch_batch(pair: tuple[torch.Tensor, torch.Tensor], count: int, patch: int,

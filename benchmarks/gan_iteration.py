@@ -1,7 +1,7 @@
 """Full GAN iteration through the model classes: RelativisticGANModel vs BasicSR's ESRGANModel.
 
-    python benchmarks/gan_iteration.py --out benchmarks/results/gan_iteration.json
-    python benchmarks/gan_iteration.py --quick
+    python -m benchmarks.gan_iteration --out benchmarks/results/gan_iteration.json
+    python -m benchmarks.gan_iteration --quick
 
 Ours: SEEDSRGenerator 64x16 (bicubic skip), FusionSEDiscriminator 64, FusionLoss (VGG19 conv5_4, L1, RaGAN, MSE).
 ESRGAN: RRDBNet 64x23, VGGStyleDiscriminator 64, L1 0.01 + perceptual (VGG19 conv5_4) + vanilla GAN 0.005.
@@ -26,43 +26,10 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved_medians, optimize_step, recipe_for_cpu_training, write_report  # noqa: E402
-
-import medsr_se  # noqa: E402,F401
-
-
-def build_models(vgg_file: Path, tmp: Path, quick: bool):
-    """Both models from ``options/x4.yml`` (batch, optimizers, EMA as in the recipe); ESRGAN swaps in its networks
-    and losses. ``quick`` shrinks the networks to seconds."""
-    from basicsr.archs import vgg_arch
-    from basicsr.models import build_model
-
-    from medsr_se.utils.options import deep_update
-
-    width, g_blocks, rrdb_blocks = (8, 2, 1) if quick else (64, 16, 23)
-    vgg_arch.VGG_PRETRAIN_PATH = str(vgg_file)
-    ours = deep_update(recipe_for_cpu_training(4, tmp / "ours", str(vgg_file)), {
-        "name": "ours", "network_g": {"num_feat": width, "num_block": g_blocks}, "network_d": {"num_feat": width}})
-    esrgan = recipe_for_cpu_training(4, tmp / "esrgan", str(vgg_file))
-    del esrgan["train"]["fusion_opt"]
-    esrgan["network_g"] = {"type": "RRDBNet", "num_in_ch": 3, "num_out_ch": 3, "num_feat": width,
-                           "num_block": rrdb_blocks, "num_grow_ch": 32}
-    esrgan["network_d"] = {"type": "VGGStyleDiscriminator", "num_in_ch": 3, "num_feat": width}
-    deep_update(esrgan, {
-        "name": "esrgan", "model_type": "ESRGANModel",
-        "train": {"pixel_opt": {"type": "L1Loss", "loss_weight": 0.01, "reduction": "mean"},
-                  "perceptual_opt": {"type": "PerceptualLoss", "layer_weights": {"conv5_4": 1}, "vgg_type": "vgg19",
-                                     "use_input_norm": True, "range_norm": False, "perceptual_weight": 1.0,
-                                     "style_weight": 0, "criterion": "l1"},
-                  "gan_opt": {"type": "GANLoss", "gan_type": "vanilla", "real_label_val": 1.0,
-                              "fake_label_val": 0.0, "loss_weight": 0.005}}})
-    for opt in (ours, esrgan):
-        opt["train"]["scheduler"]["milestones"] = [10**6]
-    if quick:  # both perceptual terms stop at conv1_2: the VGG to conv5_4 would be most of the time
-        ours["train"]["fusion_opt"]["vgg_layers"] = {"conv1_2": 1.0}
-        esrgan["train"]["perceptual_opt"]["layer_weights"] = {"conv1_2": 1}
-    return {"RelativisticGANModel": build_model(ours), "ESRGANModel": build_model(esrgan)}
+import medsr_se  # noqa: F401
+from benchmarks.lib.reports import write_report
+from benchmarks.lib.timing import interleaved_medians
+from benchmarks.lib.training import build_models, optimize_step
 
 
 def iteration_flops(model, batch: dict) -> dict[str, float]:

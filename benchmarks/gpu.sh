@@ -17,7 +17,7 @@ echo "== the CPU DDP test on a GPU host (gloo must be chosen for num_gpu: 0)"
 python -m pytest -q tests/test_training_runs.py::test_ddp_two_processes_on_cpu 2>&1 | tee -a "$out/cuda_smoke.log" \
     || status=1
 echo "== GPU tables: G step, GAN iteration, quality, inference in fp32 / bf16 / fp16"
-python benchmarks/precision.py --device cuda --threads 16 --out "$out/precision_cuda.json" 2>&1 \
+python -m benchmarks.precision --device cuda --threads 16 --out "$out/precision_cuda.json" 2>&1 \
     | tee "$out/precision_cuda.log" || status=1
 cat "$out/cuda_smoke.json" 2>/dev/null
 exit $status

@@ -1,7 +1,7 @@
 """Inference time and peak memory: SEEDSRGenerator vs BasicSR's EDSR (64 x 16), and a large tiled output.
 
-    python benchmarks/inference.py --out benchmarks/results/inference.json
-    python benchmarks/inference.py --quick      # x4 cases only, tiny networks: what the test suite runs
+    python -m benchmarks.inference --out benchmarks/results/inference.json
+    python -m benchmarks.inference --quick      # x4 cases only, tiny networks: what the test suite runs
 
 Cases, each in a fresh process so that its peak resident memory (ru_maxrss) is its own:
 - STARE-sized output (688 x 592, the mod-16 STARE frame) at x4 / x8 / x16, SEEDSR and EDSR, whole image;
@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_report  # noqa: E402
+from benchmarks.lib.memory import in_fresh_process, peak_rss_mib
+from benchmarks.lib.reports import write_report
+from benchmarks.lib.timing import interleaved_medians
 
 STARE_HR = (592, 688)
 
@@ -43,17 +40,13 @@ def run_case(arch: str, scale: int, lr_size: tuple[int, int], tile: int, repeats
         net = SEEDSRGenerator(num_feat=width, num_block=depth, upscale=scale, img_residual=True).eval()
     x = torch.rand(1, 3, *lr_size)
     image = (x[0].numpy().transpose(1, 2, 0) * 255).astype("uint8")
-    times = []
+
+    def step() -> None:  # whole image: the network alone for both; tiled: as medsr-infer runs it (uint8 in and out)
+        upscale(image, net, tile) if tile else net(x)
+
     with torch.no_grad():
-        for index in range(repeats + 1):
-            start = time.perf_counter()
-            # whole image: the network alone for both; tiled: as medsr-infer runs it (uint8 in and out)
-            out = upscale(image, net, tile) if tile else net(x)
-            if index:
-                times.append(time.perf_counter() - start)
-            del out
-    return {"seconds": statistics.median(times),
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        seconds = interleaved_medians({"case": step}, repeats, warmup=1)["case"]
+    return {"seconds": seconds, "peak_rss_mib": peak_rss_mib()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for case in cases:
         case.update(width=width, depth=depth)
-        run = subprocess.run([sys.executable, __file__, "--case", json.dumps(case)], capture_output=True, text=True)
+        run = in_fresh_process("inference", "--case", json.dumps(case))
         if run.returncode != 0:
             print(run.stderr, file=sys.stderr)
             return run.returncode

@@ -1,8 +1,8 @@
 """LMDB paired loading throughput (BasicSR's PairedImageDataset on medsr-prepare-stare's LMDBs) vs the recipe's
 demand at batch 16.
 
-    python benchmarks/loader.py --out benchmarks/results/loader.json
-    python benchmarks/loader.py --quick
+    python -m benchmarks.loader --out benchmarks/results/loader.json
+    python -m benchmarks.loader --quick
 
 1. A STARE-shaped ``all-images.zip`` (``--images`` photographs of 700 x 605, real fundus pixels) is prepared with
    ``medsr-prepare-stare`` into LMDBs, as a user does.
@@ -10,7 +10,7 @@ demand at batch 16.
    rotations, batch 16, BasicSR's ``build_dataloader``) is iterated after its first batch, with the option file's
    ``num_worker_per_gpu`` workers and with 0 workers (the main process alone: one core's throughput).
 3. Demand: samples per second one GAN iteration of the same option file consumes on this machine (a warm
-   ``optimize_parameters`` at batch 16, as in ``train_memory.py``).
+   ``optimize_parameters`` at batch 16, as in :mod:`benchmarks.train_memory`).
 Target: loader >= 5x demand. Also reported: the shortest step time (e.g. of a GPU) the loader still feeds 5x over.
 """
 
@@ -24,11 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-sys.path.insert(0, str(REPO_ROOT))  # tests.stare_like: the STARE-shaped archives of the tests
-from common import load_recipe, write_report  # noqa: E402
-from train_memory import measure as measure_iteration  # noqa: E402
+from benchmarks.lib.memory import measure as measure_iteration
+from benchmarks.lib.reports import write_report
+from benchmarks.lib.stare_like import write_stare_shaped_zip
+from benchmarks.lib.training import load_recipe
 
 MARGIN = 5.0
 
@@ -36,11 +35,9 @@ MARGIN = 5.0
 def prepare_dataset(root: Path, images: int, crop_size: int | None = None) -> Path:
     from skimage import data
 
-    from tests.stare_like import write_stare_shaped_zip
-
     archive, _ = write_stare_shaped_zip(data.retina(), root / "all-images.zip", images)
     output = root / "STARE"
-    command = [sys.executable, "-m", "medsr_se.cli.prepare_stare", str(archive), "-o", str(output), "--n-test", "2"]
+    command = [sys.executable, "-m", "medsr_se.cli.prepare", str(archive), "-o", str(output), "--n-test", "2"]
     if crop_size:
         command += ["--crop-size", str(crop_size)]
     run = subprocess.run(command, capture_output=True, text=True)

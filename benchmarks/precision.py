@@ -1,17 +1,18 @@
 """Mixed precision (``train:precision``, ``medsr-infer --precision``): speed and quality, fp32 vs bf16 (fp16: CUDA).
 
-    python benchmarks/precision.py --out benchmarks/results/precision_cpu.json          # 2-core CPU: ~10 min
-    python benchmarks/precision.py --device cuda --out benchmarks/results/precision_cuda.json
-    python benchmarks/precision.py --quick                                                # seconds (test suite)
+    python -m benchmarks.precision --out benchmarks/results/precision_cpu.json          # 2-core CPU: ~10 min
+    python -m benchmarks.precision --device cuda --out benchmarks/results/precision_cuda.json
+    python -m benchmarks.precision --quick                                                # seconds (test suite)
 
 Speed (interleaved medians, one call of ``optimize_parameters`` each, batch 4, gt 128, x4):
   - G step: ``SEEDSRModel`` from ``options/pretrain_x4.yml`` (SEEDSR 64x16, L1, Adam) in each precision;
   - GAN iteration: ``RelativisticGANModel`` from ``options/x4.yml`` (G, FusionSEDiscriminator, FusionLoss with a
     random VGG19 of the real size, EMA) in each precision, and BasicSR's ``ESRGANModel`` in fp32 (what a BasicSR
-    user has today; :mod:`gan_iteration` builds it).
+    user has today; built as :mod:`benchmarks.gan_iteration` builds it).
 With ``--compile``, the GAN iteration also runs with ``train:compile: true`` (torch.compile, inductor) in each
 precision: steady-state time and the seconds its first two iterations took (compilation).
-Quality, on the held-out fundus protocol of :mod:`quality` (columns 896+ of scikit-image's retina held out):
+Quality, on the held-out fundus protocol (:mod:`benchmarks.lib.fundus`: columns 896+ of scikit-image's retina
+held out):
   - the L1 stage at equal iterations (``--l1-iters``, same seed and crops) in fp32 and in bf16, evaluated in fp32;
   - a GAN run of ``--gan-iters`` iterations of the x4 recipe in bf16 from the bf16 L1 weights: every logged loss
     must be finite (the count of non-finite values is reported);
@@ -33,14 +34,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved_medians, optimize_step, recipe_for_cpu_training, write_report  # noqa: E402
-from gan_iteration import build_models as build_esrgan_pair  # noqa: E402
-from quality import build_model, evaluate, fundus_regions, sample_batch  # noqa: E402
-
-import medsr_se  # noqa: E402,F401
-from medsr_se.inference import image_to_tensor, tensor_to_image  # noqa: E402
-from medsr_se.utils.options import deep_update, for_in_process_model, load_recipe  # noqa: E402
+import medsr_se  # noqa: F401
+from benchmarks.lib.fundus import evaluate, fundus_regions
+from benchmarks.lib.reports import write_report
+from benchmarks.lib.timing import interleaved_medians
+from benchmarks.lib.training import build_model, optimize_step, recipe_for_cpu_training, sample_batch
+from benchmarks.lib.training import build_models as build_esrgan_pair
+from medsr_se.inference import image_to_tensor, tensor_to_image
+from medsr_se.utils.options import deep_update, for_in_process_model, load_recipe
 
 AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -93,7 +94,7 @@ def speed(precisions: list[str], tmp: Path, device: str, quick: bool, repeats: i
             step_of(model)()  # G's step with D frozen compiles a second graph of D
             compile_seconds[precision] = time.time() - start
             steps[f"gan_{precision}_compiled"] = step_of(model)
-    if device == "cpu" and not quick:  # its discriminator takes 128-px inputs only (quick: gan_iteration.py runs it)
+    if device == "cpu" and not quick:  # its discriminator takes 128-px inputs only (quick: gan_iteration runs it)
         steps["gan_esrgan_fp32"] = step_of(build_esrgan_pair(vgg_file, tmp / "esrgan", quick)["ESRGANModel"])
     medians = interleaved_medians(steps, repeats, warmup=1)
     ratios = {f"{kind}_{p}_speedup_over_fp32": medians[f"{kind}_fp32"] / medians[f"{kind}_{p}"]
@@ -109,7 +110,7 @@ def speed(precisions: list[str], tmp: Path, device: str, quick: bool, repeats: i
 
 
 def train_l1(generator, regions, iterations: int, precision: str, seed: int, device: str) -> dict:
-    """The L1 stage of quality.py, at a fixed number of iterations, in ``precision``."""
+    """The L1 stage of benchmarks.quality, at a fixed number of iterations, in ``precision``."""
     hr, lr = (image_to_tensor(x) for x in regions["train"])
     optimizer = torch.optim.Adam(generator.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8)
     scaler = torch.amp.GradScaler(device, enabled=precision == "fp16")

@@ -1,7 +1,7 @@
 """STARE-shaped preparation time: 397 images of 700 x 605 (real fundus pixels), x4/x8/x16, all cores.
 
-    python benchmarks/prepare_speed.py --out benchmarks/results/prepare_speed.json
-    python benchmarks/prepare_speed.py --quick     # 6 images
+    python -m benchmarks.prepare_speed --out benchmarks/results/prepare_speed.json
+    python -m benchmarks.prepare_speed --quick     # 6 images
 
 The archive (a zip of plain PPM, like STARE's all-images.zip) is built first from scikit-image's fundus photo
 (crops resized to 700 x 605) and is not timed; ``medsr-prepare-stare`` is then timed as a user runs it, in a
@@ -18,11 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.stare_like: the STARE-shaped archives of the tests
-from common import write_report  # noqa: E402
-
-from tests.stare_like import write_stare_shaped_zip  # noqa: E402
+from benchmarks.lib.reports import write_report
+from benchmarks.lib.stare_like import write_stare_shaped_zip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         archive, count = write_stare_shaped_zip(data.retina(), tmp / "all-images.zip", 6 if args.quick else 402)
-        command = [sys.executable, "-m", "medsr_se.cli.prepare_stare", str(archive), "-o", str(tmp / "STARE")]
+        command = [sys.executable, "-m", "medsr_se.cli.prepare", str(archive), "-o", str(tmp / "STARE")]
         if args.quick:
             command += ["--n-test", "2"]
         start = time.perf_counter()

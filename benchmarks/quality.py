@@ -1,11 +1,12 @@
 """Quality at equal CPU budget: SEEDSR (bicubic skip on / off) vs BasicSR's EDSR vs bicubic, on a real fundus photo.
 
-    python benchmarks/quality.py --scale 4 --cpu-seconds 600 --out benchmarks/results/quality_x4.json
-    python benchmarks/quality.py --quick          # seconds; what the test suite runs so this script does not rot
+    python -m benchmarks.quality --scale 4 --cpu-seconds 600 --out benchmarks/results/quality_x4.json
+    python -m benchmarks.quality --quick      # seconds; what the test suite runs so this script does not rot
 
-Data: scikit-image's fundus photograph (1411 x 1411, RGB), mod-cropped to 1408. Columns [0, 896) train,
-columns [896, 1408) are held out (it includes the dark border, so whole-image and FOV metrics differ). LR =
-MATLAB-style bicubic of each region (medsr_se.utils.bicubic.matlab_bicubic), as the STARE preparation does.
+Data (:mod:`benchmarks.lib.fundus`): scikit-image's fundus photograph (1411 x 1411, RGB), mod-cropped to 1408.
+Columns [0, 896) train, columns [896, 1408) are held out (it includes the dark border, so whole-image and FOV metrics
+differ). LR = MATLAB-style bicubic of each region (medsr_se.utils.bicubic.matlab_bicubic), as the STARE preparation
+does.
 
 Training (same for every model): L1 loss, Adam lr 1e-4 betas (0.9, 0.999) eps 1e-8, batch 4, LR patch 32, random
 flips, torch threads = 2, until the process has used ``--cpu-seconds`` of CPU time (process_time, so a busy
@@ -30,40 +31,17 @@ import numpy as np
 import torch
 
 import medsr_se  # noqa: F401  (compat + registration)
-from medsr_se.archs.seedsr_arch import SEEDSRGenerator
-from medsr_se.evaluation import image_metrics
-from medsr_se.inference import image_to_tensor, tensor_to_image
+from benchmarks.lib.fundus import centre_crop, evaluate, fundus_regions
+from benchmarks.lib.reports import write_report
+from benchmarks.lib.training import build_model, recipe_for_cpu_training, sample_batch, train_l1
+from medsr_se.inference import image_to_tensor
 from medsr_se.losses.vgg_features import MissingVGGWeights, resolve_vgg_weights
-from medsr_se.utils.bicubic import matlab_bicubic, mod_crop
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import recipe_for_cpu_training, write_report  # noqa: E402
-from training import centre_crop, sample_batch, train_l1  # noqa: E402
-
-TRAIN_COLUMNS = 896
 MODELS = ("seedsr_skip", "seedsr_plain", "edsr", "seedsr_gan")
 
 
-def fundus_regions(scale: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{'train': (hr, lr), 'test': (hr, lr)} as uint8 BGR."""
-    from skimage import data
-
-    photo = mod_crop(np.ascontiguousarray(data.retina()[:, :, ::-1]), 16)
-    regions = {"train": photo[:, :TRAIN_COLUMNS], "test": photo[:, TRAIN_COLUMNS:]}
-    return {name: (np.ascontiguousarray(hr), matlab_bicubic(np.ascontiguousarray(hr), 1 / scale))
-            for name, hr in regions.items()}
-
-
-def build_model(name: str, scale: int, width: int, depth: int) -> torch.nn.Module:
-    if name == "edsr":
-        from basicsr.archs.edsr_arch import EDSR
-
-        return EDSR(3, 3, num_feat=width, num_block=depth, upscale=scale)
-    return SEEDSRGenerator(num_feat=width, num_block=depth, upscale=scale, img_residual=(name == "seedsr_skip"))
-
-
 def train(model: torch.nn.Module, regions, scale: int, cpu_seconds: float, seed: int) -> dict:
-    """L1 + Adam on random crops until ``cpu_seconds`` of process CPU time are spent (:mod:`training`)."""
+    """L1 + Adam on random crops until ``cpu_seconds`` of process CPU time are spent (``lib.training.train_l1``)."""
     return train_l1(model, regions, scale, seed, cpu_seconds=cpu_seconds, batch=4, patch=32)
 
 
@@ -107,14 +85,6 @@ def run_gan(regions, args) -> dict:
         gan = train_gan(model, regions, args.scale, args.cpu_seconds * (1 - args.gan_start), args.seed)
     return {"untrained": untrained, "after_l1_stage": after_l1, "metrics": evaluate(model.net_g, regions, args.scale),
             "ema_metrics": evaluate(model.net_g_ema, regions, args.scale), "vgg": args.vgg, **pretrain, **gan}
-
-
-@torch.no_grad()
-def evaluate(model: torch.nn.Module | None, regions, scale: int) -> dict:
-    hr, lr = regions["test"]
-    output = matlab_bicubic(lr, scale) if model is None else tensor_to_image(model.eval()(image_to_tensor(lr)),
-                                                                               np.uint8)
-    return image_metrics(output, hr, scale)
 
 
 def main(argv: list[str] | None = None) -> int:

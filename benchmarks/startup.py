@@ -1,6 +1,7 @@
 """Interpreter start-up cost of the autoload hook (medsr_se_autoload.pth).
 
-    python benchmarks/startup.py --out benchmarks/results/startup.json
+    python -m benchmarks.startup --out benchmarks/results/startup.json
+    python -m benchmarks.startup --quick     # 3 repeats
 
 Median wall time of ``python -c pass`` with the hook on and with ``MEDSR_SE_NO_AUTOLOAD=1`` (interleaved), and
 whether ``python -c pass`` imported torch or basicsr (it must not).
@@ -10,20 +11,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_report  # noqa: E402
+from benchmarks.lib.reports import write_report
+from benchmarks.lib.timing import interleaved_medians
 
 
-def start_seconds(env: dict[str, str]) -> float:
-    start = time.perf_counter()
+def start(env: dict[str, str]) -> None:
+    """``python -c pass`` in ``env``: one interpreter start (and exit)."""
     subprocess.run([sys.executable, "-c", "pass"], env=env, check=True)
-    return time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,11 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     repeats = 3 if args.quick else args.repeats
     envs = {"hook on": dict(os.environ), "hook off": dict(os.environ, MEDSR_SE_NO_AUTOLOAD="1")}
-    samples: dict[str, list[float]] = {name: [] for name in envs}
-    for _ in range(repeats):
-        for name, env in envs.items():
-            samples[name].append(start_seconds(env))
-    medians_ms = {name: 1000 * statistics.median(values) for name, values in samples.items()}
+    seconds = interleaved_medians({name: lambda env=env: start(env) for name, env in envs.items()}, repeats, warmup=0)
+    medians_ms = {name: 1000 * value for name, value in seconds.items()}
     probe = subprocess.run([sys.executable, "-c", "import sys; print(sorted({'torch', 'basicsr', 'medsr_se'} & "
                             "set(sys.modules)), type(sys.meta_path[0]).__name__)"], capture_output=True, text=True)
     print(medians_ms, probe.stdout.strip())

@@ -1,8 +1,8 @@
 """Through-plane SR (medsr-selfsr) against cubic B-spline and linear interpolation along the slice axis, on thick
 slices simulated from an isotropic volume that ships with nibabel.
 
-    python benchmarks/throughplane.py --out benchmarks/results/throughplane.json      # r = 4 and 6, 3 seeds
-    python benchmarks/throughplane.py --quick --out /tmp/tp.json                     # r = 4, 1 seed, tiny network
+    python -m benchmarks.throughplane --out benchmarks/results/throughplane.json      # r = 4 and 6, 3 seeds
+    python -m benchmarks.throughplane --quick --out /tmp/tp.json                     # r = 4, 1 seed, tiny network
 
 Ground truth: nibabel's ``tests/data/anatomical.nii`` (MRI, 33 x 41 x 25 voxels of 2 mm, isotropic). Thick slices
 along z: the slice profile blur (Gaussian, FWHM = r slices = the new spacing) and every r-th slice, slice k centred
@@ -34,10 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_report  # noqa: E402
+from benchmarks.lib.reports import write_report
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[1]  # on the PYTHONPATH of medsr-selfsr's process: this checkout's medsr_se
 FOREGROUND = 0.10  # fraction of the ground truth's maximum
 QUICK_OVERRIDES = {"network_g": {"num_feat": 8, "num_block": 1, "reduction": 4},
                    "datasets": {"train": {"batch_size_per_gpu": 4, "num_worker_per_gpu": 0,

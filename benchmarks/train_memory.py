@@ -1,7 +1,7 @@
 """Memory of one training iteration of the option files' recipe at batch 16, measured on CPU.
 
-    python benchmarks/train_memory.py --out benchmarks/results/train_memory.json
-    python benchmarks/train_memory.py --quick
+    python -m benchmarks.train_memory --out benchmarks/results/train_memory.json
+    python -m benchmarks.train_memory --quick
 
 No GPU is available to this project's CI, so the recipe's memory is measured where it runs: the peak resident
 memory of one ``RelativisticGANModel.optimize_parameters`` call (options/x{4,8,16}.yml: networks, batch 16,
@@ -14,55 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-from common import recipe_for_cpu_training, write_report  # noqa: E402
-
-
-def rss_mib() -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def measure(scale: int, quick: bool, iterations: int = 1) -> dict:
-    """Memory and time of the recipe's iteration; with ``iterations`` > 1 the time is that of the last one (warm)."""
-    import time
-
-    import torch
-    from basicsr.models import build_model
-
-    import medsr_se  # noqa: F401
-
-    torch.set_num_threads(2)
-    opt = recipe_for_cpu_training(scale, Path(tempfile.mkdtemp()))
-    batch, gt_size = opt["datasets"]["train"]["batch_size_per_gpu"], opt["datasets"]["train"]["gt_size"]
-    if quick:
-        batch, gt_size = 2, 64
-        opt["network_g"].update(num_feat=8, num_block=1)
-        opt["network_d"].update(num_feat=8)
-        opt["train"]["fusion_opt"]["vgg_layers"] = {"conv1_2": 1.0}
-    model = build_model(opt)
-    lq = torch.rand(batch, 3, gt_size // scale, gt_size // scale)
-    gt = torch.rand(batch, 3, gt_size, gt_size)
-    model.feed_data({"lq": lq, "gt": gt})
-    before = rss_mib()
-    for iteration in range(1, iterations + 1):
-        start = time.perf_counter()
-        model.optimize_parameters(iteration)
-        seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    parameters = sum(p.numel() for p in model.net_g.parameters()) + sum(p.numel() for p in model.net_d.parameters())
-    return {"scale": scale, "batch": batch, "gt_size": gt_size, "iteration_mib": peak - before,
-            "process_peak_mib": peak, "cpu_iteration_seconds": seconds, "g_plus_d_parameters": parameters}
+from benchmarks.lib.memory import in_fresh_process, measure
+from benchmarks.lib.reports import write_report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,8 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows = []
     for scale in args.scales:
-        command = [sys.executable, __file__, "--one", str(scale)] + (["--quick"] if args.quick else [])
-        run = subprocess.run(command, capture_output=True, text=True)
+        run = in_fresh_process("train_memory", "--one", str(scale), *(["--quick"] if args.quick else []))
         if run.returncode != 0:
             print(run.stderr[-3000:], file=sys.stderr)
             return run.returncode

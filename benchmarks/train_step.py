@@ -1,7 +1,7 @@
 """Generator training step (L1 + Adam): SEEDSRGenerator vs BasicSR's EDSR (same width and depth) vs RRDBNet.
 
-    python benchmarks/train_step.py --out benchmarks/results/train_step.json
-    python benchmarks/train_step.py --quick
+    python -m benchmarks.train_step --out benchmarks/results/train_step.json
+    python -m benchmarks.train_step --quick
 
 Batch 4, LR patch 32 (HR 32·s), 2 torch threads, interleaved repeats, medians. Target: SEEDSR <= 1.2x EDSR.
 RRDBNet (ESRGAN's generator, 23 blocks) is BasicSR's x4 architecture and is timed at x4 only.
@@ -16,11 +16,10 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved_medians, write_report  # noqa: E402
-
-import medsr_se  # noqa: E402,F401
-from medsr_se.archs.seedsr_arch import SEEDSRGenerator  # noqa: E402
+import medsr_se  # noqa: F401
+from benchmarks.lib.reports import write_report
+from benchmarks.lib.timing import interleaved_medians
+from medsr_se.archs.seedsr_arch import SEEDSRGenerator
 
 
 def make_step(model: torch.nn.Module, scale: int, batch: int, patch: int):

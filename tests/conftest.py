@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.lib.stare_like import stare_like_images, write_stare_tar
 from tests.helpers import STARE_PARAMS, write_pairs
-from tests.stare_like import stare_like_images, write_stare_tar
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +34,7 @@ def stare_images(retina):
 @pytest.fixture(scope="session")
 def prepared(stare_images, tmp_path_factory):
     """(root, manifest) of a STARE-shaped tar (6 images, one README) prepared for x4/x8/x16, 2 test images."""
-    from medsr_se.prepare.prepare_stare import prepare
+    from medsr_se.prepare import prepare
 
     base = tmp_path_factory.mktemp("stare")
     archive = write_stare_tar(stare_images, base / "stare.tar", extra={"README.txt": b"STARE"})

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 import medsr_se  # noqa: F401  (compat + registration for every test)
-from medsr_se.prepare.prepare_stare import Params
+from medsr_se.prepare import Params
 from medsr_se.utils.bicubic import matlab_bicubic
 from medsr_se.utils.options import derive, dump_yaml, for_in_process_model
 

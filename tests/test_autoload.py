@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import basicsr
+import pytest
 
 from tests.helpers import run_python, subprocess_env, tiny_gan_options, write_options
 
@@ -19,12 +20,14 @@ def test_pth_file_is_installed_next_to_the_packages():
     assert any(path.is_file() for path in installed), "pip install did not put medsr_se_autoload.pth in place"
 
 
+@pytest.mark.slow
 def test_plain_python_start_imports_nothing_heavy(tmp_path):
     run = run_python(["-c", "import sys; print('torch' in sys.modules, 'basicsr' in sys.modules, "
                             "[type(f).__name__ for f in sys.meta_path][0])"], cwd=tmp_path)
     assert run.stdout.split() == ["False", "False", "BasicsrFinder"], run.stderr
 
 
+@pytest.mark.slow
 def test_import_basicsr_alone_registers_everything(tmp_path):
     code = ("import basicsr\n"
             "from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY\n"
@@ -37,6 +40,7 @@ def test_import_basicsr_alone_registers_everything(tmp_path):
                                   "True"]
 
 
+@pytest.mark.slow
 def test_switched_off_by_environment_variable(tmp_path):
     code = ("import sys, torchvision.transforms._functional_tensor as renamed\n"
             "sys.modules['torchvision.transforms.functional_tensor'] = renamed\n"
@@ -47,6 +51,7 @@ def test_switched_off_by_environment_variable(tmp_path):
     assert run.stdout.split() == ["False", "False"], run.stderr
 
 
+@pytest.mark.slow
 def test_broken_hook_target_is_one_warning(tmp_path):
     broken = tmp_path / "shadow" / "medsr_se"
     broken.mkdir(parents=True)
@@ -58,6 +63,7 @@ def test_broken_hook_target_is_one_warning(tmp_path):
     assert "Traceback" not in run.stderr
 
 
+@pytest.mark.slow
 def test_script_calling_train_pipeline_trains(pairs_x4, tmp_path):
     options = write_options(tiny_gan_options(pairs_x4, "pipeline_run", total_iter=4, checkpoint_every=4,
                                              val_every=4), tmp_path / "o.yml")
@@ -70,6 +76,7 @@ def test_script_calling_train_pipeline_trains(pairs_x4, tmp_path):
     assert (tmp_path / "experiments" / "pipeline_run" / "models" / "net_g_latest.pth").exists()
 
 
+@pytest.mark.slow
 def test_basicsr_train_py_from_a_source_copy(pairs_x4, tmp_path):
     """BasicSR's unchanged train.py, as in a clone: ``python basicsr/train.py -opt ...`` from the clone's root."""
     clone = tmp_path / "BasicSR"
@@ -84,6 +91,7 @@ def test_basicsr_train_py_from_a_source_copy(pairs_x4, tmp_path):
     assert "Model [RelativisticGANModel] is created." in log and "# psnr:" in log
 
 
+@pytest.mark.slow
 def test_basicsr_train_py_applies_the_option_fix_ups(pairs_x4, tmp_path):
     """Issue 22 (18): a shipped recipe with ``num_worker_per_gpu: 0`` keeps its ``persistent_workers: true``, which
     PyTorch refuses without worker processes ("persistent_workers option needs num_workers > 0"); the validation

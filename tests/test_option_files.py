@@ -24,6 +24,7 @@ def test_load_yaml_refuses_python_tags(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", ["medsr_se.train", "medsr_se.test"])
 def test_our_entry_points_refuse_python_tags_with_one_line(tmp_path, module):
     path, marker = hostile_file(tmp_path)
@@ -33,6 +34,7 @@ def test_our_entry_points_refuse_python_tags_with_one_line(tmp_path, module):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_basicsr_parse_options_refuses_python_tags(tmp_path):
     """BasicSR's own option parser, as its train.py / test.py call it, with medsr_se loaded (the autoload hook)."""
     path, marker = hostile_file(tmp_path)
@@ -66,6 +68,7 @@ def test_missing_dataset_and_oversized_gt_are_named(pairs_x4, tmp_path):
         check_training_options(options)
 
 
+@pytest.mark.slow
 def test_training_stops_before_the_first_iteration_with_one_line(pairs_x4, tmp_path):
     options = tiny_gan_options(pairs_x4, "wrong_scale", total_iter=2)
     options["network_g"]["upscale"] = 2

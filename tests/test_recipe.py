@@ -78,6 +78,7 @@ def test_option_file_builds_its_networks_and_losses(path):
         assert metric["crop_border"] == scale
 
 
+@pytest.mark.slow
 def test_x4_recipe_trains_on_prepared_data(prepared, tmp_path):
     root, _ = prepared
     (tmp_path / "datasets").mkdir()
@@ -121,6 +122,7 @@ def test_fov_metrics_are_registered():
     assert value == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_evaluation_bicubic_equals_basicsr_and_model_rows(prepared, tmp_path):
     root, manifest = prepared
     torch.manual_seed(0)
@@ -157,11 +159,12 @@ def test_evaluate_cli_errors(prepared, tmp_path, capsys):
     assert "upscale=8" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_gray_16_bit_recipe_trains(retina, tmp_path):
     """1-channel 16-bit slices: prepared with --gray --keep-depth, read at full depth, trained by BasicSR's loop."""
     from basicsr.data import build_dataset
 
-    from medsr_se.prepare.prepare_stare import Params, prepare
+    from medsr_se.prepare import Params, prepare
 
     slices = tmp_path / "slices"
     slices.mkdir()

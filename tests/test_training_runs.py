@@ -8,9 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.helpers import subprocess_env, tiny_gan_options, write_options
+
+pytestmark = pytest.mark.slow  # trainings / subprocess pipelines (the fast loop: pytest -m "not slow")
 
 
 def latest_log(experiment: Path) -> str:

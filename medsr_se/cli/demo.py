@@ -10,8 +10,8 @@
 BasicSR's full training output goes to ``<workdir>/train_output.log`` (``-v`` shows it live); the demo prints a
 short summary instead: iterations, last losses, validation PSNR, and where the log, curves and sheets are.
 
-VGG19 ImageNet weights are used when found locally (see README); otherwise the perceptual term is switched off,
-with a message saying so: a random VGG is never used silently.
+VGG19 ImageNet weights are used when found locally (docs/training.md, "VGG weights"); otherwise the perceptual
+term is switched off, with a message saying so: a random VGG is never used silently.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from medsr_se.cli.console import QUIET, VERBOSE, Console, add_verbosity_argument
 from medsr_se.evaluation import evaluate, markdown_table
 from medsr_se.losses.vgg_features import find_vgg_weights
 from medsr_se.metrics.fov_metrics import fov_mask
-from medsr_se.prepare.prepare_stare import Params, prepare
+from medsr_se.prepare import Params, prepare
 from medsr_se.utils.options import derive, dump_yaml
 
 TILE = 352  # 1408 / 4, a multiple of 16
@@ -101,7 +101,7 @@ def train(workdir: Path, data: Path, iterations: int, console: Console) -> Path 
     use_vgg = find_vgg_weights("vgg19") is not None
     if not use_vgg:
         console.note("VGG19 ImageNet weights (vgg19-dcbb9e9d.pth) not found locally: the perceptual term is "
-                     "switched off for this demo (see README, 'VGG weights')")
+                     "switched off for this demo (docs/training.md, 'VGG weights')")
     options = dump_yaml(demo_options(data, iterations, use_vgg), workdir / "demo_x4.yml")
     console.result(f"[3/4] training {iterations} iterations through BasicSR's loop (python -m medsr_se.train)")
     experiment = workdir / "experiments" / "demo_x4"

@@ -5,10 +5,16 @@
     medsr-selfsr -i dicom_series_folder/ -o out/
 
 1. Reads the scan (:func:`medsr_se.throughplane.read_scan`): r = round(slice spacing / in-plane spacing) unless
-   ``--scale``; the slice profile is a Gaussian of FWHM = slice thickness (``--slice-thickness`` or the scan's).
+   ``--scale``; the slice profile is a Gaussian of FWHM = slice thickness (``--slice-thickness``, else the scan's:
+   DICOM SliceThickness, or SliceThickness in the BIDS sidecar ``scan.json`` that dcm2niix writes beside
+   ``scan.nii.gz``; else assumed = the slice spacing, with a warning). A note says which profile and where from.
 2. Trains ``SEEDSRGenerator(upscale=[r, 1])`` on pairs from the scan's in-plane slices through BasicSR's own loop
    (:mod:`medsr_se.train`, recipe ``options/selfsr.yml`` or ``-opt``), under ``out/experiments/<scan>_selfsr_x<r>``
-   with ``--auto_resume``: the same command after an interruption resumes from the last saved state. The options
+   with ``--auto_resume``: the same command after an interruption resumes from the last saved state. Only the
+   same scan (the sha256 of its voxel values) with the same model and data options (more ``--iterations`` may
+   differ) resumes: the options file records them (``selfsr_fingerprint``) and BasicSR copies it into the
+   experiment; for another scan or, e.g., another ``--slice-thickness``, a note says what differs, BasicSR moves
+   the experiment aside (``<scan>_selfsr_x<r>_archived_<time>``) and training starts from iteration 0. The options
    used are in ``out/<scan>_selfsr_x<r>.yml`` (``python -m medsr_se.train -opt`` that file trains the same way,
    with every BasicSR flag). ``--model net_g.pth`` skips training and reuses a trained model (same protocol).
 3. Applies it to every sagittal and coronal slice, averages both, and writes the result with r times the slices:
@@ -17,7 +23,10 @@
    of the middle sagittal and coronal slices: input (each slice repeated r times) | cubic B-spline | result.
 
 A user mistake ends the run with one line ``error: ...`` naming the file or option and exit status 2; nothing is
-overwritten (an existing result is an error).
+overwritten (an existing result or ``--sheet`` PNG is an error). Every check (the recipe included, and whether
+``-o`` can be written) comes before anything is created under ``-o``; a run that fails later removes the folders it
+created while they are empty, and an options file it wrote when training never began. Warnings (the library's,
+torch's) are one ``warning: ...`` line each.
 """
 
 from __future__ import annotations
@@ -27,18 +36,30 @@ import contextlib
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from medsr_se import throughplane as tp
-from medsr_se.cli.console import Console, add_verbosity_arguments
-from medsr_se.io import volumes
-from medsr_se.io.atomic import WriteError, write_atomically
-from medsr_se.io.intensity import IntensityModel
+from medsr_se.cli.console import Console, add_verbosity_arguments, log_to_stderr
+from medsr_se.evaluation.sheets import write_sheet
+from medsr_se.integration.experiment_state import (
+    FINGERPRINT_KEY,
+    forget_basicsr_logger,
+    may_resume,
+    training_fingerprint,
+)
+from medsr_se.io import dicom_derived, volumes
+from medsr_se.io.publish import (
+    WriteError,
+    check_writable_folder,
+    make_folder_checked,
+    remove_empty_folders,
+    write_atomically,
+)
 
 DEFAULT_RECIPE = "selfsr"
-SHEET_MIN_HEIGHT = 400  # pixels: the --sheet of a small scan is enlarged (nearest) to at least this height
 
 
 class UsageError(ValueError):
@@ -49,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medsr-selfsr", description=__doc__.split("\n\n")[0])
     parser.add_argument("-i", "--input", type=Path, required=True, help="a NIfTI file or a DICOM series folder")
     parser.add_argument("-o", "--output", type=Path, required=True, help="folder for the result and the training")
-    parser.add_argument("--slice-thickness", type=float, help="mm: the slice profile's FWHM (default: the scan's)")
+    parser.add_argument("--slice-thickness", type=float,
+                        help="mm: the slice profile's FWHM (default: DICOM SliceThickness or the BIDS sidecar "
+                             "scan.json's; else the slice spacing, with a warning)")
     parser.add_argument("--scale", type=int, help="r (default: round(slice spacing / in-plane spacing))")
     parser.add_argument("--iterations", type=int, help="training iterations (default: the recipe's total_iter)")
     parser.add_argument("-opt", "--opt", dest="recipe", default=DEFAULT_RECIPE,
@@ -76,8 +99,10 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise UsageError(f"--iterations {args.iterations}: must be at least 1")
     if args.scale is not None and not tp.MIN_SCALE <= args.scale <= tp.MAX_SCALE:
         raise UsageError(f"--scale {args.scale}: must be an integer from {tp.MIN_SCALE} to {tp.MAX_SCALE}")
-    if args.output.exists() and not args.output.is_dir():
-        raise UsageError(f"-o {args.output}: is a file; give a folder for the results")
+    try:
+        check_writable_folder(args.output)
+    except WriteError as error:
+        raise UsageError(f"-o {error}") from error
     if args.model is not None and not args.model.is_file():
         raise UsageError(f"--model {args.model}: no such file")
     if args.nonfinite is not None and not np.isfinite(args.nonfinite):
@@ -92,8 +117,10 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 
 def training_options(args: argparse.Namespace, scan: tp.Scan, r: int, name: str) -> dict:
-    """The recipe with what this scan decides: the volume, r, the generator's [r, 1], a gt_size that r divides."""
-    from medsr_se.utils.options import OptionFileError, load_recipe
+    """The recipe with what this scan decides: the volume, r, the generator's [r, 1], a gt_size that r divides;
+    checked (:func:`~medsr_se.utils.options.check_training_options`, before anything is written) and with its
+    :func:`training_fingerprint` under ``selfsr_fingerprint``."""
+    from medsr_se.utils.options import OptionError, OptionFileError, check_training_options, load_recipe
 
     try:
         options = load_recipe(args.recipe)
@@ -103,7 +130,7 @@ def training_options(args: argparse.Namespace, scan: tp.Scan, r: int, name: str)
     smallest = min(scan.values.shape[a] for a in scan.volume.in_plane_axes)
     gt_size = max(r, min(int(train.get("gt_size") or 64), smallest) // r * r)
     train.update(volumes=[str(args.input.resolve())], axis=scan.geometry.axis, gt_size=gt_size,
-                 slice_thickness=scan.geometry.slice_thickness,
+                 slice_thickness=scan.geometry.slice_thickness, slice_thickness_source=scan.geometry.thickness_source,
                  slice_profile=str(args.slice_profile.resolve()) if args.slice_profile else None,
                  nonfinite=args.nonfinite)
     options["name"] = name
@@ -113,6 +140,11 @@ def training_options(args: argparse.Namespace, scan: tp.Scan, r: int, name: str)
         options.setdefault("train", {})["total_iter"] = args.iterations
     if args.device == "cpu":
         options["num_gpu"] = 0
+    try:
+        check_training_options(options)
+    except OptionError as error:
+        raise UsageError(f"-opt {args.recipe}: {error}") from error
+    options[FINGERPRINT_KEY] = training_fingerprint(options, scan.values, args.slice_profile)
     return options
 
 
@@ -128,39 +160,90 @@ def working_directory(folder: Path):
 
 
 def train(options: dict, output: Path, name: str, console: Console) -> Path:
-    """BasicSR's training loop (medsr_se.train's pipeline, ``--auto_resume``); the trained net_g_latest.pth."""
+    """BasicSR's training loop (medsr_se.train's pipeline); the trained net_g_latest.pth.
+
+    ``--auto_resume`` only where :func:`may_resume` finds the saved states trained on this scan and these options;
+    otherwise BasicSR moves the experiment folder aside (``<name>_archived_<time>``) and trains from iteration 0.
+    A training that stops before BasicSR made the experiment folder leaves no options file behind that this run
+    wrote."""
     import basicsr.train
 
     from medsr_se.train import run_pipeline
     from medsr_se.utils.options import check_training_options, dump_yaml
 
-    option_file = dump_yaml(options, output.resolve() / f"{name}.yml")
+    experiment = output / "experiments" / name
+    resume = may_resume(experiment, options[FINGERPRINT_KEY])
+    option_file = output.resolve() / f"{name}.yml"
+    new_file = not option_file.exists()
+    write_atomically(option_file, lambda temporary: dump_yaml(options, temporary))
     console.note(f"training {options['train'].get('total_iter')} iterations through BasicSR's loop "
-                 f"(options: {option_file}; log: {output / 'experiments' / name})")
+                 f"(options: {option_file}; log: {experiment})")
     argv = sys.argv[:]
-    sys.argv[:] = ["medsr-selfsr", "-opt", str(option_file), "--auto_resume"]
+    sys.argv[:] = ["medsr-selfsr", "-opt", str(option_file), *(["--auto_resume"] if resume else [])]
     try:
         with working_directory(output):
+            forget_basicsr_logger()
             status = run_pipeline(basicsr.train, "train_pipeline", check_training_options)
+        if status:
+            raise UsageError("training stopped (the message above)")
+    except BaseException:
+        if new_file and not experiment.exists():
+            option_file.unlink(missing_ok=True)
+        raise
     finally:
         sys.argv[:] = argv
-    if status:
-        raise UsageError("training stopped (the message above)")
-    model = output / "experiments" / name / "models" / "net_g_latest.pth"
+    model = experiment / "models" / "net_g_latest.pth"
     if not model.is_file():
         raise UsageError(f"training ended without {model}")
     return model
 
 
 def load_model(path: Path, r: int, device: str):
+    """The through-plane generator in ``path`` for r; UsageError naming ``--model`` for one that cannot be: an
+    in-plane (isotropic) model, which --scale cannot fix (medsr-selfsr needs upscale [r, 1]); a through-plane model
+    of another r (--scale can choose that r); one for other than 1-channel (gray) images."""
     from medsr_se.inference import load_generator
 
     net = load_generator(str(path), device="cuda" if device != "cpu" and _cuda() else "cpu")
-    if net.scale_hw != (r, 1):
-        trained = f"upscale [{net.scale_hw[0]}, 1]" if net.scale_hw[1] == 1 else f"upscale {net.upscale}"
-        raise UsageError(f"--model {path}: trained with {trained}, but this scan needs [{r}, 1] (give --scale to "
-                         "choose r)")
+    height, width = getattr(net, "scale_hw", (net.upscale, net.upscale))
+    if width != 1:
+        factor = f"x{height} on both axes" if height == width else f"x{height} by x{width}"
+        raise UsageError(f"--model {path}: an in-plane model ({factor}); medsr-selfsr needs a through-plane model "
+                         "(upscale [r, 1]) trained by medsr-selfsr: leave out --model to train one on this scan")
+    if height != r:
+        raise UsageError(f"--model {path}: trained with upscale [{height}, 1], but this scan needs [{r}, 1]; give "
+                         f"--scale {height} to apply it with r = {height}, or leave out --model to train one")
+    channels = _channels(net)
+    if channels != (1, 1):
+        raise UsageError(f"--model {path}: a through-plane model for {channels[0]}-channel images; a CT / MRI scan "
+                         "is 1-channel (gray): give a 1-channel model trained by medsr-selfsr")
     return net
+
+
+def _channels(net) -> tuple[int, int]:
+    """(input, output) channels: those of the network's first and last convolution."""
+    import torch
+
+    convolutions = [module for module in net.modules() if isinstance(module, torch.nn.Conv2d)]
+    return convolutions[0].in_channels, convolutions[-1].out_channels
+
+
+def note_slice_profile(console: Console, scan: tp.Scan, r: int, profile_file: Path | None) -> None:
+    """What the run rests on: the spacings, r, and the slice profile with where it came from
+    (``SliceGeometry.thickness_source`` or ``--slice-profile``); a warning when the thickness is assumed (a gap or
+    an overlap between slices makes that profile wrong)."""
+    geometry = scan.geometry
+    if profile_file is not None:
+        profile = f"{tp.load_profile(profile_file).name} (from --slice-profile)"
+    else:
+        profile = (f"Gaussian FWHM {geometry.slice_thickness:g} mm = {geometry.fwhm_pixels:.3g} px "
+                   f"({geometry.thickness_source})")
+    console.note(f"{scan.name}: slice spacing {geometry.slice_spacing:g} mm, in-plane {geometry.in_plane_spacing:g} "
+                 f"mm -> r = {r}; slice profile: {profile}")
+    if profile_file is None and geometry.thickness_assumed:
+        console.warning(f"{scan.name}: the slice thickness is not known, so the slice profile assumes it equals the "
+                        f"slice spacing ({geometry.slice_spacing:g} mm); with a gap or an overlap between slices "
+                        "that is wrong: give --slice-thickness MM (the protocol's slice thickness)")
 
 
 def _cuda() -> bool:
@@ -174,72 +257,8 @@ def write_result(scan: tp.Scan, values: np.ndarray, r: int, target: Path) -> Non
         volumes.write_nifti_through_plane(scan.volume, values, r, target)
         return
     description = f"medsr-selfsr through-plane SR x{r} (self-supervised, slice spacing / {r})"
-    series = volumes.through_plane_series(scan.volume, values, r, description)
-    volumes.write_dicom_series((dataset, target / name) for name, dataset in series)
-
-
-PANEL_TITLES = ("input (slices repeated)", "cubic B-spline", "medsr-selfsr")
-SHEET_MIN_PANEL_WIDTH = 200  # pixels: narrow views are enlarged so that each panel's title fits above it
-LABEL_HEIGHT = 36  # pixels of the title strip above each row of panels (two lines of text)
-
-
-def sheet_image(source: np.ndarray, result: np.ndarray, axis: int, r: int,
-                intensity: IntensityModel) -> np.ndarray:
-    """The --sheet as a uint8 image. ``source``: the 3-D scan (slice axis ``axis``); ``result``: its r·N-slice
-    result. One row per in-plane axis (the middle slice across it; title ``across axis A, slice M``), three
-    panels per row: the input with each slice repeated r times | cubic B-spline (scipy) | the result; each voxel a
-    block of ``enlarge`` pixels (nearest), the same for every panel."""
-    from scipy import ndimage
-
-    zoom = [1.0] * 3
-    zoom[axis] = r
-    volumes_shown = (np.repeat(source, r, axis=axis), ndimage.zoom(source, zoom, order=3, mode="nearest",
-                                                                   grid_mode=True), result)
-    rows = []
-    for across in (a for a in (0, 1, 2) if a != axis):
-        middle = source.shape[across] // 2
-        views = [np.clip(intensity.to_unit(np.moveaxis(volume, (across, axis), (0, 1))[middle]), 0, 1)
-                 for volume in volumes_shown]
-        rows.append((f"across axis {across}, slice {middle}", views))
-    height = sum(views[0].shape[0] for _, views in rows)
-    narrowest = min(views[0].shape[1] for _, views in rows)
-    enlarge = max(1, -(-SHEET_MIN_HEIGHT // height), -(-SHEET_MIN_PANEL_WIDTH // narrowest))
-    images = [labelled_row(title, views, enlarge) for title, views in rows]
-    width = max(image.shape[1] for image in images)
-    return np.vstack([np.pad(image, ((0, 2), (0, width - image.shape[1]))) for image in images])
-
-
-def labelled_row(title: str, views: list[np.ndarray], enlarge: int) -> np.ndarray:
-    """Three views in [0, 1] side by side (uint8, each voxel ``enlarge`` x ``enlarge`` pixels) under a strip of two
-    text lines: the row's ``title``, then each panel's title above it."""
-    import cv2
-
-    panels = [np.kron(np.round(view * 255).astype(np.uint8), np.ones((enlarge, enlarge), np.uint8))
-              for view in views]
-    strip = np.zeros((LABEL_HEIGHT, sum(panel.shape[1] for panel in panels)), np.uint8)
-    cv2.putText(strip, title, (4, LABEL_HEIGHT // 2 - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 255, 1, cv2.LINE_AA)
-    left = 0
-    for panel_title, panel in zip(PANEL_TITLES, panels):
-        cv2.putText(strip, panel_title, (left + 4, LABEL_HEIGHT - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 255, 1,
-                    cv2.LINE_AA)
-        left += panel.shape[1]
-    return np.vstack([strip, np.hstack(panels)])
-
-
-def write_sheet(scan: tp.Scan, values: np.ndarray, r: int, path: Path) -> None:
-    """:func:`sheet_image` of the scan's first 3-D volume, written atomically as a PNG."""
-    import cv2
-
-    first = (...,) + (0,) * (scan.values.ndim - 3)
-    image = sheet_image(scan.values[first], values[first], scan.geometry.axis, r, tp.intensity_for(scan.values))
-
-    def write(temporary: Path) -> None:
-        ok, encoded = cv2.imencode(".png", image)
-        if not ok:
-            raise OSError(f"cannot encode {path}")
-        temporary.write_bytes(encoded.tobytes())
-
-    write_atomically(path, write)
+    series = dicom_derived.through_plane_series(scan.volume, values, r, description)
+    dicom_derived.write_dicom_series((dataset, target / name) for name, dataset in series)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -248,31 +267,39 @@ def run(args: argparse.Namespace, console: Console) -> int:
         warnings.simplefilter("always")
         scan = tp.read_scan(args.input, args.axis, args.slice_thickness, args.nonfinite)
     for warning in caught:
-        console.warning(str(warning.message))
+        console.warning(one_line(warning.message))
     r = tp.choose_scale(scan.geometry, scan.name, args.scale)
     name = result_name(args.input, r)
     target = args.output / (f"{name}.nii.gz" if scan.volume.kind == "nifti" else name)
-    if target.exists():
-        raise UsageError(f"{target}: exists; remove it or choose another -o (nothing was overwritten)")
+    sheet = args.output / f"{name}_sheet.png"
+    for result in (target, sheet) if args.sheet else (target,):
+        if result.exists() or result.is_symlink():
+            raise UsageError(f"{result}: exists; remove it or choose another -o (nothing was overwritten)")
     geometry = scan.geometry
     net = load_model(args.model, r, args.device) if args.model is not None else None
-    console.note(f"{scan.name}: slice spacing {geometry.slice_spacing:g} mm, in-plane {geometry.in_plane_spacing:g} "
-                 f"mm, thickness {geometry.slice_thickness:g} mm -> r = {r}, slice profile FWHM "
-                 f"{geometry.fwhm_pixels:.3g} px")
-    args.output.mkdir(parents=True, exist_ok=True)
-    if args.model is None:
-        model_path = train(training_options(args, scan, r, name), args.output, name, console)
-        net = load_model(model_path, r, args.device)
-    else:
-        model_path = args.model
-    slices = sum(scan.values.shape[a] for a in scan.volume.in_plane_axes)
-    values, new_geometry = tp.apply_network(
-        scan.values, geometry, net,
-        progress=lambda total: console.progress(total, f"applying the network to {slices} sagittal and coronal "
-                                                       "slices"))
-    write_result(scan, values, r, target)
-    if args.sheet:
-        write_sheet(scan, values, r, args.output / f"{name}_sheet.png")
+    options = training_options(args, scan, r, name) if args.model is None else None  # -opt checked: nothing made yet
+    note_slice_profile(console, scan, r, args.slice_profile)
+    try:
+        created = make_folder_checked(args.output)
+    except WriteError as error:
+        raise UsageError(f"-o {error}") from error
+    try:
+        if options is not None:
+            model_path = train(options, args.output, name, console)
+            net = load_model(model_path, r, args.device)
+        else:
+            model_path = args.model
+        slices = sum(scan.values.shape[a] for a in scan.volume.in_plane_axes)
+        values, new_geometry = tp.apply_network(
+            scan.values, geometry, net,
+            progress=lambda total: console.progress(total, f"applying the network to {slices} sagittal and coronal "
+                                                           "slices"))
+        write_result(scan, values, r, target)
+        if args.sheet:
+            write_sheet(scan, values, r, sheet)
+    except BaseException:  # whatever stopped it: the folders this run made stay only if they hold something
+        remove_empty_folders(created)
+        raise
     console.result(f"{target}: {values.shape[geometry.axis]} slices of {new_geometry.slice_spacing:g} mm "
                    f"(from {scan.values.shape[geometry.axis]} of {geometry.slice_spacing:g} mm; model {model_path})")
     return 0
@@ -281,13 +308,30 @@ def run(args: argparse.Namespace, console: Console) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(args.verbosity)
+    log_to_stderr(args.verbosity)  # the library's log records (medsr_se logger): note: / warning: lines
     from medsr_se.inference import CheckpointError
 
-    try:
-        return run(args, console)
-    except (UsageError, tp.ThroughPlaneError, volumes.VolumeError, CheckpointError, WriteError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():  # Python warnings (ours, torch's, ...): one warning: line each
+        warnings.showwarning = warning_printer(console)
+        try:
+            return run(args, console)
+        except (UsageError, tp.ThroughPlaneError, volumes.VolumeError, CheckpointError, WriteError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+
+
+def one_line(message: Warning | str) -> str:
+    """A warning's text on one line (torch's span several)."""
+    return " ".join(str(message).split())
+
+
+def warning_printer(console: Console) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that prints ``warning: <message>`` on one line (Python's prints the file, the
+    line number, the category and the source line)."""
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        console.warning(one_line(message))
+
+    return show
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """``PairedMedicalImageDataset``: BasicSR's paired dataset for 1-channel and 16-bit images (CT / MRI slices).
 
 BasicSR's ``PairedImageDataset`` decodes every image as 8-bit, 3-channel BGR. This subclass decodes what is stored
-(``medsr-prepare-stare --gray --keep-depth`` writes 1-channel 16-bit PNGs into the LMDBs and test folders) and
+(``medsr-prepare --gray --keep-depth`` writes 1-channel 16-bit PNGs into the LMDBs and test folders) and
 scales by the type's maximum, so a uint16 slice becomes float32 in [0, 1] with its full precision; everything else
 (paths, LMDB/disk backends, random crop, flips/rotations, tensors) is BasicSR's. Returns tensors of shape
 (C, H, W) with C the stored channel count (RGB order for 3 channels).

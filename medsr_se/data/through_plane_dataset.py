@@ -1,9 +1,9 @@
 """``ThroughPlaneVolumeDataset``: training pairs cut from the in-plane slices of the scan(s) to be super-resolved
-(self-supervised through-plane SR, :mod:`medsr_se.throughplane`).
+(self-supervised through-plane SR, :mod:`medsr_se.throughplane`; the degradation: :mod:`medsr_se.data.degradations`).
 
 Each item: one in-plane slice of one volume chosen at random, used as it is or transposed (both in-plane axes
 are degraded), a random gt_size x gt_size HR patch of it, and its LR made by blurring the patch's columns with the
-slice profile and keeping every r-th row (:func:`medsr_se.throughplane.degrade`, on the whole column strip so the
+slice profile and keeping every r-th row (:func:`medsr_se.data.degradations.degrade`, on the whole column strip so the
 blur sees the real neighbours, then cut). Random horizontal flips, and vertical flips when the profile is
 symmetric (then a flip commutes with the degradation; an asymmetric user kernel gets none). Nothing is written to
 disk.
@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from torch.utils import data
 
-from medsr_se import throughplane as tp
+from medsr_se.data.degradations import SliceProfile, blur_rows, gaussian_profile, load_profile, sample_rows
+from medsr_se.io.scans import in_plane_slices, intensity_for, read_scan
 
 DEFAULT_GT_SIZE = 64
 DEFAULT_SAMPLES = 1000
@@ -52,13 +53,13 @@ class ThroughPlaneVolumeDataset(data.Dataset):
             raise ValueError("ThroughPlaneVolumeDataset: give datasets:train:volumes (NIfTI files or DICOM folders)")
         profile_file = opt.get("slice_profile")
         self.slices: list[np.ndarray] = []  # in-plane slices in [0, 1]
-        self.profiles: list[tp.SliceProfile] = []  # the profile of each slice's volume
+        self.profiles: list[SliceProfile] = []  # the profile of each slice's volume
         for path in paths:
-            scan = tp.read_scan(path, opt.get("axis"), opt.get("slice_thickness"), opt.get("nonfinite"))
-            profile = tp.load_profile(profile_file) if profile_file else tp.gaussian_profile(scan.geometry.fwhm_pixels)
-            unit = np.clip(tp.intensity_for(scan.values).to_unit(scan.values), 0, 1)
+            scan = read_scan(path, opt.get("axis"), opt.get("slice_thickness"), opt.get("nonfinite"))
+            profile = load_profile(profile_file) if profile_file else gaussian_profile(scan.geometry.fwhm_pixels)
+            unit = np.clip(intensity_for(scan.values).to_unit(scan.values), 0, 1)
             for index in list(np.ndindex(*unit.shape[3:])) or [()]:
-                for image in tp.in_plane_slices(unit[(...,) + index], scan.geometry.axis):
+                for image in in_plane_slices(unit[(...,) + index], scan.geometry.axis):
                     if min(image.shape) < self.gt_size:
                         raise ValueError(f"{path}: in-plane slices of {image.shape[1]}x{image.shape[0]} are smaller "
                                          f"than gt_size {self.gt_size}; lower datasets:train:gt_size")
@@ -79,8 +80,8 @@ class ThroughPlaneVolumeDataset(data.Dataset):
         top = int(rng.integers(image.shape[0] - size + 1) // r * r)  # rows aligned: LR rows stay on one grid
         left = int(rng.integers(image.shape[1] - size + 1))
         strip = image[:, left:left + size]
-        first, offset = tp.sample_rows(r)
-        blurred = tp.blur_rows(strip, self.profiles[index], offset)
+        first, offset = sample_rows(r)
+        blurred = blur_rows(strip, self.profiles[index], offset)
         lr = blurred[top + first:top + size:r]
         hr = strip[top:top + size]
         if self.opt.get("use_hflip", True) and rng.random() < 0.5:

@@ -1,12 +1,18 @@
 """Comparison sheets: bicubic | each method | HR side by side, each with its numbers in a strip above it, a zoomed
 crop of the most detailed window below, and each method's error map; 16-bit images are shown through
-:func:`display_8bit`."""
+:func:`display_8bit`. And medsr-selfsr's sheet of a through-plane result (:func:`sheet_image`): input (slices
+repeated) | cubic B-spline | result, for the middle slice across each in-plane axis."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+from medsr_se.io.intensity import IntensityModel
+from medsr_se.io.publish import write_atomically
+from medsr_se.io.scans import Scan, intensity_for
 from medsr_se.metrics.fov_metrics import fov_mask
 
 
@@ -104,3 +110,69 @@ def method_sheet(bicubic: np.ndarray, outputs: dict[str, np.ndarray], hr: np.nda
         pad[:, : min(detail.shape[1], width)] = detail[:, :width]
         panels.append(with_header(np.vstack([image, pad]), caption, header_height))
     return np.hstack(panels)
+
+
+# ------------------------------------------------------------------------------------- through-plane (medsr-selfsr)
+SHEET_MIN_HEIGHT = 400  # pixels: the sheet of a small scan is enlarged (nearest) to at least this height
+PANEL_TITLES = ("input (slices repeated)", "cubic B-spline", "medsr-selfsr")
+SHEET_MIN_PANEL_WIDTH = 200  # pixels: narrow views are enlarged so that each panel's title fits above it
+LABEL_HEIGHT = 36  # pixels of the title strip above each row of panels (two lines of text)
+
+
+def sheet_image(source: np.ndarray, result: np.ndarray, axis: int, r: int,
+                intensity: IntensityModel) -> np.ndarray:
+    """medsr-selfsr's sheet as a uint8 image. ``source``: the 3-D scan (slice axis ``axis``); ``result``: its r·N-slice
+    result. One row per in-plane axis (the middle slice across it; title ``across axis A, slice M``), three
+    panels per row: the input with each slice repeated r times | cubic B-spline (scipy) | the result; each voxel a
+    block of ``enlarge`` pixels (nearest), the same for every panel."""
+    from scipy import ndimage
+
+    zoom = [1.0] * 3
+    zoom[axis] = r
+    volumes_shown = (np.repeat(source, r, axis=axis), ndimage.zoom(source, zoom, order=3, mode="nearest",
+                                                                   grid_mode=True), result)
+    rows = []
+    for across in (a for a in (0, 1, 2) if a != axis):
+        middle = source.shape[across] // 2
+        views = [np.clip(intensity.to_unit(np.moveaxis(volume, (across, axis), (0, 1))[middle]), 0, 1)
+                 for volume in volumes_shown]
+        rows.append((f"across axis {across}, slice {middle}", views))
+    height = sum(views[0].shape[0] for _, views in rows)
+    narrowest = min(views[0].shape[1] for _, views in rows)
+    enlarge = max(1, -(-SHEET_MIN_HEIGHT // height), -(-SHEET_MIN_PANEL_WIDTH // narrowest))
+    images = [labelled_row(title, views, enlarge) for title, views in rows]
+    width = max(image.shape[1] for image in images)
+    return np.vstack([np.pad(image, ((0, 2), (0, width - image.shape[1]))) for image in images])
+
+
+def labelled_row(title: str, views: list[np.ndarray], enlarge: int) -> np.ndarray:
+    """Three views in [0, 1] side by side (uint8, each voxel ``enlarge`` x ``enlarge`` pixels) under a strip of two
+    text lines: the row's ``title``, then each panel's title above it."""
+    import cv2
+
+    panels = [np.kron(np.round(view * 255).astype(np.uint8), np.ones((enlarge, enlarge), np.uint8))
+              for view in views]
+    strip = np.zeros((LABEL_HEIGHT, sum(panel.shape[1] for panel in panels)), np.uint8)
+    cv2.putText(strip, title, (4, LABEL_HEIGHT // 2 - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 255, 1, cv2.LINE_AA)
+    left = 0
+    for panel_title, panel in zip(PANEL_TITLES, panels):
+        cv2.putText(strip, panel_title, (left + 4, LABEL_HEIGHT - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 255, 1,
+                    cv2.LINE_AA)
+        left += panel.shape[1]
+    return np.vstack([strip, np.hstack(panels)])
+
+
+def write_sheet(scan: Scan, values: np.ndarray, r: int, path: Path) -> None:
+    """:func:`sheet_image` of the scan's first 3-D volume, written atomically as a PNG."""
+    import cv2
+
+    first = (...,) + (0,) * (scan.values.ndim - 3)
+    image = sheet_image(scan.values[first], values[first], scan.geometry.axis, r, intensity_for(scan.values))
+
+    def write(temporary: Path) -> None:
+        ok, encoded = cv2.imencode(".png", image)
+        if not ok:
+            raise OSError(f"cannot encode {path}")
+        temporary.write_bytes(encoded.tobytes())
+
+    write_atomically(path, write)

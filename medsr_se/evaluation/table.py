@@ -29,6 +29,7 @@ from basicsr.metrics import calculate_psnr, calculate_ssim
 
 from medsr_se.evaluation.sheets import display_8bit, method_sheet
 from medsr_se.inference import load_generator, upscale
+from medsr_se.inference.upscale import check_image, input_channels
 from medsr_se.io.images import write_image
 from medsr_se.metrics.complexity import gflops_per_megapixel, parameter_count
 from medsr_se.metrics.fov_metrics import calculate_psnr_fov, calculate_ssim_fov
@@ -123,28 +124,57 @@ def timed(run: Callable[[], np.ndarray], device: str) -> tuple[np.ndarray, float
     return result, time.perf_counter() - start
 
 
+def load_models(scale: int, checkpoint: str | Models | None, device: str = "cpu",
+                options: Mapping[str, Mapping] | None = None) -> dict[str, torch.nn.Module]:
+    """{method: generator} of one scale (``options``: see :func:`evaluate_scale`)."""
+    options = options or {}
+    return {method: load_generator(path, device=device, options=options.get(method, options.get("*")),
+                                   upscale=scale)
+            for method, path in models_for_scale(checkpoint)}
+
+
+def check_test_pairs(data: Path, scale: int, models: Mapping[str, torch.nn.Module]) -> list[str]:
+    """The test pairs of a scale (names), every one read and checked before any work (so a run writes all its
+    results or none): both images readable, the HR scale times the LR, the LR fit for each model (channels,
+    type, size: :func:`medsr_se.inference.upscale.check_image`). The first problem is an error naming the file."""
+    hr_dir, lr_dir = data / "test" / "HR", data / "test" / f"LR_x{scale}"
+    names = sorted(p.name for p in hr_dir.glob("*.png"))
+    if not names or not lr_dir.is_dir():
+        raise FileNotFoundError(f"no test pairs for x{scale} in {data}/test (run medsr-prepare first)")
+    for name in names:
+        hr = cv2.imread(str(hr_dir / name), cv2.IMREAD_UNCHANGED)
+        lr = cv2.imread(str(lr_dir / name), cv2.IMREAD_UNCHANGED)
+        if hr is None or lr is None:
+            raise FileNotFoundError(f"cannot read {hr_dir / name} or {lr_dir / name}")
+        if hr.shape != (lr.shape[0] * scale, lr.shape[1] * scale, *lr.shape[2:]):
+            raise ValueError(f"{lr_dir / name}: {lr.shape} is not the HR image's {hr.shape} / {scale}")
+        for method, model in models.items():
+            try:
+                check_image(lr.shape, lr.dtype, model)
+            except ValueError as error:
+                raise ValueError(f"{lr_dir / name}: {method}: {error}") from error
+    return names
+
+
 def evaluate_scale(data: Path, scale: int, checkpoint: str | Models | None, sheets: Path | None,
                    device: str = "cpu", modality: str = "photo",
                    progress: Callable[[int], Callable[[], None]] | None = None,
                    warn: Callable[[str], None] | None = None, niqe: bool = True,
-                   options: Mapping[str, Mapping] | None = None) -> list[dict]:
+                   options: Mapping[str, Mapping] | None = None,
+                   models: Mapping[str, torch.nn.Module] | None = None) -> list[dict]:
     """Per-image rows (image, scale, method, metrics..., params, gflops_per_mp) for bicubic and each model
-    (``checkpoint``: one path, or (method, path) pairs). ``options`` maps a method (or ``"*"``) to the network_g
-    for a checkpoint that does not record its own. Warnings raised on the way (a gray image through a colour
-    model, ...) are gathered and reported once each after the images (:func:`report_warnings`), never in the
-    middle of a progress bar."""
+    (``checkpoint``: one path, or (method, path) pairs; ``models``: those already loaded). ``options`` maps a
+    method (or ``"*"``) to the network_g for a checkpoint that does not record its own. Every pair is checked
+    before the first is computed (:func:`check_test_pairs`). Warnings raised on the way (a gray image through a
+    colour model, ...) are gathered and reported once each after the images (:func:`report_warnings`), never in
+    the middle of a progress bar."""
     hr_dir, lr_dir = data / "test" / "HR", data / "test" / f"LR_x{scale}"
-    names = sorted(p.name for p in hr_dir.glob("*.png"))
-    if not names or not lr_dir.is_dir():
-        raise FileNotFoundError(f"no test pairs for x{scale} in {data}/test (run medsr-prepare-stare first)")
-    options = options or {}
-    models = {method: load_generator(path, device=device, options=options.get(method, options.get("*")),
-                                     upscale=scale)
-              for method, path in models_for_scale(checkpoint)}
+    models = load_models(scale, checkpoint, device, options) if models is None else models
+    names = check_test_pairs(data, scale, models)
     costs = {"bicubic": {"params": 0, "gflops_per_mp": float("nan")}}
     for method, model in models.items():
         costs[method] = {"params": parameter_count(model),
-                         "gflops_per_mp": gflops_per_megapixel(model, model.conv_first.in_channels)}
+                         "gflops_per_mp": gflops_per_megapixel(model, input_channels(model))}
     step = progress(len(names)) if progress else (lambda: None)
     rows = []
     caught: Counter = Counter()
@@ -245,7 +275,7 @@ def evaluate(data: Path, checkpoints: Mapping[int, str | Models], output: Path, 
     warning of a scale once, after its images (default: one Python warning each); ``plot`` writes
     ``per_image_psnr.png`` (model vs bicubic per test image) when a model was evaluated and matplotlib is there."""
     if not (data / "test" / "HR").is_dir():
-        raise FileNotFoundError(f"--data {data}: not a prepared dataset (no test/HR folder; run medsr-prepare-stare "
+        raise FileNotFoundError(f"--data {data}: not a prepared dataset (no test/HR folder; run medsr-prepare "
                                 "first)")
     manifest_path = data / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
@@ -257,12 +287,15 @@ def evaluate(data: Path, checkpoints: Mapping[int, str | Models], output: Path, 
         if not (data / "test" / f"LR_x{scale}").is_dir():
             raise FileNotFoundError(f"--data {data}: no test/LR_x{scale} (prepared scales: "
                                     f"{manifest.get('parameters', {}).get('scales', 'unknown')})")
+    models = {scale: load_models(scale, checkpoints.get(scale), device, options) for scale in scales}
+    for scale in scales:
+        check_test_pairs(data, scale, models[scale])
     output.mkdir(parents=True, exist_ok=True)
     rows = []
     for scale in scales:
         per_scale = (lambda total, scale=scale: progress(scale, total)) if progress else None
         rows += evaluate_scale(data, scale, checkpoints.get(scale), output / "sheets" if sheets else None, device,
-                               manifest.get("modality", "photo"), per_scale, warn, niqe, options)
+                               manifest.get("modality", "photo"), per_scale, warn, niqe, options, models[scale])
     summary = [{**row, "modality": manifest.get("modality", "photo")} for row in summarise(rows)]
     (output / "table.md").write_text(markdown_table(summary))
     write_csv(summary, output / "table.csv")

@@ -1,5 +1,5 @@
 """Reading and writing the images a user brings: PNG / JPEG / TIFF / PPM / BMP through OpenCV (DICOM and NIfTI
-volumes: :mod:`medsr_se.io.volumes`); every write goes through :func:`medsr_se.io.atomic.write_atomically`.
+volumes: :mod:`medsr_se.io.volumes`); every write goes through :func:`medsr_se.io.publish.write_atomically`.
 Shared by ``medsr-infer``, the Python API and evaluation.
 
 Pixels are numpy arrays as OpenCV stores them: (H, W) gray or (H, W, C) BGR, uint8 or uint16.
@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from medsr_se.io.atomic import WriteError, write_atomically
+from medsr_se.io.publish import WriteError, write_atomically
 
 __all__ = ["IMAGE_SUFFIXES", "SUFFIXES", "WriteError", "encode_image", "read_image", "write_atomically",
            "write_image"]

@@ -4,8 +4,9 @@ BasicSR writes ``models/net_*_<iter>.pth`` and ``training_states/<iter>.state`` 
 fails three times, only logs a warning. A run killed (or out of disk) while saving leaves a truncated newest
 ``.state`` that ``--auto_resume`` then picks up. :class:`AtomicSaveMixin` lets BasicSR's own ``save`` write into a
 staging folder, then checks that **every** file of that iteration is there and loads (each network the model has,
-and the training state), and moves them into place with ``os.replace`` (atomic on one file system): networks
-first, the training state last, so a ``.state`` file only ever appears when its networks are complete.
+and the training state), and moves them into place (:func:`medsr_se.io.publish.move_all_into_place`, atomic on one
+file system): networks first, the training state last, so a ``.state`` file only ever appears when its networks
+are complete.
 
 While checking, three entries are added to the staged files:
 
@@ -30,7 +31,9 @@ import torch
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import get_dist_info
 
+from medsr_se.errors import WriteError
 from medsr_se.inference.checkpoint import DATA_KEY, NETWORK_OPTIONS_KEY, TORCH_LOAD_ERRORS
+from medsr_se.io.publish import move_all_into_place
 from medsr_se.utils.options import plain
 
 STAGING_DIR = ".saving"
@@ -57,8 +60,8 @@ def training_data_record(opt: dict) -> dict:
     return {}
 
 
-class CheckpointWriteError(RuntimeError):
-    pass
+class CheckpointWriteError(WriteError):
+    """A checkpoint that could not be written whole; the previous checkpoints are untouched."""
 
 
 class AtomicSaveMixin:
@@ -126,11 +129,12 @@ def _check_and_extend(path: str, extra: dict) -> None:
 
 
 def _publish(staging: str, final_dirs: dict[str, str]) -> None:
-    """Move networks and finally training states into place."""
+    """Move networks and finally training states into place (all or none: :func:`move_all_into_place`)."""
     staged = {key: sorted(os.listdir(osp.join(staging, key))) for key in final_dirs}
+    moves = []
     for key in ("models", "training_states"):
         os.makedirs(final_dirs[key], exist_ok=True)
-        for name in staged[key]:
-            os.replace(osp.join(staging, key, name), osp.join(final_dirs[key], name))
+        moves += [(Path(staging, key, name), Path(final_dirs[key], name)) for name in staged[key]]
+    move_all_into_place(moves)
     shutil.rmtree(staging, ignore_errors=True)
     get_root_logger().debug("checkpoint published: %s", staged)

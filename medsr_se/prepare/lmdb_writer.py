@@ -10,7 +10,7 @@ because this writer does more:
   in full); LmdbMaker maps a fixed size (1 TiB by default) and fails with ``MapFullError`` beyond it;
 - keys are checked (ASCII, no dot) and gray ``(h, w)`` shapes are recorded as ``(h,w,1)`` (LmdbMaker needs three);
 - an existing folder is not a ``sys.exit(1)`` inside the library: the preparation writes into a fresh hidden folder
-  and publishes the whole dataset at the end (:mod:`medsr_se.prepare.prepare_stare`).
+  and publishes the whole dataset at the end (:mod:`medsr_se.prepare.orchestration`).
 """
 
 from __future__ import annotations

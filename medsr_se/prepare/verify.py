@@ -1,4 +1,4 @@
-"""``medsr-prepare-stare --verify DIR``: re-read everything a preparation wrote and check it.
+"""``medsr-prepare --verify DIR``: re-read everything a preparation wrote and check it.
 
 Checks: ``manifest.json`` is there and complete; every LMDB's keys equal its ``meta_info.txt`` keys and are the
 same across HR and every LR; every value decodes to the shape ``meta_info.txt`` states; HR = scale x LR for every

@@ -23,8 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from medsr_se.io import dicom_reading, nifti, volumes
 from medsr_se.io import intensity as intensity_models
-from medsr_se.io import volumes
 
 log = logging.getLogger(__name__)  # warnings, under the "medsr_se" logger (printed by medsr_se.cli.console)
 DICOM_SUFFIX = ".dcm"
@@ -71,23 +71,23 @@ def readable_files(files: list[Path], axis: int, skip_bad: bool) -> tuple[list[v
     found = []
     for path in (p for p in files if volumes.is_nifti(p)):
         try:
-            found.append(volumes.read_nifti(path, axis))
+            found.append(nifti.read_nifti(path, axis))
         except ValueError as error:
             skipped.append(_skip(path, error, skip_bad))
     dicom = [p for p in files if p.suffix.lower() == DICOM_SUFFIX]
     try:
-        found += volumes.read_dicom_volumes(dicom) if dicom else []
+        found += dicom_reading.read_dicom_volumes(dicom) if dicom else []
     except ValueError as error:
         if not skip_bad:
             raise ValueError(f"{error} (pass --skip-bad to leave such files out)") from error
         good = []
         for path in dicom:
             try:
-                volumes.read_dicom_volumes([path])
+                dicom_reading.read_dicom_volumes([path])
                 good.append(path)
             except ValueError as single:
                 skipped.append(_skip(path, single, skip_bad))
-        found += volumes.read_dicom_volumes(good) if good else []
+        found += dicom_reading.read_dicom_volumes(good) if good else []
     return found, skipped
 
 

@@ -200,7 +200,7 @@ def _check_dataset(phase: str, dataset: Mapping, scale: int | None) -> None:
             continue
         where = f"datasets:{phase}:{key}"
         if not osp.isdir(root):
-            raise OptionError(f"{where}: no such folder {root} (prepare the data first: medsr-prepare-stare, "
+            raise OptionError(f"{where}: no such folder {root} (prepare the data first: medsr-prepare, "
                               "see datasets/README.md)")
         if backend == "lmdb" and not osp.isfile(osp.join(root, "meta_info.txt")):
             raise OptionError(f"{where}: {root} is not a BasicSR LMDB (no meta_info.txt)")

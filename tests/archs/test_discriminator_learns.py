@@ -3,16 +3,11 @@ from their bicubic reconstruction. The 0.1.x layout (no BN) is the control each 
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 import torch
 
+from benchmarks import discriminator as bench  # the same data and loop as its table
 from medsr_se.archs.fusion_discriminator_arch import FusionSEDiscriminator, OutdatedDiscriminatorState
-from tests.helpers import REPO_ROOT
-
-sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-import discriminator as bench  # noqa: E402  (benchmarks/discriminator.py: the same data and loop as its table)
 
 # Bounds from benchmarks/discriminator.py at test size (F = 16, 32-px patches, 16 + 16 per batch, x8 bicubic):
 # pairs ranked 0.77-0.80 after 40 iterations and 0.88 after 60 for se improved / none; the 0.1.x layout 0.50-0.52.

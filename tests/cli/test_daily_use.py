@@ -118,6 +118,7 @@ def test_training_curves_plot(tmp_path, capsys):
     assert "no train_*.log" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_recipe_names_and_list(tmp_path):
     assert {"x4", "x8", "x16", "x4_gray", "pretrain_x4", "test_x4"} <= set(recipe_names())
     run = run_python(["-m", "medsr_se.train", "--list-recipes"], cwd=tmp_path)
@@ -129,6 +130,7 @@ def test_recipe_names_and_list(tmp_path):
     assert resolve_option_argument(["train.py", "-opt=nope"]) == ["train.py", "-opt=nope"]  # the reader will say
 
 
+@pytest.mark.slow
 def test_the_wheel_carries_the_recipes(tmp_path):
     """pip install medsr-se (no clone): the option files are inside the package and ``-opt x4`` finds them."""
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
@@ -152,7 +154,7 @@ def test_the_wheel_carries_the_recipes(tmp_path):
 
 
 def test_prepare_is_quiet_with_q_and_detailed_with_v(photos, model, tmp_path, capsys):
-    from medsr_se.cli import prepare_stare as prepare_cli
+    from medsr_se.cli import prepare as prepare_cli
 
     arguments = [str(photos), "--scales", "2", "--crop-size", "32", "--step", "32", "--n-test", "1", "--workers", "1"]
     assert prepare_cli.main([*arguments, "-o", str(tmp_path / "q"), "-q"]) == 0

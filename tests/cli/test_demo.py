@@ -1,12 +1,15 @@
 import re
 import subprocess
 
+import pytest
 import torch
 import yaml
 from torchvision.models import vgg as tv_vgg
 
 from medsr_se.cli import demo
 from medsr_se.losses.vgg_features import WEIGHT_FILES
+
+pytestmark = pytest.mark.slow  # trainings / subprocess pipelines (the fast loop: pytest -m "not slow")
 
 
 def random_vgg19_in_the_hub_cache(torch_home) -> None:

@@ -16,6 +16,7 @@ from nibabel.affines import apply_affine
 from scipy import ndimage
 
 from medsr_se.cli import selfsr
+from medsr_se.evaluation import sheets
 from medsr_se.utils.options import derive, dump_yaml
 from tests.helpers import subprocess_env
 from tests.io.test_through_plane_geometry import mr_series
@@ -51,6 +52,7 @@ def tiny_recipe(path, total_iter: int, checkpoint_every: int):
     return dump_yaml(options, path)
 
 
+@pytest.mark.slow
 def test_trains_resumes_after_a_kill_and_writes_nifti_and_dicom(tmp_path):
     scan = thick_scan(tmp_path / "thick.nii.gz")
     recipe = tiny_recipe(tmp_path / "tiny.yml", total_iter=100000, checkpoint_every=5)
@@ -160,9 +162,9 @@ def test_sheet_panels_show_input_cubic_and_result_under_their_titles():
     source = rng.random((6, 9, 4)).astype(np.float32) * 100  # slice axis 2, r = 3
     result = rng.random((6, 9, 12)).astype(np.float32) * 100
     intensity = tp.intensity_for(source)
-    image = selfsr.sheet_image(source, result, 2, 3, intensity)
+    image = sheets.sheet_image(source, result, 2, 3, intensity)
     cubic = ndimage.zoom(source, (1, 1, 3), order=3, mode="nearest", grid_mode=True)
-    enlarge = (image.shape[0] - 2 * (selfsr.LABEL_HEIGHT + 2)) // (2 * 12)  # two rows of 12 slices each
+    enlarge = (image.shape[0] - 2 * (sheets.LABEL_HEIGHT + 2)) // (2 * 12)  # two rows of 12 slices each
     assert enlarge >= 2
     top = 0
     for across in (0, 1):
@@ -170,16 +172,17 @@ def test_sheet_panels_show_input_cubic_and_result_under_their_titles():
         views = [np.repeat(source, 3, axis=2)[cut], cubic[cut], result[cut]]  # (other in-plane, slices)
         views = [np.clip((v.T - source.min()) / (source.max() - source.min()), 0, 1) for v in views]  # slices down
         height, width = views[0].shape
-        strip = image[top:top + selfsr.LABEL_HEIGHT]
-        panels = image[top + selfsr.LABEL_HEIGHT:top + selfsr.LABEL_HEIGHT + height * enlarge]
+        strip = image[top:top + sheets.LABEL_HEIGHT]
+        panels = image[top + sheets.LABEL_HEIGHT:top + sheets.LABEL_HEIGHT + height * enlarge]
         for index, view in enumerate(views):
             panel = panels[:, index * width * enlarge:(index + 1) * width * enlarge]
             np.testing.assert_array_equal(panel[::enlarge, ::enlarge], np.round(view * 255).astype(np.uint8))
             assert strip[:, index * width * enlarge:(index + 1) * width * enlarge].any()  # a title above it
-        top += selfsr.LABEL_HEIGHT + height * enlarge + 2
+        top += sheets.LABEL_HEIGHT + height * enlarge + 2
     assert top == image.shape[0]
 
 
+@pytest.mark.slow
 def test_nonfinite_voxels_are_one_line_or_replaced_with_a_warning(tmp_path, capsys):
     """A NIfTI with a NaN and an inf: without --nonfinite one line naming the file and the counts, exit 2, nothing
     written; with --nonfinite 0 the same scan trains (dataset included) and the result is finite, the warning
@@ -221,3 +224,111 @@ def test_medsr_infer_with_scale_and_a_through_plane_model_points_to_selfsr(tmp_p
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and "through-plane model" in err and "medsr-selfsr" in err
         assert not (tmp_path / "out").exists()
+
+
+def through_plane_model(path, r: int = R, channels: int = 1, upscale=None):
+    """An untrained SEEDSRGenerator (upscale [r, 1] unless given) with the image skip: no training needed."""
+    import torch
+
+    from medsr_se.archs.seedsr_arch import SEEDSRGenerator
+
+    torch.manual_seed(0)
+    net = SEEDSRGenerator(channels, channels, num_feat=8, num_block=1, upscale=upscale or [r, 1], img_residual=True)
+    torch.save({"params": net.state_dict()}, path)
+    return path
+
+
+def test_the_slice_profile_and_where_it_came_from_are_said(tmp_path, capsys):
+    """The note names the profile and its source: the BIDS sidecar beside the NIfTI, --slice-thickness,
+    --slice-profile, or "assumed = slice spacing" with a warning that says to give --slice-thickness (was: the
+    thickness silently taken = the slice spacing, the sidecar never read). Oracle: the sidecar written here."""
+    import json
+
+    scan = thick_scan(tmp_path / "thick.nii.gz")  # 2 mm in-plane, 6 mm slices
+    model = through_plane_model(tmp_path / "g3.pth")
+    np.save(tmp_path / "box.npy", np.ones(3))
+
+    def run(out: str, *extra) -> str:
+        assert selfsr.main(["-i", str(scan), "-o", str(tmp_path / out), "--model", str(model), "--device", "cpu",
+                            *extra]) == 0
+        return capsys.readouterr().err
+
+    err = run("assumed")
+    assert "slice profile: Gaussian FWHM 6 mm = 3 px (assumed = slice spacing: the scan does not say" in err
+    assert f"warning: {scan}: the slice thickness is not known" in err and "--slice-thickness" in err
+    (tmp_path / "thick.json").write_text(json.dumps({"SliceThickness": 4, "SpacingBetweenSlices": 6}))
+    err = run("sidecar")
+    assert "slice profile: Gaussian FWHM 4 mm = 2 px (from the BIDS sidecar thick.json: SliceThickness)" in err
+    assert "warning" not in err
+    err = run("option", "--slice-thickness", "5")
+    assert "slice profile: Gaussian FWHM 5 mm = 2.5 px (from --slice-thickness)" in err and "warning" not in err
+    (tmp_path / "thick.json").unlink()
+    err = run("kernel", "--slice-profile", str(tmp_path / "box.npy"))
+    assert f"slice profile: kernel {tmp_path / 'box.npy'} (3 taps) (from --slice-profile)" in err
+    assert "warning" not in err
+
+
+def test_the_training_options_carry_the_thickness_and_its_source(tmp_path):
+    import json
+
+    from medsr_se import throughplane as tp
+
+    scan_path = thick_scan(tmp_path / "thick.nii.gz")
+    (tmp_path / "thick.json").write_text(json.dumps({"SliceThickness": 4.5}))
+    args = selfsr.build_parser().parse_args(["-i", str(scan_path), "-o", str(tmp_path / "o")])
+    options = selfsr.training_options(args, tp.read_scan(scan_path), R, "thick_selfsr_x3")
+    train = options["datasets"]["train"]
+    assert train["slice_thickness"] == 4.5
+    assert train["slice_thickness_source"] == "from the BIDS sidecar thick.json: SliceThickness"
+
+
+@pytest.mark.parametrize("name,write,says", [
+    ("strings.npy", lambda path: np.save(path, np.array(["1", "2", "1"])), "not numeric"),
+    ("complex.npy", lambda path: np.save(path, np.array([1 + 1j, 2, 1])), "complex"),
+    ("kernel.txt", lambda path: path.write_text("1 2 1\n"), "not a .npy file"),
+])
+def test_a_bad_slice_profile_is_one_error_line(tmp_path, capsys, name, write, says):
+    """(was: a ValueError traceback for strings; a complex kernel accepted with numpy's ComplexWarning; "pickled
+    data" for a text file)"""
+    scan = thick_scan(tmp_path / "thick.nii.gz")
+    write(tmp_path / name)
+    assert selfsr.main(["-i", str(scan), "-o", str(tmp_path / "o"), "--slice-profile", str(tmp_path / name)]) == 2
+    line = error_line(capsys)
+    assert str(tmp_path / name) in line and says in line and "pickled" not in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_series_without_image_position_is_refused_before_any_work(tmp_path, capsys):
+    """A DICOM series with SpacingBetweenSlices but no ImagePositionPatient: one line naming a slice file and the
+    attribute, nothing created (was: trained / applied, then AttributeError while writing the result)."""
+    series = mr_series(tmp_path / "dicom", count=4, gap=0.3125 * R)
+    for path in series.iterdir():
+        dataset = pydicom.dcmread(str(path))
+        dataset.SpacingBetweenSlices = 0.3125 * R
+        del dataset.ImagePositionPatient
+        dataset.save_as(str(path), enforce_file_format=True)
+    model = through_plane_model(tmp_path / "g3.pth")
+    assert selfsr.main(["-i", str(series), "-o", str(tmp_path / "o"), "--model", str(model), "--device", "cpu"]) == 2
+    line = error_line(capsys)
+    assert f"{series}{'/'}" in line and ": no ImagePositionPatient" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_model_says_what_it_is_when_it_does_not_fit(tmp_path, capsys):
+    """An in-plane model is named one, with what medsr-selfsr needs, and no --scale hint (it cannot help; was:
+    "give --scale to choose r"); a through-plane model of another r points to --scale with its r; a 3-channel
+    through-plane model is refused before the network meets a 1-channel scan."""
+    scan = thick_scan(tmp_path / "thick.nii.gz")
+
+    def refused(model) -> str:
+        assert selfsr.main(["-i", str(scan), "-o", str(tmp_path / "o"), "--model", str(model)]) == 2
+        return error_line(capsys)
+
+    line = refused(through_plane_model(tmp_path / "x4.pth", upscale=4))
+    assert "an in-plane model (x4 on both axes)" in line and "through-plane model (upscale [r, 1])" in line
+    assert "trained by medsr-selfsr" in line and "--scale" not in line
+    line = refused(through_plane_model(tmp_path / "r4.pth", r=4))
+    assert "trained with upscale [4, 1], but this scan needs [3, 1]" in line and "--scale 4" in line
+    line = refused(through_plane_model(tmp_path / "rgb.pth", channels=3))
+    assert "3-channel" in line and "1-channel" in line
+    assert not (tmp_path / "o").exists()

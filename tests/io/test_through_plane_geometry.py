@@ -14,7 +14,7 @@ from nibabel.affines import apply_affine
 from pydicom.uid import generate_uid
 
 from medsr_se import throughplane as tp
-from medsr_se.io import volumes
+from medsr_se.io import dicom_derived, volumes
 from tests.medical import pydicom_file
 
 
@@ -98,8 +98,8 @@ def test_dicom_series_positions_and_slice_attributes(tmp_path, r):
     assert tp.choose_scale(scan.geometry, "in") == r
     count = scan.values.shape[0]
     values = np.repeat(scan.values, r, axis=0)
-    series = volumes.through_plane_series(scan.volume, values, r, "test")
-    volumes.write_dicom_series((dataset, tmp_path / "out" / name) for name, dataset in series)
+    series = dicom_derived.through_plane_series(scan.volume, values, r, "test")
+    dicom_derived.write_dicom_series((dataset, tmp_path / "out" / name) for name, dataset in series)
     written = sorted((pydicom.dcmread(str(p)) for p in (tmp_path / "out").iterdir()),
                      key=lambda ds: int(ds.InstanceNumber))
     assert [int(ds.InstanceNumber) for ds in written] == list(range(1, r * count + 1))
@@ -175,3 +175,140 @@ def test_windows_litter_is_skipped_but_a_compressed_slice_is_an_error(tmp_path):
     (folder / "s5.dcm.gz").write_bytes(gzip.compress((folder / "s1.dcm").read_bytes()))
     with pytest.warns(UserWarning), pytest.raises(tp.ThroughPlaneError, match="s5.dcm.gz"):
         tp.read_scan(folder)
+
+
+def edit_slices(folder, edit, names=None):
+    """``edit(dataset, index)`` on the slices of ``folder`` (all, or those named), saved in place; index in name
+    order."""
+    for index, path in enumerate(sorted(folder.iterdir())):
+        if names is None or path.name in names:
+            dataset = pydicom.dcmread(str(path))
+            edit(dataset, index)
+            dataset.save_as(str(path), enforce_file_format=True)
+    return folder
+
+
+@pytest.mark.parametrize("keyword", ["ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"])
+def test_a_slice_without_a_plane_attribute_is_refused_at_read_time(tmp_path, keyword):
+    """Every slice needs ImagePositionPatient, ImageOrientationPatient and PixelSpacing: the through-plane writer
+    places the r·N new slices from them. A slice lacking one, even with SpacingBetweenSlices, is one line naming
+    the file and the attribute when the scan is read (was: accepted, trained, applied, then AttributeError while
+    writing; a later slice's PixelSpacing was never looked at)."""
+    folder = mr_series(tmp_path / "in", count=4)
+
+    def drop(dataset, index):
+        dataset.SpacingBetweenSlices = 0.9375
+        if index == 1:  # s2.dcm
+            delattr(dataset, keyword)
+
+    edit_slices(folder, drop)
+    with pytest.raises(tp.ThroughPlaneError) as raised:
+        tp.read_scan(folder)
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith(f"{folder / 's2.dcm'}: no {keyword}"), message
+
+
+@pytest.mark.parametrize("keyword,value,says", [
+    ("ImagePositionPatient", [1.0, 2.0], "ImagePositionPatient has 2 values, not 3"),
+    ("ImagePositionPatient", ["abc", "1", "2"], "ImagePositionPatient"),
+    ("ImageOrientationPatient", [0.0] * 6, "ImageOrientationPatient [0, 0, 0, 0, 0, 0]: not two orthogonal unit"),
+    ("ImageOrientationPatient", [1.0, 0, 0, 0, 1.0, 0], "ImageOrientationPatient [1, 0, 0, 0, 1, 0] differs from"),
+    ("PixelSpacing", [0.3125, 0.5], "PixelSpacing [0.3125, 0.5] differs from"),
+    ("PixelSpacing", [0.3125, -0.3125], "PixelSpacing [0.3125, -0.3125]: must be positive"),
+    ("SliceLocation", "abc", "SliceLocation 'abc' is not a finite number"),
+    ("SliceThickness", "abc", "SliceThickness 'abc' is not a finite number"),
+])
+def test_a_damaged_plane_attribute_is_one_line_naming_the_file(tmp_path, keyword, value, says):
+    """What the writer would fail on, or place wrongly: a position of 2 values, a non-numeric one, a degenerate
+    orientation, one slice of another orientation or pixel spacing, a SliceLocation / SliceThickness that is no
+    number (was: read, then a traceback or a wrong geometry)."""
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+    from pydicom.dataelem import RawDataElement
+
+    folder = mr_series(tmp_path / "in", count=4)
+
+    def damage(dataset, index):
+        tag = tag_for_keyword(keyword)
+        raw = "\\".join(str(v) for v in value) if isinstance(value, list) else value
+        raw = raw.encode() + (b" " if len(raw) % 2 else b"")
+        dataset._dict[tag] = RawDataElement(pydicom.tag.Tag(tag), dictionary_VR(tag), len(raw), raw, 0, False, True)
+
+    edit_slices(folder, damage, names={"s2.dcm"})
+    with pytest.raises(tp.ThroughPlaneError) as raised:
+        tp.read_scan(folder)
+    message = str(raised.value)
+    assert "\n" not in message and "s2.dcm" in message and says in message, message
+
+
+def test_a_slice_off_the_line_of_the_others_is_refused(tmp_path):
+    """Positions evenly spaced along the normal but one slice shifted 1 mm in its plane: the writer interpolates
+    the new positions on the line from the first to the last slice, so this would misplace them."""
+    folder = mr_series(tmp_path / "in", count=4)
+
+    def shift(dataset, index):
+        dataset.ImagePositionPatient = [round(float(p) + float(d), 5) for p, d in
+                                        zip(dataset.ImagePositionPatient, ROW_DIRECTION)]
+
+    edit_slices(folder, shift, names={"s2.dcm"})
+    with pytest.raises(tp.ThroughPlaneError, match=r"s2.dcm: ImagePositionPatient .* is 1 mm off the line"):
+        tp.read_scan(folder)
+
+
+def test_a_tilted_series_keeps_its_slice_positions(tmp_path):
+    """A gantry tilt: slice positions on a line that is not the normal (each slice 0.3 mm further along the row
+    direction). Read (slice spacing along the normal), and every input slice keeps its ImagePositionPatient at
+    output slice r·k + (r − 1)/2. Oracle: the positions written into the input files."""
+    r = 3
+    folder = mr_series(tmp_path / "in", count=4, gap=0.3125 * r)
+
+    def tilt(dataset, index):
+        k = int(dataset.InstanceNumber) - 1
+        dataset.ImagePositionPatient = [round(float(p) + 0.3 * k * float(d), 5) for p, d in
+                                        zip(dataset.ImagePositionPatient, ROW_DIRECTION)]
+
+    edit_slices(folder, tilt)
+    scan = tp.read_scan(folder)
+    assert scan.geometry.slice_spacing == pytest.approx(0.3125 * r, abs=1e-4)
+    series = dicom_derived.through_plane_series(scan.volume, np.repeat(scan.values, r, axis=0), r, "test")
+    dicom_derived.write_dicom_series((dataset, tmp_path / "out" / name) for name, dataset in series)
+    written = sorted((pydicom.dcmread(str(p)) for p in (tmp_path / "out").iterdir()),
+                     key=lambda ds: int(ds.InstanceNumber))
+    inputs = sorted((pydicom.dcmread(str(p)) for p in folder.iterdir()), key=lambda ds: int(ds.InstanceNumber))
+    for k, source in enumerate(inputs):
+        np.testing.assert_allclose([float(v) for v in written[r * k + 1].ImagePositionPatient],
+                                   [float(v) for v in source.ImagePositionPatient], atol=1e-4)
+
+
+def test_slice_location_on_some_slices_only_is_not_copied_stale(tmp_path):
+    """SliceLocation on two of four slices: the result cannot interpolate it, so no output slice carries one (was:
+    each output slice copied its nearest input slice's, r slices sharing one location)."""
+    r = 3
+    folder = mr_series(tmp_path / "in", count=4, gap=0.3125 * r)
+    edit_slices(folder, lambda dataset, index: delattr(dataset, "SliceLocation"), names={"s1.dcm", "s2.dcm"})
+    scan = tp.read_scan(folder)
+    series = dicom_derived.through_plane_series(scan.volume, np.repeat(scan.values, r, axis=0), r, "test")
+    assert not any("SliceLocation" in dataset for _, dataset in series)
+
+
+def test_the_slice_thickness_and_its_source_from_dicom(tmp_path):
+    """SliceThickness of every slice gives the profile and says so; missing or 0 everywhere: assumed = the slice
+    spacing, and said; different between slices, or negative: one line naming the files."""
+    folder = mr_series(tmp_path / "in", count=4, thickness=0.9)
+    geometry = tp.read_scan(folder).geometry
+    assert geometry.slice_thickness == pytest.approx(0.9) and geometry.thickness_source == "from DICOM SliceThickness"
+    assert tp.read_scan(folder, slice_thickness=2.0).geometry.thickness_source == "from --slice-thickness"
+    for name, edit, says in [("none", lambda ds, i: delattr(ds, "SliceThickness"), "has no SliceThickness"),
+                             ("zero", lambda ds, i: setattr(ds, "SliceThickness", 0), "SliceThickness is 0")]:
+        other = edit_slices(mr_series(tmp_path / name, count=4, thickness=0.9), edit)
+        geometry = tp.read_scan(other).geometry
+        assert geometry.thickness_assumed and geometry.slice_thickness == pytest.approx(0.9375, abs=1e-4)
+        assert geometry.thickness_source.startswith("assumed = slice spacing") and says in geometry.thickness_source
+    mixed = edit_slices(mr_series(tmp_path / "mixed", count=4, thickness=0.9),
+                        lambda ds, i: setattr(ds, "SliceThickness", 2.0), names={"s3.dcm"})
+    with pytest.raises(tp.ThroughPlaneError, match=r"SliceThickness differs between slices: 2 mm in s3.dcm, 0.9 mm "
+                                                   r"in s\d.dcm.*--slice-thickness"):
+        tp.read_scan(mixed)
+    assert tp.read_scan(mixed, slice_thickness=1.0).geometry.slice_thickness == 1.0  # the option settles it
+    negative = edit_slices(mr_series(tmp_path / "negative", count=4), lambda ds, i: setattr(ds, "SliceThickness", -1))
+    with pytest.raises(tp.ThroughPlaneError, match=r"s\d.dcm: SliceThickness -1 mm is negative"):
+        tp.read_scan(negative)

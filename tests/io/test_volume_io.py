@@ -1,7 +1,7 @@
 """medsr_se.io.volumes at the library level: NIfTI forms, DICOM attributes, whole-or-nothing writes, refused inputs.
 
 Every geometric check is against nibabel / the DICOM attributes computed by hand here, never against
-:func:`medsr_se.io.volumes.scaled_affine`.
+:func:`medsr_se.io.nifti.scaled_affine`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medsr_se.io import volumes
+from medsr_se.io import dicom_derived, dicom_reading, nifti, volumes
 from tests.medical import nibabel_data
 
 nibabel = pytest.importorskip("nibabel", reason="the medical extra is part of the test extra")
@@ -76,9 +76,9 @@ def test_nifti_forms_are_scaled_each_from_itself_with_its_code(tmp_path, flavour
     its unscaled offsets. Both forms, coded or not, keep voxel centres: old voxel i is new voxel i·s + (s−1)/2."""
     path = flavoured_nifti(tmp_path, flavour)
     source = nibabel.load(str(path))
-    volume = volumes.read_nifti(path, axis)
+    volume = nifti.read_nifti(path, axis)
     target = tmp_path / ("out" + FLAVOURS[flavour][1])
-    volumes.write_nifti(volume, nearest(volume.values, volume.in_plane_axes), SCALE, target)
+    nifti.write_nifti(volume, nearest(volume.values, volume.in_plane_axes), SCALE, target)
     result = nibabel.load(str(target))
     assert type(result) is type(source)
     old, new = centres(source.shape, volume.in_plane_axes)
@@ -110,9 +110,9 @@ def test_non_finite_nifti_values_are_refused_with_the_count(tmp_path):
     path = small_nifti(tmp_path / "nan.nii", data)
     with pytest.raises(volumes.VolumeError, match=r"nan.nii: 4 non-finite value\(s\) of 120 \(1 NaN, 2 \+inf, "
                                                   r"1 -inf\).*nonfinite"):
-        volumes.read_nifti(path)
+        nifti.read_nifti(path)
     with pytest.warns(UserWarning, match=r"nan.nii: 4 non-finite value\(s\).*replaced by -5"):
-        volume = volumes.read_nifti(path, nonfinite=-5.0)
+        volume = nifti.read_nifti(path, nonfinite=-5.0)
     expected = np.where(np.isfinite(data), data, -5.0)
     np.testing.assert_array_equal(volume.values, expected)
 
@@ -121,23 +121,23 @@ def test_all_nan_nifti_is_refused_naming_the_file(tmp_path):
     """Before (defect 14): "no finite values to measure an intensity range on", no file named."""
     path = small_nifti(tmp_path / "empty.nii", np.full((4, 4, 3), np.nan, np.float32))
     with pytest.raises(volumes.VolumeError, match=r"empty.nii: 48 non-finite value\(s\) of 48 \(48 NaN"):
-        volumes.read_nifti(path)
+        nifti.read_nifti(path)
 
 
 def test_complex_nifti_is_refused_in_one_line_without_numpy_warning(tmp_path, recwarn):
     """Before: the imaginary part was dropped with numpy's raw ComplexWarning."""
     path = small_nifti(tmp_path / "complex.nii", (np.ones((4, 4, 3)) * (1 + 2j)).astype(np.complex64))
     with pytest.raises(volumes.VolumeError, match=r"complex.nii: complex-valued NIfTI \(complex64\).*magnitude"):
-        volumes.read_nifti(path)
+        nifti.read_nifti(path)
     assert not [w for w in recwarn if issubclass(w.category, np.exceptions.ComplexWarning)]
 
 
 def test_rgb_and_cifti_files_are_refused_in_one_line(tmp_path):
     rgb = np.zeros((4, 4, 3), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
     with pytest.raises(volumes.VolumeError, match=r"rgb.nii: .*RGB.*one value per voxel"):
-        volumes.read_nifti(small_nifti(tmp_path / "rgb.nii", rgb))
+        nifti.read_nifti(small_nifti(tmp_path / "rgb.nii", rgb))
     with pytest.raises(volumes.VolumeError, match=r"row_major.dconn.nii: a CIFTI-2 file"):
-        volumes.read_nifti(nibabel_data() / "row_major.dconn.nii")
+        nifti.read_nifti(nibabel_data() / "row_major.dconn.nii")
 
 
 @pytest.mark.parametrize("cut", [0.5, 0.001])
@@ -146,7 +146,7 @@ def test_truncated_nifti_is_one_line(tmp_path, cut):
     raw = (nibabel_data() / "anatomical.nii").read_bytes()
     (tmp_path / "cut.nii").write_bytes(raw[: int(len(raw) * cut)])
     with pytest.raises(volumes.VolumeError, match="cut.nii: cannot read the NIfTI volume") as caught:
-        volumes.read_nifti(tmp_path / "cut.nii")
+        nifti.read_nifti(tmp_path / "cut.nii")
     assert "\n" not in str(caught.value)
 
 
@@ -156,13 +156,13 @@ def test_an_in_plane_axis_of_one_voxel_is_refused(tmp_path, shape, axis, message
     """Before: a 2-D NIfTI with --axis 0 ended in an IndexError traceback in write_nifti (an empty folder left)."""
     path = small_nifti(tmp_path / "flat.nii", np.ones(shape, np.float32))
     with pytest.raises(volumes.VolumeError, match=f"flat.nii: .*{message}.*--axis"):
-        volumes.read_nifti(path, axis)
+        nifti.read_nifti(path, axis)
 
 
 def test_a_2d_nifti_along_its_own_plane_round_trips(tmp_path):
     path = small_nifti(tmp_path / "flat.nii", np.arange(48, dtype=np.float32).reshape(8, 6))
-    volume = volumes.read_nifti(path, 2)
-    volumes.write_nifti(volume, nearest(volume.values, (0, 1)), SCALE, tmp_path / "out.nii")
+    volume = nifti.read_nifti(path, 2)
+    nifti.write_nifti(volume, nearest(volume.values, (0, 1)), SCALE, tmp_path / "out.nii")
     result = nibabel.load(str(tmp_path / "out.nii"))
     assert result.shape == (16, 12)
     np.testing.assert_allclose(np.asarray(result.dataobj), nearest(np.asarray(nibabel.load(path).dataobj), (0, 1)),
@@ -172,13 +172,13 @@ def test_a_2d_nifti_along_its_own_plane_round_trips(tmp_path):
 def test_slice_timing_of_an_upscaled_slice_dimension_is_cleared(tmp_path):
     """example4d.nii.gz says its slices (dim_info) run along axis 2 with slice_end 23: upscaling axis 2
     (--axis 0) leaves them describing no slice of the result."""
-    volume = volumes.read_nifti(nibabel_data() / "example4d.nii.gz", 0)
+    volume = nifti.read_nifti(nibabel_data() / "example4d.nii.gz", 0)
     with pytest.warns(UserWarning, match="slice dimension.*axis 2.*cleared"):
-        volumes.write_nifti(volume, nearest(volume.values, (1, 2)), SCALE, tmp_path / "out.nii.gz")
+        nifti.write_nifti(volume, nearest(volume.values, (1, 2)), SCALE, tmp_path / "out.nii.gz")
     header = nibabel.load(str(tmp_path / "out.nii.gz")).header
     assert header.get_dim_info()[2] is None and int(header["slice_end"]) == 0
-    kept = volumes.read_nifti(nibabel_data() / "example4d.nii.gz", 2)
-    volumes.write_nifti(kept, nearest(kept.values, (0, 1)), SCALE, tmp_path / "kept.nii.gz")
+    kept = nifti.read_nifti(nibabel_data() / "example4d.nii.gz", 2)
+    nifti.write_nifti(kept, nearest(kept.values, (0, 1)), SCALE, tmp_path / "kept.nii.gz")
     assert nibabel.load(str(tmp_path / "kept.nii.gz")).header.get_dim_info() == (0, 1, 2)
 
 
@@ -200,8 +200,8 @@ def ct_copy(tmp_path, name: str = "ct.dcm", **attributes):
 def test_rescale_slope_zero_is_refused(tmp_path):
     """Before: RescaleSlope 0 was read as 1 without a word (and written back as 0)."""
     with pytest.raises(volumes.VolumeError, match=r"ct.dcm: RescaleSlope 0.*every pixel"):
-        volumes.read_dicom_volumes([ct_copy(tmp_path, RescaleSlope=0)])
-    volume = volumes.read_dicom_volumes([ct_copy(tmp_path, "two.dcm", RescaleSlope=2, RescaleIntercept=-1000)])[0]
+        dicom_reading.read_dicom_volumes([ct_copy(tmp_path, RescaleSlope=0)])
+    volume = dicom_reading.read_dicom_volumes([ct_copy(tmp_path, "two.dcm", RescaleSlope=2, RescaleIntercept=-1000)])[0]
     stored = pydicom.dcmread(str(tmp_path / "two.dcm")).pixel_array
     np.testing.assert_array_equal(volume.values[0], stored * 2.0 - 1000)
 
@@ -214,16 +214,16 @@ def test_colour_dicom_is_refused_naming_its_photometric_interpretation(name, pho
     from tests.medical import pydicom_file
 
     with pytest.raises(volumes.VolumeError, match=f"{name}: PhotometricInterpretation {photometric}"):
-        volumes.read_dicom_volumes([pydicom_file(name)])
+        dicom_reading.read_dicom_volumes([pydicom_file(name)])
 
 
 def test_monochrome1_keeps_its_values_and_its_photometric_interpretation(tmp_path):
     """MONOCHROME1 only tells a viewer to show the lowest value white: the physical values are the same as the
     MONOCHROME2 file's, and the result keeps MONOCHROME1 so that it displays like its input."""
-    one = volumes.read_dicom_volumes([ct_copy(tmp_path, "one.dcm", PhotometricInterpretation="MONOCHROME1")])[0]
-    two = volumes.read_dicom_volumes([ct_copy(tmp_path, "two.dcm")])[0]
+    one = dicom_reading.read_dicom_volumes([ct_copy(tmp_path, "one.dcm", PhotometricInterpretation="MONOCHROME1")])[0]
+    two = dicom_reading.read_dicom_volumes([ct_copy(tmp_path, "two.dcm")])[0]
     np.testing.assert_array_equal(one.values, two.values)
-    (_, derived), = volumes.derived_series(one, nearest(one.values, (1, 2)), SCALE, "test")
+    (_, derived), = dicom_derived.derived_series(one, nearest(one.values, (1, 2)), SCALE, "test")
     assert derived.PhotometricInterpretation == "MONOCHROME1"
 
 
@@ -242,13 +242,13 @@ def test_compressed_dicom_without_a_decoder_is_one_line(tmp_path):
     shutil.copy(source, tmp_path / "jls.dcm")
     with pytest.raises(volumes.VolumeError, match=r"jls.dcm: pixel data compressed as JPEG-LS Lossless.*pip "
                                                   r"install") as e:
-        volumes.read_dicom_volumes([tmp_path / "jls.dcm"])
+        dicom_reading.read_dicom_volumes([tmp_path / "jls.dcm"])
     assert "\n" not in str(e.value)
 
 
 def derive(volume, scale: int = SCALE) -> list:
     """The derived datasets of ``volume`` upscaled by nearest-neighbour (a stand-in for the network)."""
-    return [dataset for _, dataset in volumes.derived_series(volume, nearest(volume.values, (1, 2), scale), scale,
+    return [dataset for _, dataset in dicom_derived.derived_series(volume, nearest(volume.values, (1, 2), scale), scale,
                                                             "test")]
 
 
@@ -262,7 +262,7 @@ def test_overlays_follow_the_pixel_grid_and_the_icon_is_dropped_with_a_note(tmp_
     source[0x6000, 0x1301] = pydicom.DataElement(0x60001301, "IS", 222)  # ROIArea, in input pixels
     source[0x6000, 0x1302] = pydicom.DataElement(0x60001302, "DS", 12.5)  # ROIMean, of the input's pixels
     source.save_as(str(tmp_path / "overlay.dcm"), enforce_file_format=True)
-    volume = volumes.read_dicom_volumes([tmp_path / "overlay.dcm"])[0]
+    volume = dicom_reading.read_dicom_volumes([tmp_path / "overlay.dcm"])[0]
     with pytest.warns(UserWarning) as caught:
         (derived,) = derive(volume)
     notes = " ".join(str(w.message) for w in caught)
@@ -296,7 +296,7 @@ def test_spacings_shutters_and_ultrasound_regions_follow_the_pixel_grid(tmp_path
                    ShutterUpperHorizontalEdge=1, ShutterLowerHorizontalEdge=64,
                    SequenceOfUltrasoundRegions=[ultrasound_region()], PixelAspectRatio=[1, 1])
     source = pydicom.dcmread(str(path))
-    (derived,) = derive(volumes.read_dicom_volumes([path])[0])
+    (derived,) = derive(dicom_reading.read_dicom_volumes([path])[0])
     assert [float(v) for v in derived.PixelSpacing] == pytest.approx([float(v) / 2 for v in source.PixelSpacing])
     assert [float(v) for v in derived.ImagerPixelSpacing] == pytest.approx([0.4, 0.3])
     assert [float(v) for v in derived.NominalScannedPixelSpacing] == pytest.approx([0.25, 0.2])
@@ -329,7 +329,7 @@ def test_spacings_shutters_and_ultrasound_regions_follow_the_pixel_grid(tmp_path
 ])
 def test_attributes_in_input_pixels_that_cannot_be_scaled_are_refused(tmp_path, attributes, named):
     with pytest.raises(volumes.VolumeError, match=f"ct.dcm: {named}"):
-        volumes.read_dicom_volumes([ct_copy(tmp_path, **attributes)])
+        dicom_reading.read_dicom_volumes([ct_copy(tmp_path, **attributes)])
 
 
 def test_curves_embedded_overlays_and_one_bit_images_are_refused(tmp_path):
@@ -337,18 +337,18 @@ def test_curves_embedded_overlays_and_one_bit_images_are_refused(tmp_path):
     dataset[0x5000, 0x3000] = pydicom.DataElement(0x50003000, "OW", b"\0" * 8)  # retired CurveData
     dataset.save_as(str(tmp_path / "curve.dcm"))
     with pytest.raises(volumes.VolumeError, match=r"curve.dcm: CurveData \(5000,3000\)"):
-        volumes.read_dicom_volumes([tmp_path / "curve.dcm"])
+        dicom_reading.read_dicom_volumes([tmp_path / "curve.dcm"])
     dataset = pydicom.dcmread(str(ct_copy(tmp_path)))
     dataset[0x6000, 0x0010] = pydicom.DataElement(0x60000010, "US", 128)  # an overlay without OverlayData:
     dataset[0x6000, 0x0100] = pydicom.DataElement(0x60000100, "US", 16)  # in the pixel data's unused bits
     dataset[0x6000, 0x0102] = pydicom.DataElement(0x60000102, "US", 15)
     dataset.save_as(str(tmp_path / "embedded.dcm"))
     with pytest.raises(volumes.VolumeError, match=r"embedded.dcm: .*overlay.*\(6000"):
-        volumes.read_dicom_volumes([tmp_path / "embedded.dcm"])
+        dicom_reading.read_dicom_volumes([tmp_path / "embedded.dcm"])
     from tests.medical import pydicom_file
 
     with pytest.raises(volumes.VolumeError, match=r"liver_1frame.dcm: BitsAllocated 1"):
-        volumes.read_dicom_volumes([pydicom_file("liver_1frame.dcm")])
+        dicom_reading.read_dicom_volumes([pydicom_file("liver_1frame.dcm")])
 
 
 def test_pixel_padding_stays_padding(tmp_path):
@@ -362,9 +362,9 @@ def test_pixel_padding_stays_padding(tmp_path):
     pixels[20:30, 40:45] = -2000
     source.PixelData = pixels.tobytes()
     source.save_as(str(tmp_path / "pad.dcm"), enforce_file_format=True)
-    volume = volumes.read_dicom_volumes([tmp_path / "pad.dcm"])[0]
+    volume = dicom_reading.read_dicom_volumes([tmp_path / "pad.dcm"])[0]
     blurred = nearest(volume.values, (1, 2)) + 7.0  # a "network" that changes every value, padding included
-    (_, derived), = volumes.derived_series(volume, blurred, SCALE, "test")
+    (_, derived), = dicom_derived.derived_series(volume, blurred, SCALE, "test")
     padded = np.kron(pixels == -2000, np.ones((2, 2), bool))
     np.testing.assert_array_equal(derived.pixel_array == -2000, padded)
     assert derived.PixelPaddingValue == -2000
@@ -394,19 +394,19 @@ def series_of(tmp_path, positions: list[float], same_pixels: bool = False) -> li
 def test_duplicate_slice_positions_are_named(tmp_path):
     """Before: two slices at one position passed without a word."""
     with pytest.warns(UserWarning, match=r"2 slices at z = 5 mm.*s1.dcm, s2.dcm.*same pixel data"):
-        volumes.read_dicom_volumes(series_of(tmp_path, [0.0, 5.0, 5.0, 10.0], same_pixels=True))
+        dicom_reading.read_dicom_volumes(series_of(tmp_path, [0.0, 5.0, 5.0, 10.0], same_pixels=True))
     (tmp_path / "b").mkdir()
     with pytest.warns(UserWarning, match=r"2 slices at z = 5 mm.*different pixel data"):
-        (volume,) = volumes.read_dicom_volumes(series_of(tmp_path / "b", [0.0, 5.0, 5.0, 10.0]))
+        (volume,) = dicom_reading.read_dicom_volumes(series_of(tmp_path / "b", [0.0, 5.0, 5.0, 10.0]))
     assert [p.name for p in volume.paths] == ["s0.dcm", "s1.dcm", "s2.dcm", "s3.dcm"]  # ties by InstanceNumber
 
 
 def test_uneven_slice_spacing_is_named(tmp_path, recwarn):
     with pytest.warns(UserWarning, match=r"uneven slice spacing.*5 mm between z = 5 and z = 10 mm.*2.5 mm"):
-        volumes.read_dicom_volumes(series_of(tmp_path, [0.0, 2.5, 5.0, 10.0, 12.5]))
+        dicom_reading.read_dicom_volumes(series_of(tmp_path, [0.0, 2.5, 5.0, 10.0, 12.5]))
     (tmp_path / "even").mkdir()
     recwarn.clear()
-    volumes.read_dicom_volumes(series_of(tmp_path / "even", [0.0, 2.5, 5.0, 7.5]))
+    dicom_reading.read_dicom_volumes(series_of(tmp_path / "even", [0.0, 2.5, 5.0, 7.5]))
     assert not [w for w in recwarn if "spacing" in str(w.message) or "slices at" in str(w.message)]
 
 
@@ -416,9 +416,9 @@ def test_big_endian_and_32_bit_dicom_are_written(tmp_path):
     from tests.medical import pydicom_file
 
     for name in ("MR_small_bigendian.dcm", "rtdose_1frame.dcm"):
-        volume = volumes.read_dicom_volumes([pydicom_file(name)])[0]
+        volume = dicom_reading.read_dicom_volumes([pydicom_file(name)])[0]
         (derived,) = derive(volume)
-        volumes.write_dicom_series([(derived, tmp_path / name)])
+        dicom_derived.write_dicom_series([(derived, tmp_path / name)])
         written = pydicom.dcmread(str(tmp_path / name))
         source = pydicom.dcmread(str(pydicom_file(name)))
         assert written.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
@@ -491,11 +491,11 @@ def test_enhanced_multiframe_geometry_and_rescale_follow_each_frame(tmp_path):
     from tests.medical import dicom_world
 
     path, frames = enhanced_multiframe(tmp_path / "enhanced.dcm")
-    (volume,) = volumes.read_dicom_volumes([path])
+    (volume,) = dicom_reading.read_dicom_volumes([path])
     assert volume.kind == "dicom-multiframe" and volume.unit == "HU"
     np.testing.assert_array_equal(volume.values, frames + np.asarray(FRAME_INTERCEPTS)[:, None, None])
     (derived,) = derive(volume)
-    volumes.write_dicom_series([(derived, tmp_path / "out.dcm")])
+    dicom_derived.write_dicom_series([(derived, tmp_path / "out.dcm")])
     source, written = pydicom.dcmread(str(path)), pydicom.dcmread(str(tmp_path / "out.dcm"))
     assert int(written.NumberOfFrames) == 3 and written.pixel_array.shape == (3, 256, 256)
     rows, columns = np.meshgrid([0, 100, 255], [0, 37, 255], indexing="ij")
@@ -514,7 +514,7 @@ def test_the_rescale_agrees_with_pydicoms_modality_lut(name):
 
     from tests.medical import pydicom_file
 
-    (volume,) = volumes.read_dicom_volumes([pydicom_file(name)])
+    (volume,) = dicom_reading.read_dicom_volumes([pydicom_file(name)])
     dataset = pydicom.dcmread(str(pydicom_file(name)))
     np.testing.assert_allclose(volume.values[0], apply_modality_lut(dataset.pixel_array, dataset), rtol=1e-6)
 
@@ -527,7 +527,7 @@ def test_stored_values_beyond_bits_stored_are_clipped_with_a_warning(tmp_path):
     stored_by_hand = np.round(physical + 1024.0)  # slope 1
     with pytest.warns(UserWarning, match=r"^ct\.dcm: 3 value\(s\) beyond the stored pixel range \[-2048, 2047\] "
                                          r"were clipped to it$"):
-        stored = volumes.stored_values(dataset, physical, "ct.dcm")
+        stored = dicom_derived.stored_values(dataset, physical, "ct.dcm")
     assert stored.dtype == np.int16
     np.testing.assert_array_equal(stored, np.clip(stored_by_hand, -2048, 2047))
 
@@ -557,7 +557,7 @@ def damaged_nifti(tmp_path, kind: str):
 def test_a_damaged_nifti_is_one_line_naming_it(tmp_path, kind):
     path = damaged_nifti(tmp_path, kind)
     with pytest.raises(volumes.VolumeError, match=rf"^{path}: cannot read the NIfTI volume \(") as caught:
-        volumes.read_nifti(path)
+        nifti.read_nifti(path)
     assert "\n" not in str(caught.value)
 
 
@@ -586,7 +586,7 @@ def test_a_damaged_dicom_is_one_line_naming_it(tmp_path, kind, reason):
     surfaced later as a NotImplementedError traceback; now every element is decoded inside it."""
     path = damaged_dicom(tmp_path, kind)
     with pytest.raises(volumes.VolumeError, match=rf"^{path}: {reason}") as caught:
-        volumes.read_dicom_volumes([path])
+        dicom_reading.read_dicom_volumes([path])
     assert "\n" not in str(caught.value)
 
 
@@ -599,22 +599,22 @@ def test_a_bug_inside_the_readers_is_a_traceback_not_a_damaged_file(tmp_path, mo
 
     monkeypatch.setattr(nibabel, "load", bug)
     with pytest.raises(TypeError, match="a bug"):
-        volumes.read_nifti(nibabel_data() / "anatomical.nii")
+        nifti.read_nifti(nibabel_data() / "anatomical.nii")
     monkeypatch.setattr(pydicom, "dcmread", bug)
     with pytest.raises(TypeError, match="a bug"):
-        volumes.read_dicom_volumes([pydicom_file("CT_small.dcm")])
+        dicom_reading.read_dicom_volumes([pydicom_file("CT_small.dcm")])
     monkeypatch.undo()
     monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array", property(bug))
     with pytest.raises(TypeError, match="a bug"):
-        volumes.read_dicom_volumes([pydicom_file("CT_small.dcm")])
+        dicom_reading.read_dicom_volumes([pydicom_file("CT_small.dcm")])
 
 
 def test_a_bug_while_writing_leaves_nothing_and_is_a_traceback(tmp_path, monkeypatch):
     """Before: a TypeError inside a write became "cannot write it (...)", as if the disk had failed."""
-    (volume,) = volumes.read_dicom_volumes([ct_copy(tmp_path)])
+    (volume,) = dicom_reading.read_dicom_volumes([ct_copy(tmp_path)])
     (derived,) = derive(volume)
     monkeypatch.setattr(pydicom.dataset.Dataset, "save_as", lambda *args, **kwargs: (_ for _ in ()).throw(
         TypeError("a bug")))
     with pytest.raises(TypeError, match="a bug"):
-        volumes.write_dicom_series([(derived, tmp_path / "out" / "ct.dcm")])
+        dicom_derived.write_dicom_series([(derived, tmp_path / "out" / "ct.dcm")])
     assert not (tmp_path / "out").exists()  # the folder it made is removed all the same

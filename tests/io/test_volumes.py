@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from medsr_se.cli import infer
+from medsr_se.io.dicom_reading import read_dicom_volumes
 from medsr_se.io.intensity import ct_window
-from medsr_se.io.volumes import read_dicom_volumes, scaled_affine
+from medsr_se.io.nifti import scaled_affine
 from tests.medical import (
     bicubic_skip_model,
     ct_series,
@@ -294,7 +295,9 @@ def test_a_nifti_write_that_fails_leaves_nothing(tmp_path, capsys, monkeypatch):
     model = bicubic_skip_model(tmp_path / "g.pth")
     (tmp_path / "in" / "sub").mkdir(parents=True)
     shutil.copy(nibabel_data() / "anatomical.nii", tmp_path / "in" / "sub" / "anatomical.nii")
-    monkeypatch.setattr(nibabel, "save", lambda *args: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    # to_file_map: what nibabel.save and Nifti1Image.to_stream both write through
+    monkeypatch.setattr(nibabel.Nifti1Image, "to_file_map",
+                        lambda *args, **kwargs: (_ for _ in ()).throw(OSError(28, "No space left on device")))
     assert infer.main(["-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", model]) == 2
     assert "anatomical.nii: cannot write it" in capsys.readouterr().err
     assert [p.name for p in (tmp_path / "out").rglob("*")] == []  # not even the sub-folder

@@ -46,6 +46,7 @@ def test_fp16_is_refused_on_cpu_and_unknown_precisions_are_named(pairs_x4, tmp_p
         build_tiny_model(pairs_x4, tmp_path, precision="half")
 
 
+@pytest.mark.slow
 def test_bf16_run_through_the_command_checkpoints_in_fp32_and_resumes(pairs_x4, tmp_path):
     """Two iterations through ``python -m medsr_se.train`` in bf16 (emulated on most CPUs: the fewest that checkpoint
     once), then two more resumed in a second process: the checkpoint holds fp32 weights and the resume reads it."""

@@ -37,7 +37,7 @@ def test_unused_basicsr_loss_options_are_an_error_naming_them(pairs_x4, tmp_path
 
 
 def test_x16_recipe_crops_inside_its_sub_images():
-    from medsr_se.cli.prepare_stare import build_parser
+    from medsr_se.cli.prepare import build_parser
 
     crop = build_parser().parse_args(["x"]).crop_size
     for recipe in ("x16", "pretrain_x16"):

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from medsr_se.cli import prepare_stare as prepare_cli
-from medsr_se.prepare.prepare_stare import PrepareError, output_lock, prepare, recover_interrupted
+from benchmarks.lib.stare_like import write_stare_tar, write_stare_zip
+from medsr_se.cli import prepare as prepare_cli
+from medsr_se.io.publish import LockedError, exclusive_lock, recover_directory
+from medsr_se.prepare import PrepareError, prepare
 from medsr_se.prepare.verify import verify
 from tests.helpers import STARE_PARAMS, subprocess_env
-from tests.stare_like import write_stare_tar, write_stare_zip
 
 
 def dataset_copy(prepared, where: Path, marker: str) -> Path:
@@ -35,13 +36,14 @@ def source_of(dataset: Path) -> str:
     return json.loads((dataset / "manifest.json").read_text())["source"]
 
 
+@pytest.mark.slow
 def test_a_second_run_is_refused_while_one_is_running(stare_images, tmp_path):
     archive = write_stare_zip(stare_images, tmp_path / "a.zip")
     output = tmp_path / "STARE"
     running_partial = tmp_path / ".STARE.partial-running"
     running_partial.mkdir()  # what the first run is busy writing
-    with output_lock(output):  # the first run holds the lock
-        with pytest.raises(PrepareError, match=rf"another medsr-prepare-stare \(pid {os.getpid()}\) is writing"):
+    with exclusive_lock(output, "medsr-prepare"):  # the first run holds the lock
+        with pytest.raises(LockedError, match=rf"another medsr-prepare \(pid {os.getpid()}\) is writing"):
             prepare(archive, output, STARE_PARAMS, n_test=2, workers=1, progress=False)
     assert running_partial.is_dir() and not output.exists()
 
@@ -57,11 +59,11 @@ def test_kill_between_the_publishing_renames_publishes_the_complete_new_dataset(
     dataset_copy(prepared, tmp_path / ".STARE.old-11111111", "old")
     dataset_copy(prepared, tmp_path / ".STARE.partial-22222222", "new")  # complete: has its manifest
     caplog.set_level(logging.INFO, logger="medsr_se")
-    with output_lock(output):
-        recover_interrupted(output)
+    with exclusive_lock(output, "medsr-prepare"):
+        recover_directory(output, complete=lambda folder: (folder / "manifest.json").is_file())
     assert source_of(output) == "new" and verify(output) == []
     assert sorted(path.name for path in tmp_path.iterdir()) == ["STARE"]
-    assert notes(caplog) == [f"publishing {tmp_path / '.STARE.partial-22222222'}, a complete dataset left by an "
+    assert notes(caplog) == [f"publishing {tmp_path / '.STARE.partial-22222222'}, a complete result left by an "
                              "interrupted run"]
 
 
@@ -71,11 +73,11 @@ def test_kill_before_the_new_dataset_was_complete_restores_the_old_one(prepared,
     incomplete = dataset_copy(prepared, tmp_path / ".STARE.partial-22222222", "new")
     (incomplete / "manifest.json").unlink()
     caplog.set_level(logging.INFO, logger="medsr_se")
-    with output_lock(output):
-        recover_interrupted(output)
+    with exclusive_lock(output, "medsr-prepare"):
+        recover_directory(output, complete=lambda folder: (folder / "manifest.json").is_file())
     assert source_of(output) == "old"
-    assert notes(caplog) == [f"removing {incomplete}, an incomplete dataset left by an interrupted run",
-                             f"restoring {output} from {old} (an interrupted --overwrite)"]
+    assert notes(caplog) == [f"removing {incomplete}, an incomplete result left by an interrupted run",
+                             f"restoring {output} from {old} (an interrupted replacement)"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["STARE"]
 
 
@@ -184,11 +186,12 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow
 def test_workers_die_with_a_killed_preparation(retina, tmp_path):
-    from tests.stare_like import stare_like_images
+    from benchmarks.lib.stare_like import stare_like_images
 
     archive = write_stare_zip(stare_like_images(retina, 40), tmp_path / "big.zip")
-    process = subprocess.Popen([sys.executable, "-m", "medsr_se.cli.prepare_stare", str(archive), "-o",
+    process = subprocess.Popen([sys.executable, "-m", "medsr_se.cli.prepare", str(archive), "-o",
                                 str(tmp_path / "STARE"), "--n-test", "2", "--workers", "2"],
                                env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -13,13 +13,12 @@ import numpy as np
 import pytest
 from basicsr.data import build_dataset
 
-from medsr_se.cli import prepare_stare as prepare_cli
-from medsr_se.prepare import prepare_stare
-from medsr_se.prepare.prepare_stare import Params, PrepareError, make_split, prepare
+from benchmarks.lib.stare_like import write_stare_tar, write_stare_zip
+from medsr_se.cli import prepare as prepare_cli
+from medsr_se.prepare import Params, PrepareError, make_split, prepare, writing
 from medsr_se.prepare.verify import verify
 from medsr_se.utils.bicubic import matlab_bicubic, mod_crop
 from tests.helpers import STARE_PARAMS as PARAMS
-from tests.stare_like import write_stare_tar, write_stare_zip
 
 
 def run(source, output, **kwargs):
@@ -150,7 +149,7 @@ def test_interrupted_run_leaves_nothing_that_looks_complete(stare_images, tmp_pa
         if len(calls) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(prepare_stare.OutputWriter, "add", interrupted)
+    monkeypatch.setattr(writing.OutputWriter, "add", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run(archive, output)
     assert not output.exists() and not list(tmp_path.glob(".STARE.partial-*"))
@@ -219,7 +218,7 @@ def test_notes_are_logged_and_quiet_is_the_logger_level(retina, tmp_path, capsys
     note = f"ignoring {folder / 'notes.txt'} (not an image)"
     assert f"note: {note}\n" in capsys.readouterr().err  # the same text as before, on stderr
     assert [(r.name, r.getMessage()) for r in caplog.records if r.name.startswith("medsr_se")] == [
-        ("medsr_se.prepare.prepare_stare", note)]
+        ("medsr_se.prepare.orchestration", note)]
     assert prepare_cli.main([str(folder), "-o", str(tmp_path / "b"), *options, "-q"]) == 0
     assert capsys.readouterr().err == ""
     assert logging.getLogger("medsr_se").getEffectiveLevel() == logging.ERROR  # -q: the level, not a redirect

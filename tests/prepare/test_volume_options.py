@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from medsr_se.cli import prepare_stare as prepare_cli
+from medsr_se.cli import prepare as prepare_cli
 from tests.medical import ct_series, mr_series, nibabel_data
 
 pytest.importorskip("pydicom", reason="the medical extra is part of the test extra")

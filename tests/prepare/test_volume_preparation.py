@@ -11,9 +11,9 @@ import torch
 
 from medsr_se.cli import evaluate as evaluate_cli
 from medsr_se.cli import infer
-from medsr_se.cli import prepare_stare as prepare_cli
+from medsr_se.cli import prepare as prepare_cli
 from medsr_se.io.intensity import ct_window
-from medsr_se.prepare.prepare_stare import Params, prepare
+from medsr_se.prepare import Params, prepare
 from medsr_se.prepare.volume_slices import VolumeOptions
 from tests.medical import ct_series, nibabel_data
 from tests.test_recipe import train_option_file

@@ -1,5 +1,5 @@
-"""STARE-shaped archives made of real fundus pixels, for the tests, the benchmarks and trying ``medsr-prepare-stare``
-without the STARE download.
+"""STARE-shaped archives made of real fundus pixels, for the benchmarks (loader, prepare_speed), the tests (which
+import it from here) and trying ``medsr-prepare-stare`` without the STARE download.
 
 Every image is a random square crop of a fundus photograph (e.g. ``skimage.data.retina()``), resized to STARE's
 700 x 605 and named ``imNNNN`` as in STARE. ``write_stare_zip`` writes an archive like ``all-images.zip`` (plain

@@ -1,11 +1,11 @@
-"""``medsr-prepare-stare``: STARE (or any fundus / medical image set) -> BasicSR-ready paired data.
+"""``medsr-prepare``: STARE (or any fundus / medical image set) -> BasicSR-ready paired data.
 
-    medsr-prepare-stare all-images.zip                  # -> datasets/STARE
-    medsr-prepare-stare stare.tar -o datasets/STARE --scales 4 8 16 --skip-bad
-    medsr-prepare-stare ct_series/ -o datasets/CT --scales 4 --window soft-tissue    # DICOM / NIfTI volumes
-    medsr-prepare-stare --verify datasets/STARE
+    medsr-prepare all-images.zip                  # -> datasets/STARE
+    medsr-prepare stare.tar -o datasets/STARE --scales 4 8 16 --skip-bad
+    medsr-prepare ct_series/ -o datasets/CT --scales 4 --window soft-tissue    # DICOM / NIfTI volumes
+    medsr-prepare --verify datasets/STARE
 
-What is made and how: :mod:`medsr_se.prepare.prepare_stare`.
+What is made and how: :mod:`medsr_se.prepare.orchestration`.
 """
 
 from __future__ import annotations
@@ -19,14 +19,15 @@ from pathlib import Path
 import lmdb
 
 from medsr_se.cli.console import QUIET, VERBOSE, Console, add_verbosity_arguments, log_to_stderr
+from medsr_se.errors import MedSRError
 from medsr_se.io.intensity import CT_WINDOWS, ct_window
-from medsr_se.prepare.prepare_stare import DEFAULT_OUTPUT, Params, PrepareError, prepare
+from medsr_se.prepare import DEFAULT_OUTPUT, Params, prepare
 from medsr_se.prepare.volume_slices import VolumeOptions
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="medsr-prepare-stare", description=__doc__.split("\n\n")[0],
+        prog="medsr-prepare", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("source", nargs="?", type=Path,
                         help="STARE all-images.zip, a tar of .ppm.gz, a folder of images, or CT/MRI volumes (a folder "
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             manifest = prepare(args.source, args.output, params, args.n_test, args.seed, test_list, args.overwrite,
                                args.skip_bad, args.workers, volume_options=volume_options,
                                progress=args.verbosity > QUIET)
-    except (PrepareError, FileNotFoundError) as error:
+    except (MedSRError, FileNotFoundError) as error:  # PrepareError, LockedError, WriteError
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (OSError, lmdb.Error) as error:  # read-only or full disk, a path under a regular file, ...
