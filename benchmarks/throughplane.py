@@ -1,113 +1,224 @@
-"""Through-plane SR (medsr-selfsr) against cubic B-spline and linear interpolation along the slice axis, on thick
-slices simulated from an isotropic volume that ships with nibabel.
+"""Through-plane SR (medsr-selfsr) against cubic B-spline and linear interpolation (and optionally ECLARE) on thick
+slices simulated from an isotropic head volume, along each axis, with and without a gap and noise.
 
-    python -m benchmarks.throughplane --out benchmarks/results/throughplane.json      # r = 4 and 6, 3 seeds
-    python -m benchmarks.throughplane --quick --out /tmp/tp.json                     # r = 4, 1 seed, tiny network
+    python -m benchmarks.throughplane --out benchmarks/results/throughplane_mni.json        # 24 configs, MNI
+    python -m benchmarks.throughplane --volume anatomical --out /tmp/tp_anat.json           # a real subject
+    python -m benchmarks.throughplane --quick --out /tmp/tp.json                            # seconds: a check
+    python -m benchmarks.throughplane --table benchmarks/results/throughplane_mni.json      # the markdown table
 
-Ground truth: nibabel's ``tests/data/anatomical.nii`` (MRI, 33 x 41 x 25 voxels of 2 mm, isotropic). Thick slices
-along z: the slice profile blur (Gaussian, FWHM = r slices = the new spacing) and every r-th slice, slice k centred
-on ground-truth slice r·k + (r − 1)/2 (:func:`medsr_se.throughplane.degrade`, the degradation the method assumes),
-written as a NIfTI with the affine of that grid (2 x 2 x 2r mm). Each method returns r·N slices on the ground-truth
-grid:
+Volumes (``--volume``): ``mni``, the MNI152 2009a symmetric T1 template at 1 mm that nilearn's wheel ships
+(``nilearn/datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz``; nilearn is a benchmark-only
+dependency: ``pip install nilearn``), and ``anatomical``, nibabel's ``tests/data/anatomical.nii`` (one subject's
+MRI, 33 x 41 x 25 voxels of 2 mm). ``--crop`` (default on) cuts the volume to the bounding box of its head
+(voxels above 10 % of the maximum) with a 2-voxel margin.
 
-- ``cubic``: ``scipy.ndimage.zoom(order=3, grid_mode=True)`` along z (cubic B-spline, pixel-centre grid);
-- ``linear``: the same with order=1 (trilinear on this grid: in-plane voxels are not resampled);
-- ``selfsr``: the whole ``medsr-selfsr`` command (``options/selfsr.yml``), one run per seed (``manual_seed``), in
-  its own process, timed from the interpreter's start to the written result; ``--quick``: a tiny network, 10
-  iterations, in this process (a check of the script, not a measurement).
+Configurations (every combination of ``--scales``, ``--axes``, ``--profiles``, ``--noise``): along the axis, the
+truth is cut to r·N voxels and N thick slices are simulated exactly as medsr-selfsr models them
+(:mod:`benchmarks.lib.thick_slices`: Gaussian slice profile of FWHM r voxels, "nogap", or 0.6·r, "gap"; slice j
+centred on truth voxel r·j + (r − 1)/2), then Rician noise of sigma = level x the truth's mean inside the head
+(seeded). The thick NIfTI has the affine of that grid (slice spacing r voxels); it cannot carry the thickness, so
+medsr-selfsr assumes thickness = spacing unless ``--tell-thickness`` gives ``--slice-thickness`` (and ECLARE its
+``--relative-slice-thickness``, the FWHM in in-plane voxels).
 
-Metrics against the ground truth (its own range as the data range): PSNR and SSIM (scikit-image, 3-D, window 7)
-over the whole volume and inside a foreground mask (ground truth above 10 % of its maximum); mean and standard
-deviation over the seeds.
+Methods, each returning r·N slices on the truth's grid: ``cubic`` / ``linear`` (``scipy.ndimage.zoom`` order 3 / 1
+along the axis, pixel-centre grid), ``selfsr`` (the whole ``medsr-selfsr`` command in its own process, a recipe
+derived from ``options/selfsr.yml`` with ``manual_seed``, ``--iterations``; timed from the interpreter's start to
+the written result), ``eclare`` (``--eclare-venv``: ``run-eclare`` of that virtual environment). ``--quick``: the
+anatomical volume, one configuration, a tiny network for 10 iterations in this process (a check of the script).
+
+Metrics inside the head: PSNR, SSIM (3-D) against the truth, LR-PSNR (the result degraded again, against the input
+slices); ``gain_*``: the method's value minus cubic's. One report row per configuration and method.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.lib import thick_slices as ts
 from benchmarks.lib.reports import write_report
 
 REPO_ROOT = Path(__file__).resolve().parents[1]  # on the PYTHONPATH of medsr-selfsr's process: this checkout's medsr_se
-FOREGROUND = 0.10  # fraction of the ground truth's maximum
+MNI_FILE = Path("datasets") / "data" / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"  # inside nilearn's package
+CROP_MARGIN = 2  # voxels around the head's bounding box
+DEFAULT_ITERATIONS = 300  # the recipe's 2000 is sized for a GPU (about an hour a run on 2 CPU cores)
+METRICS = ("psnr", "ssim", "lr_psnr")
 QUICK_OVERRIDES = {"network_g": {"num_feat": 8, "num_block": 1, "reduction": 4},
                    "datasets": {"train": {"batch_size_per_gpu": 4, "num_worker_per_gpu": 0,
                                           "persistent_workers": False, "pin_memory": False, "gt_size": 24,
                                           "samples_per_epoch": 40}},
                    "train": {"total_iter": 10, "ema_decay": 0},
                    "logger": {"print_freq": 10, "save_checkpoint_freq": 10}}
+QUICK_ITERATIONS = 10
 
 
-def ground_truth():
+class UsageError(ValueError):
+    """A bad option or input; one line naming it."""
+
+
+@dataclass
+class GroundTruth:
+    values: np.ndarray  # float32, isotropic, cropped
+    affine: np.ndarray  # of ``values``
+    spacing: float  # mm
+    source: str
+    source_shape: tuple[int, ...]
+    box: list[tuple[int, int]] | None  # the crop, in source voxels
+
+
+@dataclass(frozen=True)
+class Config:
+    r: int
+    axis: int
+    profile: str
+    noise: float
+
+    @property
+    def name(self) -> str:
+        return f"x{self.r} axis {self.axis} {self.profile} noise {self.noise:g}"
+
+
+@dataclass
+class Case:
+    """One configuration made: the truth cut to r·N, the input slices (noisy where asked) and their file."""
+
+    config: Config
+    truth: np.ndarray
+    affine: np.ndarray
+    thick: np.ndarray
+    path: Path
+    fwhm: float  # voxels
+    sigma: float  # Rician sigma (0: none)
+    mask: np.ndarray  # the head on the truth's grid
+    lr_mask: np.ndarray  # the head on the thick grid
+    data_range: float
+    noise_lr_psnr: float | None  # the noisy input slices against the noise-free ones
+
+
+# ------------------------------------------------------------------------------------------------------ ground truth
+def mni_path() -> Path:
+    """nilearn's MNI152 2009a T1 (found through ``importlib.util.find_spec``; nilearn is never imported)."""
+    spec = importlib.util.find_spec("nilearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise UsageError("--volume mni: nilearn is not installed in this environment (a benchmark-only dependency: "
+                         "pip install nilearn), or give --volume anatomical")
+    path = Path(next(iter(spec.submodule_search_locations))) / MNI_FILE
+    if not path.is_file():
+        raise UsageError(f"--volume mni: {path}: not in this nilearn (its wheel ships the MNI152 2009a template there)")
+    return path
+
+
+def anatomical_path() -> Path:
     import nibabel
 
-    path = Path(nibabel.__file__).parent / "tests" / "data" / "anatomical.nii"
+    return Path(nibabel.__file__).parent / "tests" / "data" / "anatomical.nii"
+
+
+def load_ground_truth(volume: str, crop: bool) -> GroundTruth:
+    """The isotropic volume (its voxel sizes from the NIfTI header; :class:`UsageError` if they differ), cut to the
+    head's bounding box (:data:`CROP_MARGIN` voxels around) when ``crop``."""
+    import nibabel
+
+    path = mni_path() if volume == "mni" else anatomical_path()
     image = nibabel.load(str(path))
-    return np.asarray(image.dataobj, np.float32), image.affine, path.name
+    values = np.asarray(image.dataobj, np.float32)
+    zooms = [float(z) for z in image.header.get_zooms()[:3]]
+    if values.ndim != 3 or not np.allclose(zooms, zooms[0], rtol=1e-3):
+        raise UsageError(f"--volume {volume}: {path}: not a 3-D isotropic volume (shape {values.shape}, voxels "
+                         f"{zooms} mm)")
+    box = ts.bounding_box(ts.head_mask(values), CROP_MARGIN) if crop else None
+    affine = image.affine
+    if box is not None:
+        affine = ts.crop_affine(affine, box)
+        values = values[tuple(slice(start, stop) for start, stop in box)]
+    return GroundTruth(np.ascontiguousarray(values), affine, zooms[0], str(path), image.shape, box)
 
 
-def simulate_thick(volume: np.ndarray, affine: np.ndarray, r: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(thick slices, the ground truth cut to r·N slices); the thick NIfTI written to ``path``."""
+def make_case(gt: GroundTruth, config: Config, work: Path, noise_seed: int) -> Case:
+    """The configuration's truth (cut to r·N along the axis) and thick input, written as ``work/<name>.nii.gz``
+    (float32, the thick grid's affine)."""
     import nibabel
 
-    from medsr_se import throughplane as tp
-
-    count = volume.shape[2] // r
-    truth = volume[:, :, : r * count]
-    moved = np.moveaxis(truth, 2, 0)  # slices first: degrade works on rows
-    flat = moved.reshape(moved.shape[0], -1)
-    thick = np.moveaxis(tp.degrade(flat, tp.gaussian_profile(float(r)), r).reshape(count, *moved.shape[1:]), 0, 2)
-    thick_affine = affine.copy()
-    thick_affine[:3, 2] *= r
-    thick_affine[:, 3] = affine @ np.array([0, 0, (r - 1) / 2, 1.0])  # slice 0 at ground-truth slice (r − 1)/2
-    image = nibabel.Nifti1Image(thick.astype(np.float32), thick_affine)  # zooms from the affine: 2 x 2 x 2r mm
-    nibabel.save(image, str(path))
-    return thick, truth
-
-
-def interpolated(thick: np.ndarray, r: int, order: int) -> np.ndarray:
-    from scipy import ndimage
-
-    return ndimage.zoom(thick, (1, 1, r), order=order, mode="nearest", grid_mode=True)
-
-
-def metrics(result: np.ndarray, truth: np.ndarray) -> dict:
-    from skimage.metrics import structural_similarity
-
+    r, axis = config.r, config.axis
+    truth = ts.cut(gt.values, axis, r)
+    fwhm = ts.fwhm_pixels(config.profile, r)
+    clean = ts.simulate(truth, axis, r, fwhm)
+    mask = ts.head_mask(truth)
+    sigma = config.noise * float(gt.values[ts.head_mask(gt.values)].mean())
+    thick = ts.rician(clean, sigma, noise_seed) if sigma > 0 else clean
     data_range = float(truth.max() - truth.min())
-    mask = truth > FOREGROUND * truth.max()
-    error = (result.astype(np.float64) - truth) ** 2
-    _, ssim_map = structural_similarity(truth, result.astype(np.float32), data_range=data_range, win_size=7,
-                                        full=True)
-    return {"psnr": float(10 * np.log10(data_range**2 / error.mean())),
-            "psnr_fg": float(10 * np.log10(data_range**2 / error[mask].mean())),
-            "ssim": float(ssim_map.mean()), "ssim_fg": float(ssim_map[mask].mean())}
+    lr_mask = clean > ts.FOREGROUND * truth.max()
+    noise_psnr = ts.psnr(thick, clean, lr_mask, data_range) if sigma > 0 else None
+    affine = np.array(gt.affine, np.float64)  # the cut keeps voxel 0: the truth's affine is the volume's
+    path = work / f"thick_x{r}_axis{axis}_{config.profile}_noise{config.noise:g}.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(thick, ts.thick_affine(affine, axis, r)), str(path))
+    return Case(config, truth, affine, thick, path, fwhm, sigma, mask, lr_mask, data_range, noise_psnr)
 
 
-def run_selfsr(thick_path: Path, r: int, seed: int, quick: bool, work: Path,
-               iterations: int | None = None, ema_decay: float | None = None) -> tuple[np.ndarray, float]:
+def evaluate(result: np.ndarray, case: Case) -> dict:
+    """PSNR and SSIM inside the head, and the LR consistency (module docstring)."""
+    if result.shape != case.truth.shape:
+        raise RuntimeError(f"a result of shape {result.shape}; the truth is {case.truth.shape}")
+    c = case.config
+    return {"psnr": ts.psnr(result, case.truth, case.mask, case.data_range),
+            "ssim": ts.ssim(result, case.truth, case.mask, case.data_range),
+            "lr_psnr": ts.lr_consistency(result, case.thick, case.lr_mask, c.axis, c.r, case.fwhm, case.data_range)}
+
+
+# ----------------------------------------------------------------------------------------------------------- methods
+def interpolation(case: Case, order: int) -> tuple[np.ndarray, float]:
+    start = time.perf_counter()
+    result = ts.interpolate(case.thick, case.config.axis, case.config.r, order)
+    return result, time.perf_counter() - start
+
+
+def selfsr_has_time() -> bool:
+    """Whether this checkout's medsr-selfsr takes ``--time``."""
+    from medsr_se.cli import selfsr
+
+    return "--time" in selfsr.build_parser()._option_string_actions
+
+
+def told_thickness(case: Case, spacing: float) -> float:
+    """The slice thickness in mm (the profile's FWHM): FWHM voxels x the truth's spacing."""
+    return case.fwhm * spacing
+
+
+def run_selfsr(case: Case, seed: int, args: argparse.Namespace, spacing: float,
+               work: Path) -> tuple[np.ndarray, float, dict]:
+    """(result, seconds, what medsr-selfsr used: its options file's slice thickness and where it came from).
+    :class:`RuntimeError` when the result's affine is not the truth's (a misplaced result is a bug)."""
     import nibabel
 
-    from medsr_se.utils.options import derive, dump_yaml
+    from medsr_se.utils.options import derive, dump_yaml, load_yaml
 
-    overrides = {"manual_seed": seed, **(QUICK_OVERRIDES if quick else {})}
-    if ema_decay is not None:  # the applied network is params_ema: at 0.999 it lags ~1000 iterations behind
-        overrides["train"] = {**overrides.get("train", {}), "ema_decay": ema_decay}
-    recipe = dump_yaml(derive("selfsr", overrides), work / f"recipe_r{r}_s{seed}.yml")
-    out = work / f"out_r{r}_s{seed}"
-    arguments = ["-i", str(thick_path), "-o", str(out), "-opt", str(recipe), "--scale", str(r), "-q"]
-    if iterations is not None:
-        arguments += ["--iterations", str(iterations)]
+    r = case.config.r
+    overrides = {"manual_seed": seed, **(QUICK_OVERRIDES if args.quick else {})}
+    if args.ema_decay is not None:
+        overrides["train"] = {**overrides.get("train", {}), "ema_decay": args.ema_decay}
+    stem = case.path.name.removesuffix(".nii.gz")
+    recipe = dump_yaml(derive("selfsr", overrides), work / f"recipe_{stem}_s{seed}.yml")
+    out = work / f"selfsr_{stem}_s{seed}"
+    arguments = ["-i", str(case.path), "-o", str(out), "-opt", str(recipe), "--scale", str(r), "-q",
+                 "--iterations", str(args.iterations)]
+    if args.time is not None:
+        arguments += ["--time", str(args.time)]
+    if args.tell_thickness:
+        arguments += ["--slice-thickness", f"{told_thickness(case, spacing):g}"]
     start = time.perf_counter()
-    if quick:  # in this process: no second interpreter start (the quick mode is a check of the script)
+    if args.quick:  # in this process: no second interpreter start (the quick mode is a check of the script)
         from medsr_se.cli import selfsr
 
         if selfsr.main(arguments):
@@ -118,84 +229,247 @@ def run_selfsr(thick_path: Path, r: int, seed: int, quick: bool, work: Path,
         run = subprocess.run([sys.executable, "-m", "medsr_se.cli.selfsr", *arguments], env=env, capture_output=True,
                              text=True)
         if run.returncode:
-            raise SystemExit(f"medsr-selfsr failed:\n{run.stderr[-3000:]}")
+            raise SystemExit(f"medsr-selfsr failed on {case.path.name}:\n{run.stderr[-3000:]}")
     seconds = time.perf_counter() - start
-    stem = thick_path.name.removesuffix(".nii.gz")
-    return np.asarray(nibabel.load(str(out / f"{stem}_selfsr_x{r}.nii.gz")).dataobj, np.float32), seconds
+    image = nibabel.load(str(out / f"{stem}_selfsr_x{r}.nii.gz"))
+    if not np.allclose(image.affine, case.affine, atol=1e-4):
+        raise RuntimeError(f"medsr-selfsr's result on {case.path.name} is not on the truth's grid: affine\n"
+                           f"{image.affine}\nexpected\n{case.affine}")
+    train = load_yaml(out / f"{stem}_selfsr_x{r}.yml")["datasets"]["train"]
+    used = {"slice_thickness_mm": train["slice_thickness"], "thickness_source": train["slice_thickness_source"]}
+    return np.asarray(image.dataobj, np.float32), seconds, used
 
 
-def run_eclare(venv: Path, thick_path: Path, r: int, patches: int, work: Path) -> tuple[np.ndarray, float]:
-    """ECLARE (``run-eclare`` of the ``eclare`` package, in its own virtual environment ``venv``: never a dependency of
-    medsr-se) on the same thick NIfTI, with the slice profile given (Gaussian, relative thickness r: the degradation
-    simulated here, so ESPRESO's profile estimation is skipped) and ``patches`` training patches (its default is 10^6;
-    the count sets its training time, which is timed like medsr-selfsr's, interpreter start included)."""
+def eclare_options(venv: Path) -> set[str]:
+    """The long options that ``run-eclare --help`` of ``venv`` lists; :class:`UsageError` naming ``--eclare-venv``
+    when it has no run-eclare or its --help fails."""
+    command = venv / "bin" / "run-eclare"
+    if not command.is_file():
+        raise UsageError(f"--eclare-venv {venv}: no bin/run-eclare (pip install eclare into that environment)")
+    run = subprocess.run([str(command), "--help"], capture_output=True, text=True)
+    if run.returncode:
+        raise UsageError(f"--eclare-venv {venv}: run-eclare --help failed: {' '.join(run.stderr.split())[-300:]}")
+    return set(re.findall(r"--[a-z][a-z0-9-]*", run.stdout))
+
+
+def eclare_command(venv: Path, options: set[str], case: Case, args: argparse.Namespace, out: Path) -> list[str]:
+    """run-eclare's command line; :class:`RuntimeError` naming an option this ECLARE's --help does not list."""
+    wanted = {"--in-fpath": str(case.path), "--out-dir": str(out), "--gpu-id": args.eclare_gpu_id,
+              "--n-patches": str(args.eclare_patches)}
+    if args.tell_thickness:  # relative to the in-plane voxel: FWHM / in-plane spacing (ECLARE's README)
+        wanted["--relative-slice-thickness"] = f"{case.fwhm:g}"
+    missing = sorted(set(wanted) - options)
+    if missing:
+        raise RuntimeError(f"this run-eclare's --help lists no {', '.join(missing)}")
+    return [str(venv / "bin" / "run-eclare"), *(part for item in wanted.items() for part in item)]
+
+
+def run_eclare(command: list[str], out: Path, case: Case) -> tuple[np.ndarray, float]:
+    """(result, seconds); :class:`RuntimeError` (its row's error) when it fails, writes nothing, or writes a result
+    off the truth's grid (its affine not the truth's: a voxel-wise comparison would be shifted)."""
     import nibabel
 
-    out = work / f"eclare_r{r}"
-    command = [str(venv / "bin" / "run-eclare"), "--in-fpath", str(thick_path), "--out-dir", str(out),
-               "--relative-slice-thickness", str(r), "--n-patches", str(patches), "--gpu-id", "-1"]
     start = time.perf_counter()
     run = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if run.returncode:
-        raise SystemExit(f"run-eclare failed:\n{run.stderr[-3000:]}")
-    result = next(out.glob("*_eclare.nii*"))
-    return np.asarray(nibabel.load(str(result)).dataobj, np.float32), seconds
+        raise RuntimeError(f"run-eclare failed:\n{run.stderr[-2000:]}")
+    results = sorted(out.glob("*_eclare.nii*"))
+    if not results:
+        raise RuntimeError(f"run-eclare wrote no *_eclare.nii.gz in {out}")
+    image = nibabel.load(str(results[0]))
+    if not np.allclose(image.affine, case.affine, atol=1e-3):
+        raise RuntimeError(f"{results[0].name} is not on the truth's grid: affine {image.affine.round(3).tolist()}, "
+                           f"the truth's {case.affine.round(3).tolist()}")
+    return np.asarray(image.dataobj, np.float32), seconds
 
 
-def summary(runs: list[dict]) -> dict:
-    keys = [key for key in runs[0] if key != "seed"]
-    return {key: {"mean": statistics.fmean(run[key] for run in runs),
-                  "std": statistics.pstdev(run[key] for run in runs)} for key in keys}
+# ------------------------------------------------------------------------------------------------------------ report
+def row(config: Config, method: str, values: dict, seconds: float, cubic: dict | None, **extra) -> dict:
+    """One report row: the metrics, seconds, and ``gain_<metric>`` = value − cubic's."""
+    gains = {f"gain_{m}": values[m] - cubic[m] for m in METRICS} if cubic is not None else {}
+    return {"config": config.name, "method": method, **values, "seconds": seconds, **gains, **extra}
 
 
-def main() -> None:
+def selfsr_row(case: Case, args: argparse.Namespace, spacing: float, work: Path, cubic: dict) -> dict:
+    """The mean over ``--seeds`` runs (with ``std`` and ``runs`` when more than one)."""
+    runs = []
+    for seed in range(args.seeds):
+        result, seconds, used = run_selfsr(case, seed, args, spacing, work)
+        runs.append({"seed": seed, **evaluate(result, case), "seconds": seconds})
+    mean = {key: statistics.fmean(run[key] for run in runs) for key in (*METRICS, "seconds")}
+    extra = {"iterations": args.iterations, **used}
+    if len(runs) > 1:
+        extra.update(std={key: statistics.pstdev(run[key] for run in runs) for key in (*METRICS, "seconds")},
+                     runs=runs)
+    return row(case.config, "selfsr", {m: mean[m] for m in METRICS}, mean["seconds"], cubic, **extra)
+
+
+def config_entry(case: Case, spacing: float) -> dict:
+    c = case.config
+    return {"name": c.name, "r": c.r, "axis": c.axis, "profile": c.profile, "noise": c.noise,
+            "fwhm_voxels": case.fwhm, "fwhm_mm": case.fwhm * spacing, "slice_spacing_mm": c.r * spacing,
+            "truth_shape": list(case.truth.shape), "thick_shape": list(case.thick.shape),
+            "rician_sigma": case.sigma, "noise_lr_psnr": case.noise_lr_psnr}
+
+
+def format_table(report: dict) -> str:
+    """A markdown table: one line per configuration and method (an error row says its error)."""
+    told = "told" if report.get("tell_thickness") else "not told (assumed = spacing)"
+    lines = [f"{report['volume']} {' x '.join(map(str, report['shape']))} voxels of {report['spacing_mm']:g} mm; "
+             f"medsr-selfsr {report['iterations']} iterations, {report['seeds']} seed(s); thickness {told}",
+             "",
+             "| config | method | PSNR | SSIM | LR-PSNR | s | ΔPSNR | ΔSSIM | ΔLR-PSNR |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for entry in report["rows"]:
+        if "error" in entry:
+            lines.append(f"| {entry['config']} | {entry['method']} | error: {' '.join(entry['error'].split())[:120]} "
+                         "| | | | | | |")
+            continue
+        gains = [f"{entry[f'gain_{m}']:+.{3 if m == 'ssim' else 2}f}" if f"gain_{m}" in entry else "–"
+                 for m in METRICS]
+        lines.append(f"| {entry['config']} | {entry['method']} | {entry['psnr']:.2f} | {entry['ssim']:.4f} | "
+                     f"{entry['lr_psnr']:.2f} | {entry['seconds']:.1f} | {' | '.join(gains)} |")
+    return "\n".join(lines)
+
+
+def print_table(path: Path) -> None:
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise UsageError(f"--table {path}: cannot read a JSON report ({' '.join(str(error).split())})") from error
+    if not isinstance(report, dict) or report.get("benchmark") != "throughplane" or "configs" not in report:
+        raise UsageError(f"--table {path}: not a report of this benchmark (python -m benchmarks.throughplane)")
+    print(format_table(report))
+
+
+# -------------------------------------------------------------------------------------------------------------- CLI
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="r = 4, one seed, a tiny network, 10 iterations")
-    parser.add_argument("--scales", type=int, nargs="+", default=None)
-    parser.add_argument("--seeds", type=int, default=None)
-    parser.add_argument("--iterations", type=int, default=None,
-                        help="medsr-selfsr training iterations (default: the recipe's total_iter)")
-    parser.add_argument("--ema-decay", type=float, default=None, help="train:ema_decay (default: the recipe's)")
-    parser.add_argument("--eclare-venv", type=Path, default=None,
-                        help="a virtual environment with `pip install eclare`: ECLARE on the same volumes")
+    parser.add_argument("--volume", choices=["mni", "anatomical"], help="default: mni (--quick: anatomical)")
+    parser.add_argument("--crop", action=argparse.BooleanOptionalAction, default=True,
+                        help="cut the volume to the head's bounding box (default: on)")
+    parser.add_argument("--scales", type=int, nargs="+", help="r (default: 4 6; --quick: 4)")
+    parser.add_argument("--axes", type=int, nargs="+", choices=[0, 1, 2], help="default: 0 1 2 (--quick: 2)")
+    parser.add_argument("--profiles", nargs="+", choices=list(ts.PROFILES),
+                        help="nogap: thickness = spacing; gap: thickness = 0.6 x spacing (default: both; --quick: "
+                             "nogap)")
+    parser.add_argument("--noise", type=float, nargs="+",
+                        help="Rician sigma / the truth's mean inside the head (default: 0 0.03; --quick: 0)")
+    parser.add_argument("--noise-seed", type=int, default=0)
+    parser.add_argument("--tell-thickness", action="store_true",
+                        help="give medsr-selfsr --slice-thickness (and ECLARE --relative-slice-thickness)")
+    parser.add_argument("--iterations", type=int,
+                        help=f"medsr-selfsr --iterations (default: {DEFAULT_ITERATIONS}; --quick: {QUICK_ITERATIONS})")
+    parser.add_argument("--time", type=float, help="medsr-selfsr --time SECONDS (only if the command has it)")
+    parser.add_argument("--seeds", type=int, default=1, help="medsr-selfsr runs per configuration (manual_seed)")
+    parser.add_argument("--ema-decay", type=float, help="train:ema_decay (default: the recipe's)")
+    parser.add_argument("--eclare-venv", type=Path, help="a virtual environment with run-eclare (pip install eclare)")
     parser.add_argument("--eclare-patches", type=int, default=2048, help="ECLARE's --n-patches")
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-    scales = args.scales or ([4] if args.quick else [4, 6])
-    seeds = args.seeds or (1 if args.quick else 3)
-    volume, affine, name = ground_truth()
-    rows = {}
+    parser.add_argument("--eclare-gpu-id", default="-1", help="ECLARE's --gpu-id")
+    parser.add_argument("--quick", action="store_true", help="a check of the script: see the module docstring")
+    parser.add_argument("--out", type=Path, help="the JSON report (rewritten after each configuration)")
+    parser.add_argument("--table", type=Path, metavar="REPORT", help="print a saved report's table and stop")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.volume = args.volume or ("anatomical" if quick else "mni")
+    args.scales = args.scales or ([4] if quick else [4, 6])
+    args.axes = args.axes or ([2] if quick else [0, 1, 2])
+    args.profiles = args.profiles or (["nogap"] if quick else ["nogap", "gap"])
+    args.noise = args.noise if args.noise is not None else ([0.0] if quick else [0.0, 0.03])
+    for name in ("scales", "axes", "profiles", "noise"):  # each configuration once, in the order given
+        setattr(args, name, list(dict.fromkeys(getattr(args, name))))
+    if args.iterations is None:  # (0 is checked, not replaced)
+        args.iterations = QUICK_ITERATIONS if quick else DEFAULT_ITERATIONS
+    return args
+
+
+def check_args(args: argparse.Namespace) -> None:
+    from medsr_se.throughplane import MAX_SCALE, MIN_SCALE
+
+    for r in args.scales:
+        if not MIN_SCALE <= r <= MAX_SCALE:
+            raise UsageError(f"--scales {r}: medsr-selfsr takes r from {MIN_SCALE} to {MAX_SCALE}")
+    for level in args.noise:
+        if not np.isfinite(level) or level < 0:
+            raise UsageError(f"--noise {level}: a level is a fraction >= 0 (0.03: sigma = 3 % of the head's mean)")
+    for option, value in (("--iterations", args.iterations), ("--seeds", args.seeds),
+                          ("--eclare-patches", args.eclare_patches)):
+        if value < 1:
+            raise UsageError(f"{option} {value}: must be at least 1")
+    if args.time is not None and not selfsr_has_time():
+        raise UsageError("--time: this medsr-selfsr has no --time option (it takes --iterations); leave --time out")
+    if args.out is not None:
+        if args.out.is_dir():
+            raise UsageError(f"--out {args.out}: a folder; give the report's file name")
+        folder = next(parent for parent in args.out.absolute().parents if parent.exists())
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise UsageError(f"--out {args.out}: {folder} is not a folder this user can write in")
+
+
+def configs(args: argparse.Namespace, gt: GroundTruth) -> list[Config]:
+    """Every combination; :class:`UsageError` where the volume has fewer than 2 thick slices along an axis."""
+    chosen = [Config(r, axis, profile, noise) for r in args.scales for axis in args.axes
+              for profile in args.profiles for noise in args.noise]
+    for config in chosen:
+        if gt.values.shape[config.axis] < 2 * config.r:
+            raise UsageError(f"--scales {config.r} --axes {config.axis}: {gt.values.shape[config.axis]} voxels along "
+                             f"axis {config.axis} make fewer than 2 thick slices")
+    return chosen
+
+
+def run(args: argparse.Namespace) -> dict:
+    check_args(args)
+    eclare = eclare_options(args.eclare_venv) if args.eclare_venv is not None else None
+    gt = load_ground_truth(args.volume, args.crop)
+    chosen = configs(args, gt)
+    started = time.perf_counter()
+    report = {"volume": args.volume, "source": gt.source, "source_shape": list(gt.source_shape), "crop": args.crop,
+              "crop_box": gt.box and [list(b) for b in gt.box], "shape": list(gt.values.shape),
+              "spacing_mm": gt.spacing, "head_mean": float(gt.values[ts.head_mask(gt.values)].mean()),
+              "quick": args.quick, "iterations": args.iterations, "time": args.time, "seeds": args.seeds,
+              "tell_thickness": args.tell_thickness, "noise_seed": args.noise_seed,
+              "eclare_options": sorted(eclare) if eclare is not None else None, "configs": [], "rows": []}
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        for r in scales:
-            thick_path = work / f"thick_r{r}.nii.gz"
-            thick, truth = simulate_thick(volume, affine, r, thick_path)
-            runs = []
-            for seed in range(seeds):
-                result, seconds = run_selfsr(thick_path, r, seed, args.quick, work, args.iterations,
-                                             args.ema_decay)
-                runs.append({"seed": seed, **metrics(result, truth), "seconds": seconds})
-                print(f"r={r} seed={seed}: {runs[-1]}", flush=True)
-            rows[f"x{r}"] = {"thick_slices": int(thick.shape[2]),
-                             "cubic": metrics(interpolated(thick, r, 3), truth),
-                             "linear": metrics(interpolated(thick, r, 1), truth),
-                             "selfsr": {"runs": runs, "summary": summary(runs)}}
-            if args.eclare_venv is not None:  # what stops ECLARE is reported in its row, not fatal to the others
+        for config in chosen:
+            case = make_case(gt, config, work, args.noise_seed)
+            report["configs"].append(config_entry(case, gt.spacing))
+            result, seconds = interpolation(case, 3)
+            cubic = evaluate(result, case)
+            rows = [row(config, "cubic", cubic, seconds, None)]
+            result, seconds = interpolation(case, 1)
+            rows.append(row(config, "linear", evaluate(result, case), seconds, cubic))
+            rows.append(selfsr_row(case, args, gt.spacing, work, cubic))
+            if eclare is not None:  # what stops ECLARE is its row's error, not fatal to the others
+                out = work / f"eclare_{case.path.name.removesuffix('.nii.gz')}"
                 try:
-                    result, seconds = run_eclare(args.eclare_venv, thick_path, r, args.eclare_patches, work)
-                    if result.shape != truth.shape:
-                        raise SystemExit(f"ECLARE returned {result.shape}, the ground truth is {truth.shape}")
-                    rows[f"x{r}"]["eclare"] = {**metrics(result, truth), "seconds": seconds,
-                                               "patches": args.eclare_patches}
-                except (SystemExit, OSError, StopIteration) as error:
-                    rows[f"x{r}"]["eclare"] = {"error": str(error)[-2000:]}
-                print(f"r={r}: eclare {rows[f'x{r}']['eclare']}", flush=True)
-            print(f"r={r}: cubic {rows[f'x{r}']['cubic']}, linear {rows[f'x{r}']['linear']}", flush=True)
-    write_report("throughplane", {"volume": f"nibabel tests/data/{name} (2 mm isotropic MRI)", "quick": args.quick,
-                                  "seeds": seeds, "iterations": args.iterations,
-                                  "ema_decay": args.ema_decay, "rows": rows}, args.out)
+                    result, seconds = run_eclare(eclare_command(args.eclare_venv, eclare, case, args, out), out, case)
+                    rows.append(row(config, "eclare", evaluate(result, case), seconds, cubic,
+                                    patches=args.eclare_patches))
+                except (RuntimeError, OSError) as error:
+                    rows.append({"config": config.name, "method": "eclare", "error": str(error)[-2000:]})
+            for entry in rows:
+                print(json.dumps(entry), flush=True)
+            report["rows"] += rows
+            write_report("throughplane", {**report, "complete": False}, args.out)  # a crash keeps the rows done
+    report["wall_seconds"] = time.perf_counter() - started
+    return write_report("throughplane", {**report, "complete": True}, args.out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.table is not None:
+            print_table(args.table)
+            return 0
+        report = run(args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_table(report))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

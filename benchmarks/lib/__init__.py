@@ -8,4 +8,6 @@
   networks and GAN models shared by quality / ablation / baselines / precision / gan_iteration;
 - :mod:`~benchmarks.lib.memory`: resident memory, the recipe's training iteration measured, a case in a fresh process;
 - :mod:`~benchmarks.lib.stare_like`: STARE-shaped archives of real fundus pixels (also used by the tests).
+- :mod:`~benchmarks.lib.thick_slices`: thick slices simulated as medsr-selfsr models them, and the through-plane
+  metrics (PSNR / SSIM inside the head, LR consistency).
 """
