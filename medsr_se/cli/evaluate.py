@@ -7,7 +7,9 @@
 
 ``x4=PATH`` is the seed's model (row "SEEDSR-GAN"); ``NAME@x4=PATH`` names the row. Any BasicSR generator
 checkpoint works (its network_g is stored in it when it was trained with the plugin loaded); one without it needs
-``--opt NAME=options.yml`` (or ``--opt options.yml`` for all such checkpoints).
+``--opt NAME=options.yml`` (or ``--opt options.yml`` for all such checkpoints). Every test pair is read and checked
+against every model (channels, type, size, HR = scale x LR) before the first is computed: a run writes all its
+results or none.
 
 What is measured and written: :mod:`medsr_se.evaluation`. Progress per image on stderr (``-q``: none, and no
 table either; ``-v``: one line per image); ``per_image_psnr.png`` plots model vs bicubic per image when matplotlib
@@ -20,9 +22,10 @@ import argparse
 import sys
 from pathlib import Path
 
+import cv2
 import torch
 
-from medsr_se.cli.console import Console, add_verbosity_arguments
+from medsr_se.cli.console import Console, add_verbosity_arguments, log_to_stderr
 from medsr_se.evaluation import evaluate, markdown_table
 from medsr_se.evaluation.table import DEFAULT_METHOD
 from medsr_se.inference import CheckpointError
@@ -52,14 +55,15 @@ def models_by_scale(models: list[tuple[str, int, str]]) -> dict[int, list[tuple[
 
 
 def option_files(texts: list[str], methods: set[str]) -> dict[str, dict]:
-    """``--opt FILE`` (every checkpoint without stored options) and ``--opt METHOD=FILE`` -> {method or '*':
+    """``--opt FILE`` (every checkpoint without stored options: a stored network_g is used as it is) and
+    ``--opt METHOD=FILE`` (that method's checkpoint: it must agree with a stored network_g) -> {method or '*':
     network_g}."""
     options = {}
     for text in texts:
         method, separator, path = text.partition("=")
         if not separator or method not in methods:
             method, path = "*", text
-        options[method] = network_option_file(path)
+        options[method] = network_option_file(path, fallback=method == "*")
     return options
 
 
@@ -71,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                         "scales); none: bicubic only")
     parser.add_argument("--opt", action="append", default=[], metavar="[METHOD=]OPTIONS",
                         help="option file (or recipe name) holding the network_g of a checkpoint that does not "
-                        "record it; METHOD= for one method, else for all such checkpoints")
+                        "record it; METHOD= for one method (an error if it contradicts a network_g the checkpoint "
+                        "stores), else for all such checkpoints (one that stores its own keeps it)")
     parser.add_argument("--no-niqe", action="store_true", help="skip NIQE (~0.7 s per 600x600 image and method)")
     parser.add_argument("--scales", type=int, nargs="+", help="scales to evaluate (default: the dataset's)")
     parser.add_argument("-o", "--output", type=Path, default=Path("results") / "evaluation")
@@ -80,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-plot", action="store_true", help="skip per_image_psnr.png")
     add_verbosity_arguments(parser)
     args = parser.parse_args(argv)
+    log_to_stderr(args.verbosity)  # the library's records: -v adds the warnings of loading (debug)
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our messages name the file instead
     console = Console(args.verbosity)
     plot = not args.no_plot and bool(args.model)
     if plot:

@@ -1,4 +1,4 @@
-"""``medsr-infer``: super-resolve images with a trained SEEDSRGenerator checkpoint.
+"""``medsr-infer``: super-resolve images with a trained SEEDSRGenerator (or any BasicSR generator) checkpoint.
 
     medsr-infer -i photo.png -o out/ --model experiments/SEEDSR_GAN_x4/models/net_g_latest.pth
     medsr-infer -i folder/ -o out/ --model net_g.pth --scale 4 --tile 256     # large images, bounded memory
@@ -15,15 +15,22 @@ percentiles otherwise. They are written as the same kind: NIfTI with the affine 
 DERIVED/SECONDARY, DerivationDescription, the source image referenced, spacing and position updated, the pixel type
 and rescale of the input). The architecture and scale are
 read from the checkpoint (``params_ema`` if present); ``--scale`` only checks it. ``--tile`` splits the LR image
-into tiles whose result equals whole-image inference (see medsr_se.inference.tiling). ``--precision bf16`` (CPU
-or CUDA) or ``fp16`` (CUDA; also ``--fp16``) runs 8-bit images in reduced precision; 16-bit images always run in
-fp32. Reductions (the SE squeeze, the tiles' statistics) accumulate in fp32 whatever the precision.
+into tiles whose result equals whole-image inference (see medsr_se.inference.tiling; for other BasicSR generators
+medsr_se.inference.halo, which warns where tiles are not exact: a network that pools over the whole image, or a
+windowed-attention network such as SwinIR whose reach exceeds the halo). A windowed-attention network takes any
+image size: it is padded by reflection to a multiple of its window and cropped back, as SwinIR's own test code
+does (medsr_se.inference.window); its tiles are rounded up to a multiple of the window (a note says so).
+``--precision bf16`` (CPU or CUDA) or ``fp16`` (CUDA; also ``--fp16``) runs 8-bit images in reduced precision;
+16-bit images always run in fp32. Reductions (the SE squeeze, the tiles' statistics) accumulate in fp32 whatever
+the precision.
 
 Safety (README, "Safety"): the output folder may not be an input folder (an input is never written over), no
 result may land inside the input folder (paths compared resolved: symlinks and ``-o`` above the input count), two
 inputs may not share a stem (they would be written to one file), and a result path that already holds a file is
 refused unless ``--overwrite`` is given (unlike Real-ESRGAN's script, which writes over it): all are refused before
-any work. ``--overwrite`` replaces a DICOM series whole (the rest of the old series goes too). Every file is
+any work, and so is an input the model cannot take (unreadable, a type without an intensity range, channels the
+model lacks, too small for its window, too large for memory): a folder is done whole or not at all.
+``--overwrite`` replaces a DICOM series whole (the rest of the old series goes too). Every file is
 written to a temporary name and renamed into place once complete; a failed write is an error naming the file.
 Without ``--tile``, an image whose whole-image inference would not fit in memory is tiled automatically (a note
 says so); one that would not fit even tiled is refused. A 4-channel image keeps its alpha (resized bicubic).
@@ -43,9 +50,12 @@ import cv2
 import numpy as np
 import torch
 
-from medsr_se.cli.console import Console, add_verbosity_arguments
+from medsr_se.cli.console import Console, add_verbosity_arguments, log_to_stderr
 from medsr_se.inference import CheckpointError, load_generator, memory_budget, plan_tile, upscale
-from medsr_se.inference.checkpoint import TrainingData, load_training_data, network_option_file
+from medsr_se.inference.checkpoint import TrainingData, load_training_data, network_option_file, one_line, probe_forward
+from medsr_se.inference.halo import tile_for
+from medsr_se.inference.upscale import check_image, input_channels
+from medsr_se.inference.window import input_multiple, multiple_reason
 from medsr_se.io import intensity as intensity_models
 from medsr_se.io import volumes
 from medsr_se.io.images import SUFFIXES, WriteError, read_image, write_image
@@ -247,13 +257,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def network_for(image, models: dict[str, torch.nn.Module], path: Path, console: Console) -> torch.nn.Module:
+def network_for(image, models: dict[str, torch.nn.Module], path: Path,
+                console: Console | None = None) -> torch.nn.Module:
     """The reduced-precision network for 8-bit images; float32 for 16-bit ones, whose 65,536 levels a float16
-    (11 significant bits) or bfloat16 (8) network cannot carry."""
+    (11 significant bits) or bfloat16 (8) network cannot carry (a note says so on ``console``)."""
     if image.dtype == np.uint16 and "reduced" in models:
-        console.note(f"{path}: 16-bit image, computed in fp32 (reduced precision would lose depth)")
+        if console is not None:
+            console.note(f"{path}: 16-bit image, computed in fp32 (reduced precision would lose depth)")
         return models["fp32"]
     return models.get("reduced", models["fp32"])
+
+
+def what_goes_in(job: Job, models: dict[str, torch.nn.Module]) -> tuple[torch.nn.Module, tuple[int, ...], np.dtype,
+                                                                        intensity_models.IntensityModel | None]:
+    """(network, shape, dtype, intensity model) of what one job hands to ``upscale``: an image as read (reading it
+    is its readability check), a volume's in-plane slices."""
+    if job.kind == "image":
+        image = read_image(job.paths[0])
+        return network_for(image, models, job.name), image.shape, image.dtype, None
+    volume = job.volume
+    return models["fp32"], tuple(volume.values.shape[a] for a in volume.in_plane_axes), volume.values.dtype, \
+        job.intensity
+
+
+def check_inputs(jobs: list[Job], models: dict[str, torch.nn.Module], args: argparse.Namespace,
+                 budget: int) -> None:
+    """Every input checked against the model before any work, so that a folder is done whole or not at all: each
+    image read (readable) and checked as :func:`~medsr_se.inference.upscale.upscale` would check it (type,
+    channels, size: :func:`~medsr_se.inference.upscale.check_image`) with its memory plan; each volume's slices
+    for size and memory. The first problem is one error naming the file."""
+    for job in jobs:
+        model, shape, dtype, intensity = what_goes_in(job, models)
+        try:
+            check_image(shape, dtype, model, intensity)
+            plan_tile(model, shape[0], shape[1], args.tile, budget, args.tile_pad)
+        except ValueError as error:
+            raise UsageError(f"{job.name}: {error}") from error
 
 
 def final_resize(result: np.ndarray, image: np.ndarray, outscale: float | None, model_scale: int) -> np.ndarray:
@@ -272,7 +311,7 @@ def upscale_image(job: Job, models: dict[str, torch.nn.Module], args: argparse.N
     image = read_image(path)
     model = network_for(image, models, path, console)
     try:
-        tile = plan_tile(model, image.shape[0], image.shape[1], args.tile, budget, args.tile_pad)
+        tile = tile_for(model, plan_tile(model, image.shape[0], image.shape[1], args.tile, budget, args.tile_pad))
         if tile and not args.tile:
             console.note(f"{path}: too large for whole-image inference here; tiling with --tile {tile}")
         console.detail(f"{path}: {image.shape[1]}x{image.shape[0]} {image.dtype}, "
@@ -336,8 +375,8 @@ def check_intensities(jobs: list[Job], training: TrainingData, args: argparse.Na
 def warn_mismatch(volume: volumes.Volume, model: torch.nn.Module, training: TrainingData, console: Console) -> None:
     """A warning when the checkpoint's recorded modality or channel count does not fit a volume."""
     trained_on = training.modality
-    if model.conv_first.in_channels != 1:
-        console.warning(f"{volume.name}: the model takes {model.conv_first.in_channels}-channel images "
+    if input_channels(model) != 1:
+        console.warning(f"{volume.name}: the model takes {input_channels(model)}-channel images "
                         f"({trained_on or 'colour photographs'}); this is a gray {volume.modality or 'volume'}: "
                         "expect artefacts, use a gray model (options/x4_gray.yml)")
     elif trained_on and volume.modality and trained_on != volume.modality:
@@ -410,7 +449,19 @@ def load_models(args: argparse.Namespace, precision: str) -> dict[str, torch.nn.
     models = {"fp32": model}
     if precision != "fp32":
         models["reduced"] = copy.deepcopy(model).to(PRECISIONS[precision])
+        try:  # tried once here rather than failing at the first image
+            probe_forward(models["reduced"])
+        except RuntimeError as error:  # SwinIR: its attention mask stays float32 and meets bf16 values
+            raise UsageError(f"--precision {precision}: {type(model).__name__} cannot run in {precision} "
+                             f"({one_line(error)}); use fp32") from error
     return models
+
+
+def note_tiling(model: torch.nn.Module, args: argparse.Namespace, console: Console) -> None:
+    """A note when ``--tile`` is rounded up to the multiple the network's input needs (SwinIR's window)."""
+    if args.tile and tile_for(model, args.tile) != args.tile:
+        console.note(f"--tile {args.tile}: {type(model).__name__} takes multiples of {input_multiple(model)} pixels "
+                     f"({multiple_reason(model)}), so tiles of {tile_for(model, args.tile)} are used")
 
 
 def check_arguments(args: argparse.Namespace) -> str:
@@ -461,11 +512,13 @@ def run(args: argparse.Namespace) -> int:
     model = models["fp32"]
     training = load_training_data(args.model)
     check_intensities(jobs, training, args, console)
+    budget = memory_budget(args.device)
+    check_inputs(jobs, models, args, budget)
+    note_tiling(model, args, console)
     try:
         args.output.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise WriteError(f"{args.output}: cannot create the output folder ({error.strerror or error})") from error
-    budget = memory_budget(args.device)
     images = [job for job in jobs if job.kind == "image"]
     step = console.progress(len(images), f"{len(images)} image(s)") if len(images) > 1 else (lambda: None)
     for job in jobs:
@@ -480,6 +533,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    log_to_stderr(args.verbosity)  # the library's records: -v adds the warnings of loading (debug)
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our messages name the file instead
     try:
         return run(args)

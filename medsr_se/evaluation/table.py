@@ -30,7 +30,7 @@ from basicsr.metrics import calculate_psnr, calculate_ssim
 from medsr_se.evaluation.sheets import display_8bit, method_sheet
 from medsr_se.inference import load_generator, upscale
 from medsr_se.inference.upscale import check_image, input_channels
-from medsr_se.io.images import write_image
+from medsr_se.io.images import read_image, write_image
 from medsr_se.metrics.complexity import gflops_per_megapixel, parameter_count
 from medsr_se.metrics.fov_metrics import calculate_psnr_fov, calculate_ssim_fov
 from medsr_se.metrics.lr_consistency import lr_psnr
@@ -142,10 +142,7 @@ def check_test_pairs(data: Path, scale: int, models: Mapping[str, torch.nn.Modul
     if not names or not lr_dir.is_dir():
         raise FileNotFoundError(f"no test pairs for x{scale} in {data}/test (run medsr-prepare first)")
     for name in names:
-        hr = cv2.imread(str(hr_dir / name), cv2.IMREAD_UNCHANGED)
-        lr = cv2.imread(str(lr_dir / name), cv2.IMREAD_UNCHANGED)
-        if hr is None or lr is None:
-            raise FileNotFoundError(f"cannot read {hr_dir / name} or {lr_dir / name}")
+        hr, lr = read_image(hr_dir / name), read_image(lr_dir / name)  # a ValueError naming an unreadable one
         if hr.shape != (lr.shape[0] * scale, lr.shape[1] * scale, *lr.shape[2:]):
             raise ValueError(f"{lr_dir / name}: {lr.shape} is not the HR image's {hr.shape} / {scale}")
         for method, model in models.items():

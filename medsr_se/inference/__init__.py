@@ -5,7 +5,8 @@
     sr = upscale(image, net, tile=128)
 
 ``checkpoint`` (reading ``net_g_*.pth``, the keys our models add), ``upscale`` (numpy / tensor in, same dtype out),
-``tiling`` (exact tiles for SEEDSR), ``memory`` (whole image or tiles, from the device's free memory).
+``tiling`` (exact tiles for SEEDSR), ``halo`` (halo tiles for other generators), ``window`` (windowed-attention
+networks such as SwinIR on any image size), ``memory`` (whole image or tiles, from the device's free memory).
 """
 
 from medsr_se.inference.checkpoint import CheckpointError, load_generator

@@ -7,24 +7,42 @@ argument, ``res_scale`` included, which cannot be read off the weights. Without 
 file the user gives (``--opt``); for a SEEDSRGenerator without either (checkpoints of earlier versions) the
 architecture is read off the tensors themselves (channels, width, depth, scale, SE reduction, image skip, SE present
 or not) and ``res_scale`` is assumed 1.0; ``se: plain`` has the same tensors as ``se: improved`` and is only known
-from the stored options.
+from the stored options. An ``--opt`` given for a checkpoint that stores its network_g must agree with it (the
+stored one is what the weights were trained with); every message says where a value came from (the stored
+network_g, the option file, the layout of the weights).
+
+The weights: ``params_ema``, else ``params``, else the file itself when it is a bare state dict
+(``torch.save(model.state_dict(), path)``); the ``module.`` of a DataParallel / DDP state dict is removed as BasicSR's
+``load_network`` removes it. A whole pickled model (``torch.save(model)``) is not unpickled (that can run code): it
+is named, with how to save a state dict instead. A built network is tried once on a small input, so that options
+that cannot run (or give another scale than they name) are refused at load, in one line.
 Writing checkpoints is the models' business (:mod:`medsr_se.models.atomic_save`).
 """
 
 from __future__ import annotations
 
+import inspect
+import logging
 import math
 import pickle
 import re
 import struct
-from collections.abc import Mapping
+import sys
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from os import path as osp
+from typing import TypeVar
 
 import torch
+from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
 from medsr_se.archs.seedsr_arch import IMG_RESIDUAL_KEY, SEEDSRGenerator
+from medsr_se.inference.window import any_size, input_multiple
 from medsr_se.io.intensity import IntensityModel
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # What our models add to a BasicSR net_g checkpoint (written by :mod:`medsr_se.models.atomic_save`)
 NETWORK_OPTIONS_KEY = "medsr_se_network_g"  # the network_g options the generator was built from
@@ -69,16 +87,79 @@ class TrainingData:
         return IntensityModel.from_dict(self.intensity)
 
 
+def quietly(run: Callable[[], T]) -> T:
+    """``run()`` with the warnings of the libraries it calls (torch.load's pickle-protocol note, torch's meshgrid
+    deprecation inside BasicSR's SwinIR) logged at debug level instead of printed raw: they are about the code
+    that wrote or builds the network, not about the user's input (a command's ``-v`` shows them)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run()
+    for warning in caught:
+        logger.debug("%s: %s", warning.category.__name__, warning.message)
+    return result
+
+
+REASON_CHARACTERS = 200  # of torch's error text quoted in a message (cut at a word)
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # torch's error texts carry bold / reset codes
+PICKLED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")  # how torch's weights-only unpickler names what it refused
+STATE_DICT_ADVICE = ("save the weights instead: torch.save(model.state_dict(), path) or "
+                     "torch.save({'params': model.state_dict()}, path)")
+
+
 def read_checkpoint(path: str) -> object:
     """``torch.load`` of ``path`` onto the CPU, weights only; FileNotFoundError when it is not a file,
-    CheckpointError naming it when torch cannot read it (:data:`TORCH_LOAD_ERRORS`)."""
+    CheckpointError naming it when torch cannot read it (:data:`TORCH_LOAD_ERRORS`), in one line: a file of
+    pickled Python objects (a whole model saved with ``torch.save(model)``) is named as such with how to save a
+    state dict (:func:`pickled_objects`); other reasons are torch's, without its terminal codes, cut at a word."""
     if not osp.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return quietly(lambda: torch.load(path, map_location="cpu", weights_only=True))
+    except pickle.UnpicklingError as error:
+        objects = pickled_objects(path, error)
+        if objects is None:
+            raise CheckpointError(f"{path}: cannot be read as a torch checkpoint ({one_line(error)})") from error
+        raise CheckpointError(f"{path}: holds {objects}, not a state dict; it is not unpickled (that can run code "
+                              f"from the file): {STATE_DICT_ADVICE}") from error
     except TORCH_LOAD_ERRORS as error:
-        reason = " ".join(str(error).split())[:200] or type(error).__name__
-        raise CheckpointError(f"{path}: cannot be read as a torch checkpoint ({reason})") from error
+        raise CheckpointError(f"{path}: cannot be read as a torch checkpoint ({one_line(error)})") from error
+
+
+def one_line(error: Exception, limit: int = REASON_CHARACTERS) -> str:
+    """An error's text on one line without terminal escape codes, cut at a word boundary after ``limit``
+    characters (marked by "..."); its type's name when it has no text."""
+    text = " ".join(ANSI_ESCAPE.sub("", str(error)).split()) or type(error).__name__
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:(") + " ..."
+
+
+def pickled_objects(path: str, error: pickle.UnpicklingError) -> str | None:
+    """What torch's weights-only unpickler refused in ``path``, for the message: "a whole pickled model (EDSR,
+    saved with torch.save(model))" when it holds a torch module, "pickled Python objects (...)" otherwise; None
+    when nothing refused is named (a corrupt file). Nothing is unpickled or imported: the names are the global
+    torch's error names (the first one met: the top-level object) and, for zip checkpoints, torch's list of the
+    file's unsafe globals; a name is a module class when it is one of ``torch.nn`` or of a module already
+    imported (BasicSR's archs, ours)."""
+    try:
+        listed = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except (ValueError, RuntimeError):  # a legacy (non-zip) file: ValueError
+        listed = []
+    names = list(dict.fromkeys([*PICKLED_GLOBAL.findall(str(error)), *listed]))
+    if not names:
+        return None
+    modules = [name for name in names if is_module_class(name)]
+    if modules:
+        top = next((name for name in modules if not name.startswith("torch.")), modules[0])
+        return f"a whole pickled model ({top.rsplit('.', 1)[-1]}, saved with torch.save(model))"
+    return f"pickled Python objects ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
+
+
+def is_module_class(name: str) -> bool:
+    """Whether the dotted ``name`` is a torch.nn.Module subclass, looked up in modules already imported only."""
+    module_name, _, attribute = name.rpartition(".")
+    found = getattr(sys.modules.get(module_name), attribute, None)
+    return name.startswith("torch.nn.modules.") or (isinstance(found, type) and issubclass(found, torch.nn.Module))
 
 
 def load_training_data(path: str) -> TrainingData:
@@ -117,23 +198,92 @@ def upscale_of(state: dict[str, torch.Tensor], num_feat: int) -> int | list[int]
 
 SEEDSR_TYPE = "SEEDSRGenerator"
 SCALE_KEYS = ("upscale", "scale")  # what BasicSR's generators call their scale (EDSR / MSRResNet, RRDBNet)
+DDP_PREFIX = "module."  # what DataParallel / DistributedDataParallel put before every key of their state dict
+STORED = "its stored network_g"  # the source of a network_g read from the checkpoint itself
+WEIGHTS = "the layout of its weights"  # the source of a SEEDSRGenerator's options read off its tensors
 
 
-def network_options(saved, options: Mapping | None) -> dict | None:
-    """The ``network_g`` options to build the checkpoint's generator from: those stored in it, else ``options``
-    (its option file's ``network_g``, or the whole option file), else None."""
+class NetworkOptions(dict):
+    """A ``network_g`` with where it came from, for messages (``source``: "--opt options.yml"). ``fallback``:
+    for checkpoints that store no network_g only (medsr-evaluate's ``--opt FILE`` for every model), so a stored one
+    is used without comparing."""
+
+    def __init__(self, options: Mapping, source: str, fallback: bool = False) -> None:
+        super().__init__(options)
+        self.source = source
+        self.fallback = fallback
+
+
+def option_source(options: Mapping) -> str:
+    return getattr(options, "source", "the network_g given")
+
+
+def network_options(path: str, saved, options: Mapping | None) -> NetworkOptions | None:
+    """The ``network_g`` options to build the checkpoint's generator from, with their source: those stored in it,
+    else ``options`` (its option file's ``network_g``, or the whole option file), else None. Options given for this
+    checkpoint that contradict its stored ones are an error naming both (:func:`check_agreement`)."""
     stored = saved.get(NETWORK_OPTIONS_KEY) if isinstance(saved, dict) else None
+    given = options.get("network_g", options) if options is not None else None
+    given = NetworkOptions(given, option_source(options), getattr(options, "fallback", False)) \
+        if isinstance(given, Mapping) else None
     if isinstance(stored, Mapping):
-        return dict(stored)
-    if options is not None:
-        options = options.get("network_g", options)
-        return dict(options) if isinstance(options, Mapping) else None
-    return None
+        if given is not None and not given.fallback:
+            check_agreement(path, stored, given)
+        return NetworkOptions(stored, STORED)
+    return given
 
 
-def network_option_file(path: str | None) -> dict | None:
+REGISTRY_SUFFIX = "basicsr"  # BasicSR registers SRVGGNetCompact as SRVGGNetCompact_basicsr; its get() finds both
+
+
+def registered_name(kind: object) -> str | None:
+    """The name under which BasicSR's ARCH_REGISTRY holds the architecture ``kind``: itself, or with the suffix
+    its ``Registry.get`` falls back to (without its print); None when it holds neither."""
+    from basicsr.utils.registry import ARCH_REGISTRY
+
+    names = [kind, f"{kind}_{REGISTRY_SUFFIX}"] if isinstance(kind, str) else []
+    return next((name for name in names if name in ARCH_REGISTRY), None)
+
+
+def constructor_defaults(kind: str | None) -> dict:
+    """Keyword defaults of the registered architecture ``kind`` ({} when it is not registered)."""
+    from basicsr.utils.registry import ARCH_REGISTRY
+
+    name = registered_name(kind)
+    if name is None:
+        return {}
+    parameters = inspect.signature(ARCH_REGISTRY.get(name)).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+
+
+def plain(value):
+    """``value`` with tuples as lists (YAML and torch.save keep sequences in either form)."""
+    return [plain(item) for item in value] if isinstance(value, (list, tuple)) else value
+
+
+def check_agreement(path: str, stored: Mapping, given: NetworkOptions) -> None:
+    """The stored ``network_g`` (what the weights were trained with) against options given for the checkpoint:
+    every key either sets, a missing one at the architecture's default; one line naming the first differences
+    and both sources when they disagree."""
+    kind, given_kind = stored.get("type", SEEDSR_TYPE), given.get("type", SEEDSR_TYPE)
+    defaults = constructor_defaults(kind)
+
+    def value(options: Mapping, key: str):
+        return plain(options.get(key, defaults.get(key)))
+
+    differing = [f"type: {kind} stored, {given_kind} in {given.source}"] if given_kind != kind else [
+        f"{key}: {value(stored, key)} stored, {value(given, key)} in {given.source}"
+        for key in sorted((set(stored) | set(given)) - {"type"}) if value(stored, key) != value(given, key)]
+    if differing:
+        raise CheckpointError(f"{path}: {STORED} and {given.source} disagree ({'; '.join(differing[:3])}"
+                              f"{'; ...' if len(differing) > 3 else ''}); the stored one is what its weights were "
+                              "trained with: leave --opt out (it is for checkpoints that store none) or give the "
+                              "matching file")
+
+
+def network_option_file(path: str | None, fallback: bool = False) -> NetworkOptions | None:
     """The ``network_g`` of an option file (``--opt``: a path or a recipe name), None for None; an error naming the
-    file when it cannot be read or has no ``network_g``."""
+    file when it cannot be read or has no ``network_g``. ``fallback``: see :class:`NetworkOptions`."""
     if path is None:
         return None
     from medsr_se.utils.options import load_recipe
@@ -143,7 +293,7 @@ def network_option_file(path: str | None) -> dict | None:
     if not isinstance(network, Mapping) or "type" not in network:
         raise CheckpointError(f"--opt {path}: has no network_g with a type (give the option file the checkpoint "
                               "was trained with)")
-    return dict(network)
+    return NetworkOptions(network, f"--opt {path}", fallback)
 
 
 def without_type(options: Mapping) -> dict:
@@ -155,49 +305,121 @@ def network_scale(options: Mapping) -> int | None:
     return next((options[key] for key in SCALE_KEYS if key in options), None)
 
 
-def build_basicsr_generator(path: str, network: dict, state: dict[str, torch.Tensor],
+def check_expected(path: str, values: Mapping, source: str, expected: Mapping) -> None:
+    """``expected`` (e.g. upscale=4, what a command was asked for) against ``values`` read from ``source``: one
+    line naming both, "trained with" only for what the checkpoint itself says (its stored network_g, the layout of
+    its weights), else the option file that says it."""
+    for key, value in expected.items():
+        recorded = values.get(key)
+        if value is not None and recorded != value:
+            through_plane = isinstance(recorded, (list, tuple)) and key == "upscale"
+            said = f"{source} says {'it was trained with ' if source in (STORED, WEIGHTS) else ''}{key}={recorded}"
+            raise CheckpointError(f"{path}: {said}, but {key}={value} was asked for"
+                                  + (" (a through-plane model: medsr-selfsr --model takes it)" if through_plane
+                                     else ""))
+
+
+def build_basicsr_generator(path: str, network: NetworkOptions, state: dict[str, torch.Tensor],
                             expected: Mapping) -> torch.nn.Module:
     """Any generator of BasicSR's ARCH_REGISTRY (ours included) from ``network`` (``type`` + keyword arguments),
-    its weights loaded strictly; errors name the file."""
+    its weights loaded strictly; errors name the file and where the options came from."""
     from basicsr.archs import build_network
-    from basicsr.utils.registry import ARCH_REGISTRY
 
     kind = network["type"]
-    if kind not in ARCH_REGISTRY:
-        raise CheckpointError(f"{path}: its network_g type {kind!r} is not a registered BasicSR architecture")
+    name = registered_name(kind)
+    if name is None:
+        raise CheckpointError(f"{path}: type {kind!r} is not a registered BasicSR architecture (named by "
+                              f"{network.source})")
     scale = network_scale(network)
     if scale is None:
-        raise CheckpointError(f"{path}: its network_g ({kind}) names no upscale / scale")
-    for key, value in expected.items():
-        recorded = scale if key == "upscale" else network.get(key)
-        if value is not None and recorded != value:
-            raise CheckpointError(f"{path}: trained with {key}={recorded}, but {key}={value} was asked for")
-    try:
-        net = build_network(dict(network))
+        raise CheckpointError(f"{path}: {network.source} ({kind}) names no upscale / scale")
+    check_expected(path, {**network, "upscale": scale}, network.source, expected)
+
+    def build() -> torch.nn.Module:
+        net = build_network({**network, "type": name})
         net.load_state_dict(state)
+        return net
+
+    try:
+        net = quietly(build)
     except (RuntimeError, TypeError, ValueError, KeyError) as error:
-        raise CheckpointError(f"{path}: its weights do not fit {kind}({without_type(network)}) "
-                              f"({state_dict_mismatch(error)})") from error
+        raise CheckpointError(f"{path}: its weights do not fit {kind}({without_type(network)}) of "
+                              f"{network.source} ({state_dict_mismatch(error)})") from error
     net.upscale = scale
     net.scale_hw = (scale, scale)
+    net.medsr_se_in_channels = network_channels(network)
+    return check_forward(path, any_size(net.eval()), network)
+
+
+CHANNEL_KEYS = ("num_in_ch", "in_chans")  # what BasicSR's generators call their input channels (SwinIR: in_chans)
+
+
+def network_channels(network: Mapping) -> int | None:
+    """The input channels a ``network_g`` names (its architecture's default when it leaves them out), else None."""
+    defaults = constructor_defaults(network.get("type"))
+    return next((value for key in CHANNEL_KEYS if isinstance(value := network.get(key, defaults.get(key)), int)),
+                None)
+
+
+PROBE_SIDE = 16  # LR pixels of the input a loaded network is tried on (rounded up to its attention window)
+
+
+def probe_input(net: torch.nn.Module) -> torch.Tensor:
+    """A small zero input (1, C, h, w) of unequal sides, multiples of what the network's input needs, in the
+    network's dtype and on its device."""
+    from medsr_se.inference.halo import round_up
+    from medsr_se.inference.upscale import input_channels
+
+    multiple = input_multiple(net) or 1
+    height = round_up(PROBE_SIDE, multiple)
+    parameter = next(net.parameters())
+    return torch.zeros(1, input_channels(net), height, height + round_up(PROBE_SIDE // 2, multiple),
+                       dtype=parameter.dtype, device=parameter.device)
+
+
+@torch.no_grad()
+def probe_forward(net: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input, output) of one forward pass of ``net`` on :func:`probe_input` (library warnings: :func:`quietly`);
+    the RuntimeError of a network that cannot run so goes to the caller."""
+    probe = probe_input(net)
+    return probe, quietly(lambda: net(probe))
+
+
+def check_forward(path: str, net: torch.nn.Module, network: NetworkOptions) -> torch.nn.Module:
+    """``net`` after one forward pass on a small zero input of unequal sides (:func:`probe_forward`): a network_g
+    that builds but cannot run (a 1-channel BasicSR EDSR, whose 3-value mean broadcasts the input to 3 channels; a
+    SwinIR with ``ape``, whose position embedding fixes its input size) or whose output is not the scale it names
+    (BasicSR's RRDBNet returns x4 for ``scale: 8``) is one line naming the file and the options' source, here
+    rather than in the middle of a folder."""
+    try:
+        probe, out = probe_forward(net)
+    except RuntimeError as error:
+        shape = probe_input(net).shape
+        raise CheckpointError(f"{path}: {type(net).__name__} built from {network.source} fails on a "
+                              f"{shape[1]}-channel {shape[3]}x{shape[2]} input ({one_line(error)})") from error
+    factors = (out.shape[-2] / probe.shape[-2], out.shape[-1] / probe.shape[-1])
+    if factors != tuple(map(float, net.scale_hw)):
+        raise CheckpointError(f"{path}: {type(net).__name__} built from {network.source} upscales "
+                              f"x{factors[0]:g}, not the x{net.upscale} it names")
     return net
 
 
 LAYOUT_KEYS = ("num_in_ch", "num_out_ch", "num_feat", "num_block", "upscale", "img_residual")
 
 
-def check_recorded_layout(path: str, config: dict, state: dict[str, torch.Tensor]) -> None:
-    """The network options recorded with a checkpoint against the layout its weights have: one line naming the
-    first disagreement (a recorded upscale=4 with the weights of an x2 network, say)."""
+def check_recorded_layout(path: str, config: dict, source: str, state: dict[str, torch.Tensor]) -> None:
+    """The network options given with a checkpoint (``source``: stored, --opt) against the layout its weights have:
+    one line naming the first disagreement (a recorded upscale=4 with the weights of an x2 network, say)."""
     try:
         weights = generator_config(state)
     except CheckpointError:
         return  # load_state_dict says what is missing
     for key in LAYOUT_KEYS:
         if key in config and config[key] != weights[key]:
-            raise CheckpointError(f"{path}: its recorded network_g says {key}={config[key]}, but its weights are "
-                                  f"those of {key}={weights[key]}; the checkpoint is inconsistent (re-save it from "
-                                  "the training run)")
+            fix = ("the checkpoint is inconsistent (re-save it from the training run)" if source == STORED else
+                   "give the option file it was trained with, or none")
+            raise CheckpointError(f"{path}: {source} says {key}={config[key]}, but its weights are those of "
+                                  f"{key}={weights[key]}; {fix}")
 
 
 def state_dict_mismatch(error: Exception) -> str:
@@ -210,7 +432,45 @@ def state_dict_mismatch(error: Exception) -> str:
             found = re.findall(r"size mismatch for ([^:]+):", text)
         if found:
             parts.append(f"{len(found)} {label.lower()}, e.g. {found[0]}")
-    return "; ".join(parts) or " ".join(text.split())
+    return "; ".join(parts) or one_line(error)
+
+
+TRAINING_STATE_KEYS = {"iter", "optimizers"}  # a BasicSR training state (training_states/*.state) holds these
+
+
+def network_state(path: str, saved: object, param_key: str) -> dict[str, torch.Tensor]:
+    """The state dict in a loaded checkpoint: ``saved[param_key]`` (``params_ema``), else ``saved['params']``
+    (as BasicSR's ``load_network`` falls back), else ``saved`` itself when it is a bare state dict; with the
+    ``module.`` prefix of a DataParallel / DDP state dict removed (:func:`without_ddp_prefix`). One line naming
+    the file when there is none."""
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path}: holds a {type(saved).__name__}, not a BasicSR network checkpoint (a dict "
+                              "with params / params_ema)")
+    key = param_key if param_key in saved else "params" if "params" in saved else None
+    state = saved[key] if key is not None else saved
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        keys = ", ".join(map(str, list(saved)[:5])) + (", ..." if len(saved) > 5 else "")
+        hint = (" (a BasicSR training state: give the net_g_*.pth of the experiment's models/ folder)"
+                if TRAINING_STATE_KEYS <= set(saved) else "")
+        where = f"its {key} holds" if key is not None else f"it has no params / params_ema, and its keys ({keys}) are"
+        raise CheckpointError(f"{path}: {where} no network weights{hint}")
+    return without_ddp_prefix(path, state)
+
+
+def without_ddp_prefix(path: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with the ``module.`` that DataParallel / DistributedDataParallel put before its keys removed from
+    every key that has it, as BasicSR's ``BaseModel.load_network`` does (by torch's
+    ``consume_prefix_in_state_dict_if_present``); a key present both with and without it is an error."""
+    prefixed = [key for key in state if key.startswith(DDP_PREFIX)]
+    clashing = [key for key in prefixed if key[len(DDP_PREFIX):] in state]
+    if clashing:
+        raise CheckpointError(f"{path}: holds both {clashing[0]} and {clashing[0][len(DDP_PREFIX):]}; which one is "
+                              "the network's cannot be told")
+    if not prefixed:
+        return state
+    state = dict(state)
+    consume_prefix_in_state_dict_if_present(state, DDP_PREFIX)
+    return state
 
 
 def load_generator(path: str, param_key: str = "params_ema", device: str | torch.device = "cpu",
@@ -219,41 +479,40 @@ def load_generator(path: str, param_key: str = "params_ema", device: str | torch
 
     Any BasicSR generator loads: it is built from the ``network_g`` options stored in the checkpoint (every
     checkpoint our models write, and those of BasicSR's own models trained with the plugin loaded), else from
-    ``options`` (the ``network_g`` of the option file it was trained with: ``--opt`` of the commands), else, for a
-    SEEDSRGenerator only, from the layout of its weights. ``net.upscale`` is its scale whatever the architecture
-    calls it (RRDBNet: ``scale``; EDSR: ``upscale``), ``net.scale_hw`` its (height, width) factors.
+    ``options`` (the ``network_g`` of the option file it was trained with: ``--opt`` of the commands,
+    :func:`network_option_file`), else, for a SEEDSRGenerator only, from the layout of its weights. Options given
+    for a checkpoint that stores its own must agree with them (else an error naming both). ``net.upscale`` is its
+    scale whatever the architecture calls it (RRDBNet: ``scale``; EDSR: ``upscale``), ``net.scale_hw`` its
+    (height, width) factors. A network that takes multiples of a size only (SwinIR's window, RRDBNet's pixel
+    unshuffle at scale 2 / 1) takes inputs of any size (:func:`medsr_se.inference.window.any_size`). A
+    DataParallel / DDP state dict (``module.`` keys) loads as BasicSR's ``load_network`` loads it.
 
     What the checkpoint records about its training set: :func:`load_training_data`.
 
-    ``expected`` (e.g. ``upscale=4``) is checked against the checkpoint, with an error naming the file.
+    ``expected`` (e.g. ``upscale=4``) is checked against the checkpoint, with an error naming the file and where
+    the value came from.
     """
     saved = read_checkpoint(path)
-    if isinstance(saved, dict) and param_key not in saved and "params" in saved:
-        param_key = "params"
-    state = saved.get(param_key, saved) if isinstance(saved, dict) else None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: not a BasicSR network checkpoint")
-    network = network_options(saved, options)
+    state = network_state(path, saved, param_key)
+    network = network_options(path, saved, options)
     if network is not None and network.get("type", SEEDSR_TYPE) != SEEDSR_TYPE:
         net = build_basicsr_generator(path, network, state, expected)
         return net.eval().to(device)
+    if network is None:
+        try:
+            config, source = generator_config(state), WEIGHTS
+        except CheckpointError as error:
+            raise CheckpointError(f"{path}: {error}; if it is another BasicSR generator, give the option file it "
+                                  "was trained with (--opt options.yml)") from error
+    else:
+        config, source = without_type(network), network.source
+    check_expected(path, config, source, expected)
+    if network is not None:
+        check_recorded_layout(path, config, source, state)
     try:
-        config = without_type(network) if network is not None else generator_config(state)
-    except CheckpointError as error:
-        hint = "" if isinstance(saved, dict) and NETWORK_OPTIONS_KEY in saved else (
-            "; if it is another BasicSR generator, give the option file it was trained with (--opt options.yml)")
-        raise CheckpointError(f"{path}: {error}{hint}") from error
-    for key, value in expected.items():
-        if value is not None and config.get(key) != value:
-            through_plane = isinstance(config.get("upscale"), (list, tuple)) and key == "upscale"
-            raise CheckpointError(f"{path}: trained with {key}={config.get(key)}, but {key}={value} was asked for"
-                                  + (" (a through-plane model: medsr-selfsr --model takes it)" if through_plane
-                                     else ""))
-    check_recorded_layout(path, config, state)
-    try:
-        net = SEEDSRGenerator(**config)
+        net = quietly(lambda: SEEDSRGenerator(**config))
         net.load_state_dict(state)
     except (RuntimeError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: its weights do not fit SEEDSRGenerator({config}) "
+        raise CheckpointError(f"{path}: its weights do not fit SEEDSRGenerator({config}) of {source} "
                               f"({state_dict_mismatch(error)})") from error
     return net.eval().to(device)

@@ -7,50 +7,123 @@ inference) gives exactly the whole-image result in its interior. The radius is r
 LR pixels for a bicubic upsampling inside the network); it is an upper bound. Very deep networks reach far
 (RRDBNet's 23 blocks: hundreds of LR pixels), so the halo is capped at :data:`MAX_HALO`; their far reach carries
 almost no weight, and the difference to whole-image inference is then measured, not zero (README, Tiling).
-SEEDSRGenerator's SE pooling is global: it is tiled exactly by :mod:`medsr_se.inference.tiling` instead.
+SEEDSRGenerator's SE pooling is global: it is tiled exactly by :mod:`medsr_se.inference.tiling` instead. Other
+networks that pool globally (RCAN's channel attention: adaptive pooling) cannot be tiled exactly this way: their
+tiles are computed with a warning that says so.
+
+Windowed attention (BasicSR's SwinIR: :mod:`medsr_se.inference.window`) counts too: a block attends within windows
+of w x w pixels, so it reaches w − 1 pixels further, and the bound is the convolutions' reach plus w − 1 per
+attention block. Its tiles, halos and probe are multiples of w (of the pixel-unshuffle factor for RRDBNet at
+scale 2 / 1: :func:`medsr_se.inference.window.input_multiple`), so that every tile's windows lie where the whole
+image's do; a tile with a halo of at least the bound is then exact. Attention weighs far pixels as much as
+near ones, so a halo capped below the bound (a deep SwinIR reaches hundreds of pixels) leaves tiles about a grey
+level from whole-image inference: :func:`halo_forward` warns then, naming the ``tile_pad`` that makes them exact.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 
+from medsr_se.inference.window import attention_window, input_multiple, own_window
+
 MAX_HALO = 32  # LR pixels: the widest halo chosen by default (a larger tile_pad is used as given)
 BICUBIC_REACH = 2  # LR pixels a bicubic upsampling inside the network reads beyond its own pixel
-PROBE_SIZE = 16  # LR pixels of the probe input that finds each convolution's resolution
+PROBE_SIZE = 16  # LR pixels of the probe input that finds each layer's resolution (rounded up: input_multiple)
+
+
+def first_convolution(net: nn.Module) -> nn.Conv2d:
+    """The convolution a generator's input meets first: its ``conv_first`` (SEEDSR, EDSR, RRDBNet, SwinIR, ...),
+    else its first registered one (SRVGGNetCompact's ``body[0]``)."""
+    first = getattr(net, "conv_first", None)
+    return first if isinstance(first, nn.Conv2d) else next(m for m in net.modules() if isinstance(m, nn.Conv2d))
+
+
+def round_up(value: int, multiple: int | None) -> int:
+    """``value`` rounded up to a multiple of ``multiple`` (unchanged for None)."""
+    return -(-value // multiple) * multiple if multiple else value
+
+
+def _side(tensor: torch.Tensor) -> int:
+    """Width of a feature map (N, C, H, W), or of the square map behind tokens (N, H·W, C)."""
+    return tensor.shape[-1] if tensor.ndim == 4 else math.isqrt(tensor.shape[1])
 
 
 @torch.no_grad()
 def receptive_radius(net: nn.Module, channels: int) -> int:
-    """Upper bound of the LR receptive radius of ``net`` (module docstring): one forward pass on a small probe,
-    recording each convolution's reach ``dilation · (k − 1) / 2`` at its input's resolution, in LR pixels."""
+    """Upper bound of the LR receptive radius of ``net`` (module docstring): one forward pass on a small square
+    probe (a multiple of what its input needs), recording each convolution's reach ``dilation · (k − 1) / 2`` and
+    each attention block's ``window − 1`` at its input's resolution, in LR pixels."""
+    probe = round_up(PROBE_SIZE, input_multiple(net))
     reach: list[float] = []
 
-    def record(module: nn.Conv2d, inputs: tuple[torch.Tensor, ...], _output) -> None:
-        ratio = PROBE_SIZE / inputs[0].shape[-1]  # LR pixels per pixel of this convolution's input
-        kernel, dilation = module.kernel_size[-1], module.dilation[-1]
-        reach.append(dilation * (kernel - 1) / 2 * ratio)
+    def convolution(module: nn.Conv2d, inputs: tuple[torch.Tensor, ...], _output) -> None:
+        ratio = probe / inputs[0].shape[-1]  # LR pixels per pixel of this convolution's input
+        reach.append(module.dilation[-1] * (module.kernel_size[-1] - 1) / 2 * ratio)
 
-    hooks = [m.register_forward_hook(record) for m in net.modules() if isinstance(m, nn.Conv2d)]
+    def attention(module: nn.Module, inputs: tuple[torch.Tensor, ...], _output) -> None:
+        reach.append((own_window(module) - 1) * probe / _side(inputs[0]))
+
+    hooks = [m.register_forward_hook(convolution) for m in net.modules() if isinstance(m, nn.Conv2d)]
+    hooks += [m.register_forward_hook(attention) for m in net.modules() if m is not net and own_window(m)]
     parameter = next(net.parameters())
     try:
-        net(torch.zeros(1, channels, PROBE_SIZE, PROBE_SIZE, dtype=parameter.dtype, device=parameter.device))
+        net(torch.zeros(1, channels, probe, probe, dtype=parameter.dtype, device=parameter.device))
     finally:
         for hook in hooks:
             hook.remove()
     return math.ceil(sum(reach)) + BICUBIC_REACH
 
 
-def default_halo(net: nn.Module, channels: int) -> int:
-    """The halo used unless a wider one is asked for: the receptive radius, at most :data:`MAX_HALO`."""
-    cached = getattr(net, "medsr_se_halo", None)
+def reach(net: nn.Module, channels: int) -> int:
+    """:func:`receptive_radius`, computed once per network."""
+    cached = getattr(net, "medsr_se_reach", None)
     if cached is None:
-        cached = min(receptive_radius(net, channels), MAX_HALO)
-        net.medsr_se_halo = cached
+        cached = receptive_radius(net, channels)
+        net.medsr_se_reach = cached
     return cached
+
+
+def default_halo(net: nn.Module, channels: int) -> int:
+    """The halo used unless a wider one is asked for: the receptive radius, at most :data:`MAX_HALO`, rounded up to
+    the multiple the network's input needs (its attention window, its pixel unshuffle:
+    :func:`medsr_se.inference.window.input_multiple`)."""
+    return round_up(min(reach(net, channels), MAX_HALO), input_multiple(net))
+
+
+def tile_for(net: nn.Module, tile: int) -> int:
+    """The LR tile size used for ``tile``: rounded up to the multiple the network's input needs (if any), so that
+    every tile's attention windows (pixel-unshuffle blocks) lie where the whole image's do."""
+    return round_up(tile, input_multiple(net))
+
+
+GLOBAL_POOLING = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)  # RCAN's / RIDNet's channel attention
+
+
+def pools_globally(net: nn.Module) -> bool:
+    """Whether ``net`` pools over its whole feature map (adaptive pooling: RCAN's channel attention), so that
+    each halo tile sees its own statistics instead of the whole image's."""
+    return any(isinstance(module, GLOBAL_POOLING) for module in net.modules())
+
+
+def warn_inexact(net: nn.Module, channels: int, halo: int) -> None:
+    """One warning when halo tiles are not exact: for a network that pools over the whole image (no halo makes
+    them exact), or one with windowed attention whose reach is beyond ``halo``."""
+    if pools_globally(net):
+        warnings.warn(f"{type(net).__name__} pools over the whole image (channel attention): each tile pools over "
+                      "itself instead, so tiles differ from whole-image inference; tile 0 (no tiles) gives the exact "
+                      "result", stacklevel=4)
+        return
+    window, radius = attention_window(net), reach(net, channels)
+    if window is not None and halo < radius:
+        warnings.warn(f"{type(net).__name__} has windowed attention (window {window}) reaching {radius} LR pixels, "
+                      f"beyond the tiles' halo of {halo}: tiles can differ from whole-image inference by about a "
+                      f"grey level; a tile_pad (--tile-pad) of {round_up(radius, window)} makes them exact, tile 0 "
+                      "uses none", stacklevel=4)
 
 
 def tiles(height: int, width: int, tile: int, halo: int) -> Iterator[tuple[slice, slice, slice, slice]]:
@@ -79,11 +152,15 @@ def whole_image(net: nn.Module, x: torch.Tensor,
 def halo_forward(net: nn.Module, x: torch.Tensor, tile: int, halo: int | None = None,
                  sink: Callable[[slice, slice, torch.Tensor], None] | None = None) -> torch.Tensor | None:
     """``net(x)`` for (N, C, h, w) computed on LR tiles of ``tile`` pixels with ``halo`` LR pixels of context
-    (default :func:`default_halo`); each tile's interior goes to ``sink(rows, cols, values)`` in output
-    coordinates, or into the returned (N, C_out, s·h, s·w) tensor when there is no sink."""
+    (default :func:`default_halo`; both rounded up to the multiple the input needs, if any; a warning when
+    the halo is below the reach of windowed attention: :func:`warn_inexact`); each tile's interior goes to
+    ``sink(rows, cols, values)`` in output coordinates, or into the returned (N, C_out, s·h, s·w) tensor when
+    there is no sink."""
     if tile <= 0:
         return whole_image(net, x, sink)
-    halo = default_halo(net, x.shape[1]) if halo is None else halo
+    halo = default_halo(net, x.shape[1]) if halo is None else round_up(halo, input_multiple(net))
+    tile = tile_for(net, tile)
+    warn_inexact(net, x.shape[1], halo)
     scale = net.upscale
     output: list[torch.Tensor] = []
     for rows, cols, inner_rows, inner_cols in tiles(x.shape[-2], x.shape[-1], tile, halo):

@@ -7,7 +7,9 @@ import os
 import torch
 
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
+from medsr_se.inference.halo import first_convolution
 from medsr_se.inference.tiling import MIN_TILE_PAD
+from medsr_se.inference.window import own_window
 
 GIB = float(1 << 30)
 AUTO_TILE = 128  # LR tile size chosen when a whole image would not fit (the measured setting of BENCHMARKS.md)
@@ -23,15 +25,27 @@ def estimated_bytes(model: SEEDSRGenerator, height: int, width: int, tile: int,
     num_feat x (s·h) x (s·w) floats. Tiled (:mod:`medsr_se.inference.tiling`): the three LR maps plus three maps
     of one tile at output resolution, the tile with its halo of ``tile_pad`` LR pixels on each side:
     num_feat x s·(t + 2·tile_pad) x s·(t + 2·tile_pad) (s per axis: a through-plane [r, 1] network has (r, 1)).
+    num_feat is the first convolution's width. A windowed-attention network (SwinIR) adds, per LR pixel of the
+    whole image, its attention scores and their softmax (2 · heads · window² floats) and its query / key / value
+    and MLP maps ((3 + mlp_ratio) · dim floats): :func:`attention_floats`.
     """
-    features, item = model.conv_first.out_channels, next(model.parameters()).element_size()
+    features, item = first_convolution(model).out_channels, next(model.parameters()).element_size()
     height_scale, width_scale = getattr(model, "scale_hw", (model.upscale, model.upscale))  # [r, 1]: (r, 1)
-    lr_maps = 3 * features * height * width * item
+    lr_maps = (3 * features + attention_floats(model)) * height * width * item
     if tile <= 0:
         return lr_maps + 2 * features * height_scale * width_scale * height * width * item
     tile_height = height_scale * (min(tile, height) + 2 * tile_pad)
     tile_pixels = tile_height * width_scale * (min(tile, width) + 2 * tile_pad)
     return lr_maps + 3 * features * tile_pixels * item
+
+
+def attention_floats(model: torch.nn.Module) -> int:
+    """Floats per LR pixel that a windowed-attention block holds at once (0 without one): 2 · heads · window²
+    (scores, softmax) + (3 + mlp_ratio) · dim (query / key / value, MLP), the largest over the blocks that name
+    their ``num_heads``, ``dim`` and ``mlp_ratio`` (BasicSR's SwinTransformerBlock)."""
+    sizes = [2 * block.num_heads * window ** 2 + int((3 + block.mlp_ratio) * block.dim) for block in model.modules()
+             if (window := own_window(block)) and all(hasattr(block, key) for key in ("num_heads", "dim", "mlp_ratio"))]
+    return max(sizes, default=0)
 
 
 def memory_budget(device: str | torch.device) -> int:

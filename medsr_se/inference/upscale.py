@@ -17,6 +17,8 @@ import numpy as np
 import torch
 
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
+from medsr_se.inference.halo import first_convolution
+from medsr_se.inference.window import check_size, input_multiple
 from medsr_se.io.intensity import IntensityModel, for_dtype, replace_nonfinite
 from medsr_se.utils.bicubic import matlab_bicubic
 
@@ -52,6 +54,36 @@ def tensor_to_image(tensor: torch.Tensor, dtype: np.dtype) -> np.ndarray:
 NETWORK_DTYPES = (np.uint8, np.uint16)
 
 
+def input_channels(model: torch.nn.Module) -> int:
+    """The channels a generator takes: those its network_g names (``num_in_ch`` / ``in_chans``, recorded by
+    :func:`~medsr_se.inference.checkpoint.load_generator`: RRDBNet at scale 2 folds them 4-fold before its first
+    convolution), else its first convolution's (:func:`medsr_se.inference.halo.first_convolution`)."""
+    return getattr(model, "medsr_se_in_channels", None) or first_convolution(model).in_channels
+
+
+def check_image(shape: tuple[int, ...], dtype: np.dtype, model: torch.nn.Module,
+                intensity: IntensityModel | None = None) -> None:
+    """What :func:`upscale` refuses about an image of ``shape`` and ``dtype``, checked without computing anything
+    (a command checks every input so before any work): a ValueError naming the first problem. An integer type
+    other than uint8 / uint16 (or a float) needs ``intensity``; the channels must be the model's (a gray image
+    through a 3-channel model is converted; a 4th channel is alpha, kept aside); a network that takes multiples
+    of a size only (SwinIR's window) needs each side long enough to be padded to one
+    (:func:`medsr_se.inference.window.check_size`)."""
+    if len(shape) not in (2, 3) or min(shape[:2]) < 1:
+        raise ValueError(f"an image is (H, W) or (H, W, C), got shape {tuple(shape)}")
+    if intensity is None and np.dtype(dtype) not in NETWORK_DTYPES:
+        raise ValueError(f"a {np.dtype(dtype)} array has no implied intensity range: pass intensity= (e.g. "
+                         "medsr_se.io.intensity.ct_window('full') for CT in HU, or measured(array) for MRI)")
+    channels = 1 if len(shape) == 2 else shape[2]
+    colour = 3 if channels == 4 else channels  # BGRA: the colour goes through the network
+    wanted = input_channels(model)
+    if colour != wanted and not (colour == 1 and wanted == 3):
+        raise ValueError(f"the model takes {wanted}-channel images, this one has {channels} channels")
+    multiple = input_multiple(model)
+    if multiple is not None:
+        check_size(shape[0], shape[1], multiple, type(model).__name__)
+
+
 @torch.no_grad()
 def upscale(image: np.ndarray | torch.Tensor, model: SEEDSRGenerator, tile: int = 0, tile_pad: int = 4,
             intensity: IntensityModel | None = None, out_dtype: np.dtype | None = None,
@@ -81,15 +113,13 @@ def upscale(image: np.ndarray | torch.Tensor, model: SEEDSRGenerator, tile: int 
     """
     if isinstance(image, torch.Tensor):
         return _upscale_tensor(image, model, tile, tile_pad, intensity, out_dtype, nonfinite)
+    check_image(image.shape, image.dtype, model, intensity)
     image = replace_nonfinite(image, "image", nonfinite)
     if image.ndim == 3 and image.shape[2] == 4:
         colour = upscale(np.ascontiguousarray(image[:, :, :3]), model, tile, tile_pad, intensity, out_dtype,
                          progress)
         return np.dstack([colour, matlab_bicubic(np.ascontiguousarray(image[:, :, 3]), model.upscale)])
     if intensity is None:
-        if image.dtype not in NETWORK_DTYPES:
-            raise ValueError(f"a {image.dtype} array has no implied intensity range: pass intensity= (e.g. "
-                             "medsr_se.io.intensity.ct_window('full') for CT in HU, or measured(array) for MRI)")
         if out_dtype is None or np.dtype(out_dtype) == image.dtype:
             return _upscale_quantised(image, model, tile, tile_pad, progress)
         intensity = for_dtype(image.dtype)
@@ -97,16 +127,14 @@ def upscale(image: np.ndarray | torch.Tensor, model: SEEDSRGenerator, tile: int 
 
 
 def _network_channels(pixels: np.ndarray, model: SEEDSRGenerator) -> tuple[np.ndarray, bool]:
-    """``pixels`` with the model's channel count, and whether a gray image was replicated to 3 channels."""
-    model_channels = model.conv_first.in_channels
+    """``pixels`` with the model's channel count (checked by :func:`check_image`), and whether a gray image was
+    replicated to 3 channels."""
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
-    if channels == 1 and model_channels == 3:
+    if channels == 1 and input_channels(model) == 3:
         warnings.warn("a gray image through a model trained on 3-channel (colour) images: the result is the mean "
                       "of its three outputs and may show artefacts; a gray model (options/x4_gray.yml) suits it",
                       stacklevel=3)
         return np.repeat(pixels.reshape(*pixels.shape[:2], 1), 3, axis=2), True
-    if channels != model_channels:
-        raise ValueError(f"the model takes {model_channels}-channel images, this one has {channels} channels")
     return pixels, False
 
 

@@ -23,6 +23,10 @@ from medsr_se.cli import infer as infer_cli
 from medsr_se.inference.checkpoint import NETWORK_OPTIONS_KEY
 from medsr_se.utils.options import derive, load_yaml
 from tests.helpers import subprocess_env, write_options, write_pairs
+from tests.inference.swinir import padded_forward, swinir_options
+from tests.inference.swinir import reference_image as swinir_reference_image
+
+pytestmark = pytest.mark.slow  # trainings / subprocess pipelines (the fast loop: pytest -m "not slow")
 
 SCALE = 4
 
@@ -46,7 +50,8 @@ def tiny(recipe: str, name: str, pairs: dict[str, Path]) -> dict:
 
 @pytest.fixture(scope="module")
 def trained(retina, tmp_path_factory) -> dict[str, tuple[Path, Path]]:
-    """{method: (option file, net_g_latest.pth)} for EDSR (SRModel) and RRDBNet (ESRGANModel), trained at once."""
+    """{method: (option file, net_g_latest.pth)} for EDSR (SRModel), RRDBNet (ESRGANModel) and SwinIR
+    (SwinIRModel), trained at once."""
     root = tmp_path_factory.mktemp("basicsr_models")
     pairs = {"train": write_pairs(retina, root / "train", 4, 64, SCALE, seed=1),
              "val": write_pairs(retina, root / "val", 1, 64, SCALE, seed=2)}
@@ -56,8 +61,10 @@ def trained(retina, tmp_path_factory) -> dict[str, tuple[Path, Path]]:
     esrgan = tiny("baselines/esrgan_x4", "esrgan_tiny", pairs)
     esrgan["network_g"].update(num_feat=8, num_block=1, num_grow_ch=4)
     esrgan["network_d"] = {"type": "UNetDiscriminatorSN_basicsr", "num_in_ch": 3, "num_feat": 4}
+    swinir = tiny("baselines/edsr_x4", "swinir_tiny", pairs)  # BasicSR's SwinIRModel (it pads to its window)
+    swinir.update(model_type="SwinIRModel", network_g=swinir_options(8, upscale=SCALE))
     runs = {}
-    for method, options in (("edsr", edsr), ("esrgan", esrgan)):
+    for method, options in (("edsr", edsr), ("esrgan", esrgan), ("swinir", swinir)):
         path = write_options(options, root / f"{method}.yml")
         runs[method] = (path, subprocess.Popen([sys.executable, "-m", "medsr_se.train", "-opt", str(path)], cwd=root,
                                                env=subprocess_env(), stdout=subprocess.DEVNULL,
@@ -138,3 +145,24 @@ def test_a_checkpoint_without_its_options_needs_opt(trained, tmp_path, capsys):
     assert infer_cli.main(["-i", str(image), "-o", str(tmp_path / "p"), "--model", str(bare), "--opt",
                            str(tmp_path / "missing.yml")]) == 2
     assert "missing.yml" in capsys.readouterr().err
+
+
+def test_a_swinir_trained_by_basicsr_works_on_any_size(trained, tmp_path, capsys):
+    """Issue 31, defect 5: BasicSR's own SwinIRModel checkpoint (network_g stored by the plugin) on an LR crop
+    that is no multiple of its window, in medsr-infer (whole and tiled) and medsr-export; oracle: BasicSR's network
+    on numpy's reflection of the crop, cropped back (what SwinIRModel.test does)."""
+    option_file, checkpoint = trained["swinir"]
+    lr = cv2.imread(str(trained["data"][0] / "test" / f"LR_x{SCALE}" / "img000.png"))[:13, :11]
+    cv2.imwrite(str(tmp_path / "crop.png"), lr)
+    expected = swinir_reference_image(reference(option_file, checkpoint), lr, 8)
+    for name, extra in (("whole", []), ("tiled", ["--tile", "8"])):
+        assert infer_cli.main(["-i", str(tmp_path / "crop.png"), "-o", str(tmp_path / name), "--model",
+                               str(checkpoint), "-q", *extra]) == 0
+        assert np.abs(cv2.imread(str(tmp_path / name / "crop.png")).astype(int) - expected).max() <= 1
+    assert export_cli.main(["--model", str(checkpoint), "-o", str(tmp_path / "s.onnx"), "-q"]) == 0
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(tmp_path / "s.onnx"), providers=["CPUExecutionProvider"])
+    x = torch.rand(1, 3, 13, 11)
+    reference_out = padded_forward(reference(option_file, checkpoint), x, 8).numpy()
+    assert np.abs(session.run(None, {"lr": x.numpy()})[0] - reference_out).max() < 1e-4

@@ -84,7 +84,7 @@ def test_stored_or_given_options_build_the_same_network(tmp_path, retina) -> Non
         load_generator(bare)
     given = load_generator(bare, options={"network_g": options})
     np.testing.assert_array_equal(upscale(lr, given, tile=16), expected.astype(np.uint8))
-    with pytest.raises(CheckpointError, match="trained with upscale=4, but upscale=8"):
+    with pytest.raises(CheckpointError, match="the network_g given says upscale=4, but upscale=8"):
         load_generator(bare, options=options, upscale=8)
     with pytest.raises(CheckpointError, match=r"bare\.pth: its weights do not fit EDSR"):
         load_generator(bare, options=TINY["EDSR"])
