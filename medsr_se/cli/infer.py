@@ -56,8 +56,8 @@ from medsr_se.inference.checkpoint import TrainingData, load_training_data, netw
 from medsr_se.inference.halo import tile_for
 from medsr_se.inference.upscale import check_image, input_channels
 from medsr_se.inference.window import input_multiple, multiple_reason
+from medsr_se.io import dicom_derived, dicom_reading, nifti, volumes
 from medsr_se.io import intensity as intensity_models
-from medsr_se.io import volumes
 from medsr_se.io.images import SUFFIXES, WriteError, read_image, write_image
 from medsr_se.utils.precision import warn_slow_bf16
 
@@ -119,10 +119,10 @@ def collect_jobs(files: list[Path], axis: int, root: Path, nonfinite: float | No
     """Images one by one, each NIfTI as a volume, the DICOM files grouped into series (medsr_se.io.volumes);
     ``nonfinite`` replaces NaN / ±inf voxels (else they are an error)."""
     jobs = [Job("image", [p], root) for p in files if p.suffix.lower() != ".dcm" and not volumes.is_nifti(p)]
-    jobs += [Job("nifti", [p], root, volumes.read_nifti(p, axis, nonfinite)) for p in files if volumes.is_nifti(p)]
+    jobs += [Job("nifti", [p], root, nifti.read_nifti(p, axis, nonfinite)) for p in files if volumes.is_nifti(p)]
     dicom_files = [p for p in files if p.suffix.lower() == ".dcm"]
     if dicom_files:
-        jobs += [Job("dicom", volume.paths, root, volume) for volume in volumes.read_dicom_volumes(dicom_files)]
+        jobs += [Job("dicom", volume.paths, root, volume) for volume in dicom_reading.read_dicom_volumes(dicom_files)]
     return jobs
 
 
@@ -187,7 +187,7 @@ def series_uid(path: Path) -> str | None:
     try:
         return str(pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
                    .SeriesInstanceUID) or None
-    except (*volumes.dicom_errors(), AttributeError):  # not DICOM, truncated, no UID (AttributeError): it is
+    except (*dicom_reading.dicom_errors(), AttributeError):  # not DICOM, truncated, no UID (AttributeError): it is
         return None  # replaced as a file, nothing else goes with it
 
 
@@ -413,10 +413,10 @@ def upscale_volume_job(job: Job, models: dict[str, torch.nn.Module], training: T
     with warnings.catch_warnings(record=True) as caught:  # the result is published whole or not at all
         warnings.simplefilter("always")
         if job.kind == "nifti":
-            volumes.write_nifti(volume, values, model.upscale, targets[0])
+            nifti.write_nifti(volume, values, model.upscale, targets[0])
         else:
-            series = volumes.derived_series(volume, values, model.upscale, description)
-            volumes.write_dicom_series((dataset, target) for (_, dataset), target in zip(series, targets))
+            series = dicom_derived.derived_series(volume, values, model.upscale, description)
+            dicom_derived.write_dicom_series((dataset, target) for (_, dataset), target in zip(series, targets))
     for warning in caught:
         console.warning(str(warning.message))
     if job.kind == "dicom":

@@ -315,7 +315,7 @@ PLANE_ATTRIBUTES = (("ImagePositionPatient", 3), ("ImageOrientationPatient", 6),
 
 
 def check_series_plane(volume: volumes.Volume) -> SeriesPlane:
-    """What the through-plane writer (:func:`~medsr_se.io.volumes.through_plane_series`) places the r·N new slices
+    """What the through-plane writer (:func:`~medsr_se.io.dicom_derived.through_plane_series`) places the r·N new slices
     by, verified in every slice before any work: ImagePositionPatient (3 numbers), ImageOrientationPatient (two
     orthogonal unit vectors, the same in every slice), PixelSpacing (2 positive numbers, the same in every slice),
     and SliceLocation / SliceThickness numbers where present. :class:`ThroughPlaneError` naming the file and the

@@ -6,9 +6,8 @@
     dicom_derived.py    derived DICOM results: stored values, attributes in input pixels, in-plane and through-plane
                         series, written whole
 
-The readers and writers are handed out here too (``volumes.read_nifti``, ``volumes.write_dicom_series``, ...: the
-table :data:`_FACADE`), imported on first use: the format modules import this one's core, so this one cannot import
-them at its top.
+Callers import the readers and writers from their format's module (``from medsr_se.io import nifti``); the format
+modules import this one's core.
 
 A :class:`Volume` holds the voxel values in physical units (HU for CT after RescaleSlope/Intercept, NIfTI's
 scl_slope/scl_inter applied) and what is needed to write a result of the same kind with the right geometry. The
@@ -26,7 +25,6 @@ is published whole or not at all (:func:`medsr_se.io.publish.write_all_or_nothin
 
 from __future__ import annotations
 
-import importlib
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,30 +40,8 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 # ValueError, struct.error, OverflowError; nibabel's, made ValueError in medsr_se.io.nifti): a WriteError naming it
 WRITE_ERRORS = (OSError, ValueError, struct.error, OverflowError)
 
-# name -> the module of medsr_se.io that defines it: what callers use as volumes.<name>
-_FACADE = {
-    "read_nifti": "nifti", "write_nifti": "nifti", "scaled_affine": "nifti",
-    "read_dicom_volumes": "dicom_reading", "dicom_errors": "dicom_reading", "dicom_number": "dicom_reading",
-    "dicom_numbers": "dicom_reading", "POSITION_TOLERANCE": "dicom_reading",
-    "derived_series": "dicom_derived", "through_plane_series": "dicom_derived", "stored_values": "dicom_derived",
-    "write_dicom_series": "dicom_derived",
-}
-
 __all__ = ["NIFTI_SUFFIXES", "WRITE_ERRORS", "Volume", "VolumeError", "is_nifti", "nifti_stem", "one_line",
-           "upscale_volume", "write_nifti_through_plane", *_FACADE]
-
-
-def __getattr__(name: str):
-    """``volumes.read_nifti`` and the other names of :data:`_FACADE`, from their module (PEP 562)."""
-    if name not in _FACADE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"medsr_se.io.{_FACADE[name]}"), name)
-    globals()[name] = value  # found directly from now on
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_FACADE})
+           "upscale_volume", "write_nifti_through_plane"]
 
 
 def is_nifti(path: Path) -> bool:

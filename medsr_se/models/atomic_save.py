@@ -31,8 +31,8 @@ import torch
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import get_dist_info
 
+from medsr_se.checkpoint_format import DATA_KEY, NETWORK_OPTIONS_KEY, TORCH_LOAD_ERRORS
 from medsr_se.errors import WriteError
-from medsr_se.inference.checkpoint import DATA_KEY, NETWORK_OPTIONS_KEY, TORCH_LOAD_ERRORS
 from medsr_se.io.publish import move_all_into_place
 from medsr_se.utils.options import plain
 

@@ -46,7 +46,7 @@ def read_state(state_path: str, opt: dict) -> dict:
     """
     import torch
 
-    from medsr_se.inference.checkpoint import TORCH_LOAD_ERRORS
+    from medsr_se.checkpoint_format import TORCH_LOAD_ERRORS
 
     try:
         state = torch.load(state_path, map_location="cpu", weights_only=True)
