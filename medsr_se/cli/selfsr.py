@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import sys
 import warnings
@@ -261,6 +262,20 @@ def write_result(scan: tp.Scan, values: np.ndarray, r: int, target: Path) -> Non
     dicom_derived.write_dicom_series((dataset, target / name) for name, dataset in series)
 
 
+def estimate_thickness(scan: tp.Scan, console: Console) -> tp.Scan:
+    """A scan that does not say its slice thickness: the thickness estimated from it when the estimate is reliable
+    (:func:`~medsr_se.data.profile_estimation.with_estimated_thickness`), said in a warning: the training pairs
+    rest on it."""
+    from medsr_se.data.profile_estimation import with_estimated_thickness
+
+    geometry, estimate, line = with_estimated_thickness(scan.geometry, scan.values, scan.name)
+    if geometry is scan.geometry:
+        console.note(line)
+        return scan
+    console.warning(line)
+    return dataclasses.replace(scan, geometry=geometry)
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
     check_arguments(args)
     with warnings.catch_warnings(record=True) as caught:  # replaced non-finite voxels: one line each
@@ -275,6 +290,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     for result in (target, sheet) if args.sheet else (target,):
         if result.exists() or result.is_symlink():
             raise UsageError(f"{result}: exists; remove it or choose another -o (nothing was overwritten)")
+    if args.model is None and args.slice_profile is None and scan.geometry.thickness_assumed:
+        scan = estimate_thickness(scan, console)
     geometry = scan.geometry
     net = load_model(args.model, r, args.device) if args.model is not None else None
     options = training_options(args, scan, r, name) if args.model is None else None  # -opt checked: nothing made yet

@@ -332,3 +332,33 @@ def test_the_model_says_what_it_is_when_it_does_not_fit(tmp_path, capsys):
     line = refused(through_plane_model(tmp_path / "rgb.pth", channels=3))
     assert "3-channel" in line and "1-channel" in line
     assert not (tmp_path / "o").exists()
+
+
+def test_an_unsaid_thickness_is_estimated_from_the_scan_and_said(tmp_path, monkeypatch, capsys):
+    """A NIfTI of 4 mm slices 2.4 mm thick (a gap) that does not say its thickness: the training options get the
+    thickness estimated from the scan (within 30 % of 2.4 mm; the assumption, 4 mm, is 67 % off), its source says
+    so, and a warning line says the result rests on an estimate. Oracle: the FWHM the slices were made with.
+    --slice-thickness skips the estimate."""
+    from tests.data.test_profile_estimation import head, thick
+
+    truth_fwhm_mm, r = 2.4, 4
+    values = thick(head(), 2, r, truth_fwhm_mm)
+    path = tmp_path / "gap.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(values, np.diag([1.0, 1.0, float(r), 1.0])), str(path))
+    seen = []
+
+    def stop(options, *args, **kwargs):
+        seen.append(options["datasets"]["train"])
+        raise selfsr.UsageError("stopped before training (test)")
+
+    monkeypatch.setattr(selfsr, "train", stop)
+    assert selfsr.main(["-i", str(path), "-o", str(tmp_path / "out"), "--device", "cpu"]) == 2
+    train = seen[-1]
+    assert abs(train["slice_thickness"] - truth_fwhm_mm) / truth_fwhm_mm < 0.30, train["slice_thickness"]
+    assert train["slice_thickness_source"].startswith("estimated from the scan")
+    err = capsys.readouterr().err
+    assert "gap.nii.gz: the slice thickness is not in the scan; estimated from it: FWHM" in err, err
+    assert err.startswith("warning: "), err
+    assert selfsr.main(["-i", str(path), "-o", str(tmp_path / "out"), "--device", "cpu",
+                        "--slice-thickness", "2.4"]) == 2
+    assert seen[-1]["slice_thickness"] == 2.4 and seen[-1]["slice_thickness_source"] == "from --slice-thickness"
