@@ -1,4 +1,4 @@
-"""Accuracy of the slice-profile estimate (:func:`medsr_se.data.profile_estimation.estimate_fwhm`, issue 33) on thick
+"""Accuracy of the slice-profile estimate (:func:`medsr_se.data.profile_estimation.estimate_fwhm`) on thick
 slices simulated from isotropic volumes, against the FWHM used to make them.
 
     python -m benchmarks.profile_estimation --out benchmarks/results/profile_estimation.json    # ~1 minute

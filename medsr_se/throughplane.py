@@ -1,5 +1,5 @@
 """Through-plane super-resolution of thick-slice CT / MRI, trained on the scan itself (SMORE, Zhao et al., IEEE TMI
-2021; issue 25): the Python API behind ``medsr-selfsr``, in one place.
+2021): the Python API behind ``medsr-selfsr``, in one place.
 
 The pieces live by layer: the degradation in :mod:`medsr_se.data.degradations`, reading a scan in
 :mod:`medsr_se.io.scans`, applying a network in :mod:`medsr_se.inference.through_plane`; this module hands their

@@ -13,7 +13,7 @@ With ``img_residual=True`` (off by default: the paper's layout) a bicubic upsamp
 training only has to learn the correction (see ``bicubic_upsample``). The skip uses torch's bicubic (cubic
 convolution a = -0.75), close to but not identical with the MATLAB kernel (a = -0.5) of the bicubic baseline.
 
-Anisotropic upscaling (through-plane SR of thick-slice CT/MRI, issue 25): ``upscale: [r, 1]`` with r = 2..8
+Anisotropic upscaling (through-plane SR of thick-slice CT/MRI): ``upscale: [r, 1]`` with r = 2..8
 enlarges the height only, (N, C_in, h, w) -> (N, C_out, r*h, w). r is staged by its prime factors, in ascending
 order (r = 2 -> [2], 4 -> [2, 2], 6 -> [2, 3], 8 -> [2, 2, 2], 3, 5 and 7 -> one stage of r); each stage is
 

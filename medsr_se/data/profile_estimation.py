@@ -1,5 +1,5 @@
-"""The slice profile's FWHM estimated from the scan itself, for a scan that does not say its slice thickness
-(issue 33): seconds of NumPy instead of ESPRESO's GAN, by cross-degradation and spectra.
+"""The slice profile's FWHM estimated from the scan itself, for a scan that does not say its slice thickness: seconds
+of NumPy instead of ESPRESO's GAN, by cross-degradation and spectra.
 
 A scan with in-plane spacing d and slices D = r·d apart (r = D / d, not necessarily an integer) samples the anatomy O
 along the slice axis z every r in-plane pixels after the slice profile (FWHM f* = T / d pixels), and adds noise n

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from medsr_se.io.publish import archive_folder
+
 log = logging.getLogger(__name__)
 FINGERPRINT_KEY = "selfsr_fingerprint"  # in the options file; BasicSR copies it into experiments/<name>/<name>.yml
 RUNTIME_DATASET_KEYS = ("volumes", "slice_profile", "slice_thickness_source", "num_worker_per_gpu",
@@ -49,18 +51,23 @@ def training_fingerprint(options: Mapping, values: np.ndarray, slice_profile: Pa
 
 
 def may_resume(experiment: Path, fingerprint: dict) -> bool:
-    """Whether ``--auto_resume`` may take the training states under ``experiment``: there are none, or the options
-    BasicSR copied there (``<name>.yml``) hold this :func:`training_fingerprint`. Otherwise a note says what
-    differs and that BasicSR moves the folder aside."""
-    if not any((experiment / "training_states").glob("*.state")):
-        return True  # nothing to resume; BasicSR moves any leftover folder aside itself
-    recorded = recorded_fingerprint(experiment / f"{experiment.name}.yml")
-    if recorded == fingerprint:
-        return True
-    differences = fingerprint_differences(recorded, fingerprint) if recorded is not None else \
-        ["no record of what they were trained on"]
-    log.info(f"{experiment}: its saved training states do not fit this run ({'; '.join(differences)}); "
-             f"BasicSR moves it aside to {experiment.name}_archived_<time> and training starts from iteration 0")
+    """Whether ``--auto_resume`` may take the training states under ``experiment``: the options BasicSR copied there
+    (``<name>.yml``) hold this :func:`training_fingerprint`. Otherwise an existing ``experiment`` folder is moved
+    aside (:func:`~medsr_se.io.publish.archive_folder`, a name no other run has, where BasicSR's own renaming
+    fails for two archives in one second) and a note says what differed; training starts from iteration 0."""
+    if not experiment.exists():
+        return False
+    if any((experiment / "training_states").glob("*.state")):
+        recorded = recorded_fingerprint(experiment / f"{experiment.name}.yml")
+        if recorded == fingerprint:
+            return True
+        differences = fingerprint_differences(recorded, fingerprint) if recorded is not None else \
+            ["no record of what they were trained on"]
+        why = f"its saved training states do not fit this run ({'; '.join(differences)})"
+    else:
+        why = "it holds no training state to resume"
+    archive = archive_folder(experiment)
+    log.info(f"{experiment}: {why}; moved aside to {archive.name}, training starts from iteration 0")
     return False
 
 

@@ -7,6 +7,7 @@
     replace_directory(finished, output)  a finished folder replaces ``output`` (a dataset), the old one kept until then
     recover_directory(output, complete)  finish or undo what a killed :func:`replace_directory` left
     exclusive_lock(output, program)      one writer of ``output`` at a time (``.<name>.lock`` beside it)
+    archive_folder(folder)               ``folder`` moved aside as ``<name>_archived_<time>`` (BasicSR's naming), unique
     check_writable_folder(output)        before any work: ``output`` is, or can be made, a folder we may write
     make_folder_checked(output)          ``mkdir -p`` and a probe file; remove_empty_folders() undoes it
 
@@ -29,9 +30,9 @@ from pathlib import Path
 
 from medsr_se.errors import MedSRError, WriteError
 
-__all__ = ["LockedError", "WriteError", "check_writable_folder", "exclusive_lock", "make_folder_checked",
-           "remove_empty_folders", "hidden_sibling", "move_all_into_place",
-           "recover_directory", "replace_directory", "write_all_or_nothing", "write_atomically"]
+__all__ = ["LockedError", "WriteError", "archive_folder", "check_writable_folder", "exclusive_lock",
+           "hidden_sibling", "make_folder_checked", "move_all_into_place", "recover_directory",
+           "remove_empty_folders", "replace_directory", "write_all_or_nothing", "write_atomically"]
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +242,22 @@ def exclusive_lock(output: Path, program: str) -> Iterator[None]:
         with contextlib.suppress(OSError):
             lock_path.unlink()
         handle.close()  # releases the lock
+
+
+def archive_folder(folder: Path) -> Path:
+    """Move ``folder`` aside as ``<name>_archived_<YYYYmmdd_HHMMSS>`` beside it (the name BasicSR's
+    ``mkdir_and_rename`` gives), with ``_2``, ``_3``, ... when that name is taken (BasicSR's rename fails when two
+    archives fall in the same second); the new path."""
+    import time
+
+    folder = Path(folder)
+    base = f"{folder.name}_archived_{time.strftime('%Y%m%d_%H%M%S', time.localtime())}"
+    target, number = folder.with_name(base), 1
+    while target.exists():
+        number += 1
+        target = folder.with_name(f"{base}_{number}")
+    folder.rename(target)
+    return target
 
 
 # ------------------------------------------------------------------------------------------ an output folder
