@@ -42,6 +42,7 @@ def test_initial_logits_depend_on_the_input(fundus_x8):
     assert spreads["0.1.x"] < 1e-3, spreads  # the control: the test tells the broken layout apart
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("se", ["improved", "plain", "none"])
 def test_trained_alone_it_separates_hr_from_bicubic(se, fundus_x8):
     torch.manual_seed(0)
@@ -50,6 +51,7 @@ def test_trained_alone_it_separates_hr_from_bicubic(se, fundus_x8):
     assert final["pairs_ranked"] >= LEARNED and final["separation"] > 0, run["records"]
 
 
+@pytest.mark.slow
 def test_the_0_1_layout_stays_at_chance(fundus_x8):
     """The same loop on the 0.1.x layout: what the test above would have seen before the fix."""
     torch.manual_seed(0)

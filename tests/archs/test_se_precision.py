@@ -53,6 +53,7 @@ def test_generator_and_discriminator_under_cpu_bf16_autocast_are_finite():
     assert all(torch.isfinite(p.grad).all() for p in net_g.parameters() if p.grad is not None)
 
 
+@pytest.mark.slow
 def test_compile_fullgraph_equals_eager_values_and_gradients():
     torch.manual_seed(0)
     net = SEEDSRGenerator(num_feat=8, num_block=1, upscale=4, img_residual=True)

@@ -62,6 +62,7 @@ def test_quiet_silences_verbose_adds_and_large_images_show_progress(photos, mode
     np.testing.assert_array_equal(cv2.imread(str(tmp_path / "q" / "a.png")), cv2.imread(str(tmp_path / "v" / "a.png")))
 
 
+@pytest.mark.slow
 def test_evaluate_errors_before_writing_and_shows_progress(tmp_path, capsys, prepared):
     assert evaluate_cli.main(["--data", str(tmp_path / "nothing"), "-o", str(tmp_path / "e")]) == 2
     err = capsys.readouterr().err

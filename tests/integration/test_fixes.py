@@ -27,6 +27,7 @@ def test_every_fix_applied_once_and_apply_is_idempotent():
 
 
 # The upstream probes: when one of these fails, basicsr (or torchvision) fixed the bug and the fix can go.
+@pytest.mark.slow
 @pytest.mark.parametrize("fix", ["functional_tensor", "resume_state", "dist_cpu", "local_rank"])
 def test_upstream_still_needs_fix(fix):
     if fix == "functional_tensor":  # judged in a clean interpreter, before our alias exists
@@ -45,6 +46,7 @@ def test_upstream_still_needs_fix(fix):
                                                   f"medsr_se/integration/patches/{fix}.py")
 
 
+@pytest.mark.slow
 def test_plain_basicsr_import_fails_without_the_fix():
     run = run_python(["-c", "import basicsr"], cwd=REPO_ROOT, MEDSR_SE_NO_AUTOLOAD="1")
     assert run.returncode != 0 and "functional_tensor" in run.stderr

@@ -34,6 +34,7 @@ def test_with_a_full_mask_it_is_basicsrs_calculate_ssim(pair, crop_border):
     assert calculate_ssim_fov(sr, hr, crop_border) == pytest.approx(calculate_ssim(sr, hr, crop_border), abs=1e-12)
 
 
+@pytest.mark.slow
 def test_what_ours_adds_pixels_outside_the_fov_do_not_count(retina):
     hr = retina.astype(np.float64)
     sr = np.clip(hr + np.random.default_rng(1).normal(0, 8, hr.shape), 0, 255)

@@ -47,6 +47,7 @@ def test_bicubic_scores_below_hr_and_x8_below_x4(fundus):
     assert 1.0 > score_x4 > score_x8 > 0
 
 
+@pytest.mark.slow
 def test_usable_from_option_files_and_in_the_evaluation_table(fundus):
     blurred = cv2.GaussianBlur(fundus, (0, 0), 1.0)
     value = calculate_metric({"img": blurred, "img2": fundus}, {"type": "calculate_vessel_f1", "crop_border": 4})

@@ -14,6 +14,7 @@ from tests.helpers import build_tiny_model, run_python, saved_root, tiny_gan_opt
 BATCH = {"lq": torch.rand(2, 3, 16, 16), "gt": torch.rand(2, 3, 64, 64)}
 
 
+@pytest.mark.slow
 def test_bf16_step_on_cpu_is_finite_and_keeps_fp32_weights(pairs_x4, tmp_path):
     torch.manual_seed(0)
     model = build_tiny_model(pairs_x4, tmp_path, precision="bf16")
@@ -26,6 +27,7 @@ def test_bf16_step_on_cpu_is_finite_and_keeps_fp32_weights(pairs_x4, tmp_path):
     assert all(p.dtype == torch.float32 for p in model.net_g_ema.parameters())
 
 
+@pytest.mark.slow
 def test_bf16_changes_the_forward_precision(pairs_x4, tmp_path):
     """The option reaches the forward pass: bf16 and fp32 steps from the same weights give different losses."""
     logs = {}

@@ -14,6 +14,7 @@ from tests.helpers import build_tiny_model, in_process_options, write_options
 BATCH = {"lq": torch.rand(2, 3, 16, 16), "gt": torch.rand(2, 3, 64, 64)}
 
 
+@pytest.mark.slow
 def test_vgg_conv_features_are_the_layers_own_output(tmp_path):
     from basicsr.archs import vgg_arch
     from torchvision.models import vgg19
@@ -72,6 +73,7 @@ def test_a_cpu_run_on_a_gpu_host_uses_gloo(tmp_path, monkeypatch):
     assert chosen["backend"] == "gloo"
 
 
+@pytest.mark.slow
 def test_compile_option_trains_the_same_modules(pairs_x4, tmp_path, monkeypatch):
     compiled_names = []
     real_compile = torch.compile

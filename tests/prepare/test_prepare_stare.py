@@ -94,6 +94,7 @@ def test_basicsr_paired_dataset_reads_the_lmdbs(prepared, scale, gt_size):
     assert sample["lq"].shape == (3, gt_size // scale, gt_size // scale)
 
 
+@pytest.mark.slow
 def test_zip_of_ppm_gives_the_same_data(stare_images, prepared, tmp_path):
     output, manifest = prepared
     archive = write_stare_zip(stare_images, tmp_path / "all-images.zip")
@@ -105,6 +106,7 @@ def test_zip_of_ppm_gives_the_same_data(stare_images, prepared, tmp_path):
             (tmp_path / "from_zip" / "test" / folder / f"{stem}.png").read_bytes()
 
 
+@pytest.mark.slow
 def test_truncated_member_is_named_and_nothing_is_written(stare_images, tmp_path, capsys):
     archive = write_stare_tar(stare_images, tmp_path / "stare.tar", truncate={"im0003"})
     output = tmp_path / "STARE"

@@ -50,6 +50,7 @@ def test_dicom_folder_prepares_by_volume_with_the_intensity_model(ct_dataset):
     assert hu.min() == pytest.approx(-896, abs=1) and hu.max() == pytest.approx(1167, abs=1)
 
 
+@pytest.mark.slow
 def test_training_on_it_records_the_intensity_and_evaluation_reads_16_bits(ct_dataset, tmp_path, capsys):
     """x4_gray trains on the DICOM-prepared data; the checkpoint carries the intensity model, medsr-infer uses it,
     and medsr-evaluate measures the 16-bit gray test split (before: read as 8-bit, "field-of-view mask is empty")."""

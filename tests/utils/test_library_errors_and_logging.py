@@ -81,6 +81,7 @@ def test_the_skip_warning_is_logged_and_a_level_silences_it(tmp_path, capsys, ca
     assert "--auto_resume skips" not in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_training_log_file_survives_a_skipped_state(tmp_path):
     """BasicSR's get_root_logger must first be called by its train pipeline (with the log file): calling it
     earlier, while resuming, left the run without its log file and without its INFO lines."""
