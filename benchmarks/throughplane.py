@@ -17,8 +17,10 @@ truth is cut to r·N voxels and N thick slices are simulated exactly as medsr-se
 (:mod:`benchmarks.lib.thick_slices`: Gaussian slice profile of FWHM r voxels, "nogap", or 0.6·r, "gap"; slice j
 centred on truth voxel r·j + (r − 1)/2), then Rician noise of sigma = level x the truth's mean inside the head
 (seeded). The thick NIfTI has the affine of that grid (slice spacing r voxels); it cannot carry the thickness, so
-medsr-selfsr assumes thickness = spacing unless ``--tell-thickness`` gives ``--slice-thickness`` (and ECLARE its
-``--relative-slice-thickness``, the FWHM in in-plane voxels).
+medsr-selfsr estimates the thickness from the scan (or assumes thickness = spacing when the estimate is unreliable;
+its row records ``thickness_source``) unless ``--tell-thickness`` gives ``--slice-thickness`` (and ECLARE its
+``--relative-slice-thickness``, the FWHM in in-plane voxels); ``--assume-spacing`` gives it ``--slice-thickness`` =
+the slice spacing, what it assumed before it estimated.
 
 Methods, each returning r·N slices on the truth's grid: ``cubic`` / ``linear`` (``scipy.ndimage.zoom`` order 3 / 1
 along the axis, pixel-centre grid), ``selfsr`` (the whole ``medsr-selfsr`` command in its own process, a recipe
@@ -217,6 +219,8 @@ def run_selfsr(case: Case, seed: int, args: argparse.Namespace, spacing: float,
         arguments += ["--time", str(args.time)]
     if args.tell_thickness:
         arguments += ["--slice-thickness", f"{told_thickness(case, spacing):g}"]
+    elif args.assume_spacing:
+        arguments += ["--slice-thickness", f"{r * spacing:g}"]
     start = time.perf_counter()
     if args.quick:  # in this process: no second interpreter start (the quick mode is a check of the script)
         from medsr_se.cli import selfsr
@@ -315,7 +319,8 @@ def config_entry(case: Case, spacing: float) -> dict:
 
 def format_table(report: dict) -> str:
     """A markdown table: one line per configuration and method (an error row says its error)."""
-    told = "told" if report.get("tell_thickness") else "not told (assumed = spacing)"
+    told = ("told" if report.get("tell_thickness") else "given = the slice spacing" if report.get("assume_spacing")
+            else "not told (medsr-selfsr estimates it; see each row's thickness_source)")
     lines = [f"{report['volume']} {' x '.join(map(str, report['shape']))} voxels of {report['spacing_mm']:g} mm; "
              f"medsr-selfsr {report['iterations']} iterations, {report['seeds']} seed(s); thickness {told}",
              "",
@@ -359,6 +364,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--noise-seed", type=int, default=0)
     parser.add_argument("--tell-thickness", action="store_true",
                         help="give medsr-selfsr --slice-thickness (and ECLARE --relative-slice-thickness)")
+    parser.add_argument("--assume-spacing", action="store_true",
+                        help="give medsr-selfsr --slice-thickness = the slice spacing (its old default)")
     parser.add_argument("--iterations", type=int,
                         help=f"medsr-selfsr --iterations (default: {DEFAULT_ITERATIONS}; --quick: {QUICK_ITERATIONS})")
     parser.add_argument("--time", type=float, help="medsr-selfsr --time SECONDS (only if the command has it)")
@@ -371,6 +378,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="the JSON report (rewritten after each configuration)")
     parser.add_argument("--table", type=Path, metavar="REPORT", help="print a saved report's table and stop")
     args = parser.parse_args(argv)
+    if args.tell_thickness and args.assume_spacing:
+        parser.error("--tell-thickness and --assume-spacing: give one (the true thickness or the spacing)")
     quick = args.quick
     args.volume = args.volume or ("anatomical" if quick else "mni")
     args.scales = args.scales or ([4] if quick else [4, 6])
@@ -428,7 +437,8 @@ def run(args: argparse.Namespace) -> dict:
               "crop_box": gt.box and [list(b) for b in gt.box], "shape": list(gt.values.shape),
               "spacing_mm": gt.spacing, "head_mean": float(gt.values[ts.head_mask(gt.values)].mean()),
               "quick": args.quick, "iterations": args.iterations, "time": args.time, "seeds": args.seeds,
-              "tell_thickness": args.tell_thickness, "noise_seed": args.noise_seed,
+              "tell_thickness": args.tell_thickness, "assume_spacing": args.assume_spacing,
+              "noise_seed": args.noise_seed,
               "eclare_options": sorted(eclare) if eclare is not None else None, "configs": [], "rows": []}
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
