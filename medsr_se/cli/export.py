@@ -35,7 +35,7 @@ from medsr_se.inference.checkpoint import network_option_file, one_line
 from medsr_se.inference.halo import round_up
 from medsr_se.inference.upscale import input_channels
 from medsr_se.inference.window import attention_window, input_multiple, multiple_reason
-from medsr_se.io.atomic import WriteError, write_atomically
+from medsr_se.io.publish import WriteError, write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def check_onnx(net: torch.nn.Module, path: Path, shape: tuple[int, int, int, int
 
 def export_checked(net: torch.nn.Module, output: Path, opset: int, tolerance: float) -> float:
     """Export to a temporary name beside ``output``, check it on a batch of :func:`batch_size` images of
-    :data:`CHECK_SIZE`, and only then rename it onto ``output`` (:func:`~medsr_se.io.atomic.write_atomically`).
+    :data:`CHECK_SIZE`, and only then rename it onto ``output`` (:func:`~medsr_se.io.publish.write_atomically`).
     A model that fails its check (or an export that fails) leaves nothing at ``output``."""
     differences: list[float] = []
 

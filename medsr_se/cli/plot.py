@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     add_verbosity_arguments(parser)
     args = parser.parse_args(argv)
     from medsr_se.evaluation.plots import plot_training_curves
-    from medsr_se.io.atomic import WriteError
+    from medsr_se.io.publish import WriteError
 
     try:
         written = plot_training_curves(args.experiment, args.output or args.experiment / "curves.png")

@@ -148,7 +148,7 @@ def plot_per_image_gain(rows: list[dict], out: Path) -> Path:
 
 
 def _save(figure, plt, out: Path) -> Path:
-    from medsr_se.io.atomic import write_atomically
+    from medsr_se.io.publish import write_atomically
 
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(out, lambda temporary: figure.savefig(str(temporary), dpi=100, format="png"))

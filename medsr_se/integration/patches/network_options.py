@@ -26,7 +26,7 @@ def add_network_options(model, net_label: str, current_iter) -> None:
     from basicsr.utils.dist_util import get_dist_info
 
     from medsr_se.checkpoint_format import DATA_KEY, NETWORK_OPTIONS_KEY
-    from medsr_se.io.atomic import write_atomically
+    from medsr_se.io.publish import write_atomically
     from medsr_se.models.atomic_save import AtomicSaveMixin, training_data_record
     from medsr_se.utils.options import plain
 
