@@ -6,6 +6,7 @@ that callers caught before there was a base (``ValueError``; ``OSError`` for wri
 
     MedSRError
     ├── OptionError       a bad option, option file, recipe or argument
+    │   └── UsageError    a command line that cannot work (raised by the commands in ``cli/``)
     ├── DataError         an input image, scan or dataset that cannot be used as it is
     ├── CheckpointError   a model / training-state file that cannot be used
     └── WriteError        an output that could not be written (nothing half-written is left)
@@ -32,3 +33,7 @@ class CheckpointError(MedSRError, ValueError):
 
 class WriteError(MedSRError, OSError):
     """An output could not be written; what was there before is unchanged."""
+
+
+class UsageError(OptionError):
+    """A command line that cannot work; the message names the option or file."""

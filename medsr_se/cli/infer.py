@@ -51,6 +51,7 @@ import numpy as np
 import torch
 
 from medsr_se.cli.console import Console, add_verbosity_arguments, log_to_stderr
+from medsr_se.errors import UsageError
 from medsr_se.inference import CheckpointError, load_generator, memory_budget, plan_tile, upscale
 from medsr_se.inference.checkpoint import TrainingData, load_training_data, network_option_file, one_line, probe_forward
 from medsr_se.inference.halo import tile_for
@@ -64,9 +65,6 @@ from medsr_se.utils.precision import warn_slow_bf16
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 OWN_PROGRESS_PIXELS = 256 * 256  # an image at least this large gets a progress bar of its own (per tile)
 
-
-class UsageError(ValueError):
-    """A command line that cannot work; the message names the option or file."""
 
 
 @dataclass

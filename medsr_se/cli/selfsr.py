@@ -44,6 +44,7 @@ import numpy as np
 
 from medsr_se import throughplane as tp
 from medsr_se.cli.console import Console, add_verbosity_arguments, log_to_stderr
+from medsr_se.errors import UsageError
 from medsr_se.evaluation.sheets import write_sheet
 from medsr_se.integration.experiment_state import (
     FINGERPRINT_KEY,
@@ -62,9 +63,6 @@ from medsr_se.io.publish import (
 
 DEFAULT_RECIPE = "selfsr"
 
-
-class UsageError(ValueError):
-    """A bad option; one line naming it."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from medsr_se.errors import DataError
+
 CT_WINDOWS = {  # name -> (low, high) in HU
     "full": (-1024.0, 3071.0),
     "soft-tissue": (-160.0, 240.0),
@@ -169,7 +171,7 @@ def choose(spec: str | None, modality: str, values: np.ndarray | None = None) ->
     return ct_window(spec)
 
 
-class NonFiniteError(ValueError):
+class NonFiniteError(DataError):
     """Values that are NaN or ±inf: they have no intensity, and the network's SE squeeze (a mean over the whole
     image) would spread one of them over its whole slice."""
 

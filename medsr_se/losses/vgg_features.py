@@ -24,6 +24,8 @@ from basicsr.archs.vgg_arch import NAMES
 from torch import nn
 from torchvision.models import vgg as tv_vgg
 
+from medsr_se.errors import MedSRError
+
 RANDOM_WEIGHTS = "random"
 WEIGHT_FILES = {"vgg19": "vgg19-dcbb9e9d.pth", "vgg16": "vgg16-397923af.pth"}
 LAYER_CONFIGS = {"vgg19": "E", "vgg16": "D"}  # torchvision's names for the two layouts
@@ -38,7 +40,7 @@ def candidate_paths(vgg_type: str) -> list[str]:
             osp.join(os.getcwd(), "experiments", "pretrained_models", file_name)]
 
 
-class MissingVGGWeights(FileNotFoundError):
+class MissingVGGWeights(MedSRError, FileNotFoundError):
     """No local VGG weights file where the options or the usual places say (the message names them)."""
 
 

@@ -18,10 +18,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from medsr_se.errors import DataError
 from medsr_se.io.images import IMAGE_SUFFIXES
 
 
-class BadImageError(ValueError):
+class BadImageError(DataError):
     """An archive member or file that cannot be read or decoded; the message names it."""
 
 
