@@ -1,16 +1,24 @@
 """The ``medsr_se`` logger's stderr lines: library code logs through ``logging.getLogger(__name__)`` (under the
 ``medsr_se`` logger) and never prints; :func:`log_to_stderr` shows its records as ``note: ...`` / ``warning: ...``
-/ ``error: ...`` lines, at the verbosity a command was given (``-q``: errors only, ``-v``: details)."""
+/ ``error: ...`` lines, at the verbosity a command was given (``-q``: errors only, ``-v``: details).
+
+Python warnings (torch's, ONNX's, numpy's; a deprecation of ours) are not a second channel: a command's
+:func:`log_to_stderr` also routes them into logging, one line each: those raised from medsr_se's own modules as
+``warning:`` lines, everyone else's at debug level (shown with ``-v``)."""
 
 from __future__ import annotations
 
 import logging
 import sys
+import warnings
+from pathlib import Path
 
 QUIET, NORMAL, VERBOSE = 0, 1, 2
 PACKAGE_LOGGER = "medsr_se"
 LEVELS = {QUIET: logging.ERROR, NORMAL: logging.INFO, VERBOSE: logging.DEBUG}
 PREFIXES = {logging.INFO: "note", logging.WARNING: "warning", logging.ERROR: "error"}
+PYTHON_WARNINGS_LOGGER = f"{PACKAGE_LOGGER}.python_warnings"
+PACKAGE_FOLDER = Path(__file__).resolve().parents[1]
 
 
 class _StderrLines(logging.Handler):
@@ -25,8 +33,19 @@ class _StderrLines(logging.Handler):
             self.handleError(record)
 
 
+def log_python_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A ``warnings.showwarning`` that logs the warning's text on one line (torch's span several): at warning level
+    when it was raised from medsr_se's own code, at debug level otherwise."""
+    raised_by_us = Path(filename).resolve().is_relative_to(PACKAGE_FOLDER)
+    logging.getLogger(PYTHON_WARNINGS_LOGGER).log(logging.WARNING if raised_by_us else logging.DEBUG,
+                                                  "%s", " ".join(str(message).split()))
+
+
 def log_to_stderr(verbosity: int = NORMAL) -> logging.Logger:
-    """The ``medsr_se`` logger printing to stderr at ``verbosity`` (one handler, however often it is called)."""
+    """The ``medsr_se`` logger printing to stderr at ``verbosity`` (one handler, however often it is called), with
+    Python warnings routed into it (:func:`log_python_warning`; for the rest of the process: call it from a
+    command's ``main`` only)."""
+    warnings.showwarning = log_python_warning
     logger = logging.getLogger(PACKAGE_LOGGER)
     for handler in [h for h in logger.handlers if isinstance(h, _StderrLines)]:
         logger.removeHandler(handler)
