@@ -16,7 +16,33 @@ from __future__ import annotations
 
 
 class MedSRError(Exception):
-    """Something the user gave (a file, an option) cannot be used; the message names it, in one line."""
+    """Something the user gave (a file, an option) cannot be used; the message names it, in one line.
+
+    Library code names a bad value by its parameter, ``axis=5: ...``, and passes ``parameter="axis"``: a command
+    shows it under its own flag with :func:`for_command` (``--axis 5: ...``); a Python caller reads the name it
+    passed."""
+
+    def __init__(self, message: str = "", *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+    def __reduce__(self):  # picklable across process pools, parameter included
+        return _rebuild, (type(self), str(self), self.parameter)
+
+
+def _rebuild(cls: type[MedSRError], message: str, parameter: str | None) -> MedSRError:
+    return cls(message, parameter=parameter)
+
+
+def for_command(error: BaseException, flags: dict[str, str]) -> str:
+    """``error``'s one line as a command shows it: a leading ``parameter=`` becomes the command's flag for it
+    (``flags``: parameter name -> flag, e.g. ``{"axis": "--axis"}``); other messages unchanged."""
+    message = " ".join(str(error).split())
+    parameter = getattr(error, "parameter", None)
+    flag = flags.get(parameter) if parameter else None
+    if flag and message.startswith(f"{parameter}="):
+        return f"{flag} {message[len(parameter) + 1:]}"
+    return message.replace(f"{parameter}=", f"{flag} ", 1) if flag else message
 
 
 class OptionError(MedSRError, ValueError):

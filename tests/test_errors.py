@@ -32,3 +32,21 @@ def test_every_error_class_is_a_medsr_error():
 def test_usage_error_is_defined_once():
     classes = _package_error_classes()
     assert [name for name in classes if name.endswith(".UsageError")] == ["medsr_se.errors.UsageError"]
+
+
+def test_a_parameter_is_shown_under_the_commands_flag():
+    flags = {"axis": "--axis", "slice_thickness": "--slice-thickness"}
+    assert errors.for_command(errors.OptionError("axis=5: a volume has axes 0-2", parameter="axis"),
+                              flags) == "--axis 5: a volume has axes 0-2"
+    inside = errors.DataError("scan.nii: slice_thickness=0 mm is not a thickness", parameter="slice_thickness")
+    assert errors.for_command(inside, flags) == "scan.nii: --slice-thickness 0 mm is not a thickness"
+    assert errors.for_command(errors.OptionError("axis=5: no", parameter="axis"), {}) == "axis=5: no"
+    assert errors.for_command(ValueError("plain\n  text"), flags) == "plain text"
+
+
+def test_errors_keep_their_parameter_through_a_process_pool():
+    import pickle
+
+    for cls in (errors.OptionError, errors.DataError, errors.CheckpointError, errors.WriteError, errors.UsageError):
+        copy = pickle.loads(pickle.dumps(cls("x=1: bad", parameter="x")))
+        assert (type(copy), str(copy), copy.parameter) == (cls, "x=1: bad", "x")
