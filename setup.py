@@ -68,6 +68,9 @@ class EditableWheelWithAutoload(editable_wheel):
 # pydicom 3: save_as(enforce_file_format=True), Dataset.set_pixel_data, pydicom.pixels (pixel_dtype, pack_bits,
 # get_decoder); nibabel 5.3: NumPy 2 support (numpy is not capped above), on top of the older APIs used here
 MEDICAL = ["pydicom>=3.0", "nibabel>=5.3"]
+# HAT, DAT, DRCT and ATD (medsr_se/archs/transformer_archs.py): spandrel 0.4 implements them (MIT; each
+# architecture under its authors' permissive licence) and needs Python >= 3.10
+TRANSFORMERS = ["spandrel>=0.4,<0.5; python_version >= '3.10'"]
 
 setup(
     name="medsr-se",
@@ -95,7 +98,8 @@ setup(
         "medical": MEDICAL,  # CT / MRI: DICOM series, NIfTI volumes
         "dicom": MEDICAL,  # the earlier name of "medical"
         "plots": ["matplotlib"],
-        "test": ["pytest", "ruff", "import-linter", "onnx", "onnxruntime", *MEDICAL, "matplotlib"],
+        "transformers": TRANSFORMERS,  # the HAT / DAT / DRCT / ATD baselines
+        "test": ["pytest", "ruff", "import-linter", "onnx", "onnxruntime", *MEDICAL, "matplotlib", *TRANSFORMERS],
     },
     entry_points={
         "console_scripts": [

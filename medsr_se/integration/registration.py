@@ -35,6 +35,7 @@ def register_all() -> None:
     from medsr_se.archs.pgan_arch import PGANGenerator
     from medsr_se.archs.seedsr_arch import SEEDSRGenerator
     from medsr_se.archs.srcnn_arch import SRCNN
+    from medsr_se.archs.transformer_archs import TRANSFORMER_ARCHS  # spandrel: imported when one is built
     from medsr_se.archs.vdsr_arch import VDSR
     from medsr_se.data.paired_medical_image_dataset import PairedMedicalImageDataset
     from medsr_se.data.through_plane_dataset import ThroughPlaneVolumeDataset
@@ -46,7 +47,7 @@ def register_all() -> None:
     from medsr_se.models.seedsr_model import SEEDSRModel
 
     for arch in (SEEDSRGenerator, FusionSEDiscriminator, SRCNN, VDSR, PGANGenerator, LargeScaleRRDBNet,
-                 LargeScaleMSRResNet):
+                 LargeScaleMSRResNet, *TRANSFORMER_ARCHS):
         register_once(ARCH_REGISTRY, arch)
     register_once(LOSS_REGISTRY, FusionLoss)
     for dataset in (PairedMedicalImageDataset, ThroughPlaneVolumeDataset):

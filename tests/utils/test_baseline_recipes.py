@@ -10,14 +10,16 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 import medsr_se  # noqa: F401
 from medsr_se.utils.options import load_recipe, recipe_names, recipe_path
+from tests.archs.transformers import TINY
 
 BASELINES = [name for name in recipe_names() if name.startswith("baselines/")]
 METHODS = {"srcnn", "vdsr", "edsr", "srresnet", "srgan", "esrgan", "pgan"}
+TRANSFORMERS = {"hat", "dat", "drct", "atd"}  # spandrel's networks beside the seed's methods (HATSR, ...)
 
 
 def test_every_method_is_shipped():
-    assert {name.split("/")[1].rsplit("_x", 1)[0] for name in BASELINES} == METHODS
-    for method in METHODS:  # srresnet / srgan at x8, x16: LargeScaleMSRResNet
+    assert {name.split("/")[1].rsplit("_x", 1)[0] for name in BASELINES} == METHODS | TRANSFORMERS
+    for method in METHODS | TRANSFORMERS:  # srresnet / srgan at x8, x16: LargeScaleMSRResNet
         assert {f"baselines/{method}_x{s}" for s in (4, 8, 16)} <= set(BASELINES)
     for spelling in ("baselines/edsr_x4", "baselines/edsr_x4.yml"):
         assert recipe_path(spelling).parts[-2:] == ("baselines", "edsr_x4.yml")
@@ -37,10 +39,11 @@ def test_recipe_matches_the_seed_recipe(name):
                                                 seed["train"]["scheduler"]["milestones"]]
     network = opt["network_g"]
     assert network.get("upscale", network.get("scale")) == scale
-    net = build_network(dict(network, num_feat=4))  # the type exists and takes these arguments (narrowed: fast)
-    lr = torch.rand(1, network["num_in_ch"], 6, 5)
+    narrow = TINY.get(network["type"], {"num_feat": 4})  # transformers: a tiny trunk
+    net = build_network(dict(network, **narrow))  # the type exists and takes these arguments (narrowed: fast)
+    lr = torch.rand(2, network["num_in_ch"], 6, 5)  # 2: DAT's batch norm after global pooling needs two in training
     with torch.no_grad():  # the network upscales by the recipe's scale (BasicSR's RRDBNet at scale 8 gives x4)
-        assert tuple(net(lr).shape) == (1, network["num_out_ch"], 6 * scale, 5 * scale)
+        assert tuple(net(lr).shape) == (2, network["num_out_ch"], 6 * scale, 5 * scale)
     if "network_d" in opt:
         d = dict(opt["network_d"], num_feat=4)
         if d["type"] == "VGGStyleDiscriminator":
