@@ -57,6 +57,7 @@ MNI_FILE = Path("datasets") / "data" / "mni_icbm152_t1_tal_nlin_sym_09a_converte
 CROP_MARGIN = 2  # voxels around the head's bounding box
 DEFAULT_ITERATIONS = 300  # the recipe's 2000 is sized for a GPU (about an hour a run on 2 CPU cores)
 METRICS = ("psnr", "ssim", "lr_psnr")
+ECLARE_BATCH = 128  # run-eclare --batch-size, as its README runs it
 QUICK_OVERRIDES = {"network_g": {"num_feat": 8, "num_block": 1, "reduction": 4},
                    "datasets": {"train": {"batch_size_per_gpu": 4, "num_worker_per_gpu": 0,
                                           "persistent_workers": False, "pin_memory": False, "gt_size": 24,
@@ -186,13 +187,6 @@ def interpolation(case: Case, order: int) -> tuple[np.ndarray, float]:
     return result, time.perf_counter() - start
 
 
-def selfsr_has_time() -> bool:
-    """Whether this checkout's medsr-selfsr takes ``--time``."""
-    from medsr_se.cli import selfsr
-
-    return "--time" in selfsr.build_parser()._option_string_actions
-
-
 def told_thickness(case: Case, spacing: float) -> float:
     """The slice thickness in mm (the profile's FWHM): FWHM voxels x the truth's spacing."""
     return case.fwhm * spacing
@@ -213,10 +207,9 @@ def run_selfsr(case: Case, seed: int, args: argparse.Namespace, spacing: float,
     stem = case.path.name.removesuffix(".nii.gz")
     recipe = dump_yaml(derive("selfsr", overrides), work / f"recipe_{stem}_s{seed}.yml")
     out = work / f"selfsr_{stem}_s{seed}"
-    arguments = ["-i", str(case.path), "-o", str(out), "-opt", str(recipe), "--scale", str(r), "-q",
-                 "--iterations", str(args.iterations)]
-    if args.time is not None:
-        arguments += ["--time", str(args.time)]
+    arguments = ["-i", str(case.path), "-o", str(out), "-opt", str(recipe), "--scale", str(r), "-q"]
+    # one or the other: medsr-selfsr refuses both; --time in seconds ("180.0" is a duration it reads)
+    arguments += ["--time", str(args.time)] if args.time is not None else ["--iterations", str(args.iterations)]
     if args.tell_thickness:
         arguments += ["--slice-thickness", f"{told_thickness(case, spacing):g}"]
     elif args.assume_spacing:
@@ -239,8 +232,10 @@ def run_selfsr(case: Case, seed: int, args: argparse.Namespace, spacing: float,
     if not np.allclose(image.affine, case.affine, atol=1e-4):
         raise RuntimeError(f"medsr-selfsr's result on {case.path.name} is not on the truth's grid: affine\n"
                            f"{image.affine}\nexpected\n{case.affine}")
-    train = load_yaml(out / f"{stem}_selfsr_x{r}.yml")["datasets"]["train"]
-    used = {"slice_thickness_mm": train["slice_thickness"], "thickness_source": train["slice_thickness_source"]}
+    options = load_yaml(out / f"{stem}_selfsr_x{r}.yml")
+    train = options["datasets"]["train"]
+    used = {"slice_thickness_mm": train["slice_thickness"], "thickness_source": train["slice_thickness_source"],
+            "iterations": options["train"]["total_iter"]}  # with --time: the iterations that fitted it
     return np.asarray(image.dataobj, np.float32), seconds, used
 
 
@@ -259,9 +254,10 @@ def eclare_options(venv: Path) -> set[str]:
 def eclare_command(venv: Path, options: set[str], case: Case, args: argparse.Namespace, out: Path) -> list[str]:
     """run-eclare's command line; :class:`RuntimeError` naming an option this ECLARE's --help does not list."""
     wanted = {"--in-fpath": str(case.path), "--out-dir": str(out), "--gpu-id": args.eclare_gpu_id,
-              "--n-patches": str(args.eclare_patches)}
+              "--n-patches": str(args.eclare_patches), "--batch-size": str(ECLARE_BATCH)}
     if args.tell_thickness:  # relative to the in-plane voxel: FWHM / in-plane spacing (ECLARE's README)
         wanted["--relative-slice-thickness"] = f"{case.fwhm:g}"
+        wanted["--relative-slice-profile-type"] = "gaussian"  # the profile the thick slices were made with
     missing = sorted(set(wanted) - options)
     if missing:
         raise RuntimeError(f"this run-eclare's --help lists no {', '.join(missing)}")
@@ -321,8 +317,9 @@ def format_table(report: dict) -> str:
     """A markdown table: one line per configuration and method (an error row says its error)."""
     told = ("told" if report.get("tell_thickness") else "given = the slice spacing" if report.get("assume_spacing")
             else "not told (medsr-selfsr estimates it; see each row's thickness_source)")
+    budget = f"--time {report['time']:g} s" if report.get("time") else f"{report['iterations']} iterations"
     lines = [f"{report['volume']} {' x '.join(map(str, report['shape']))} voxels of {report['spacing_mm']:g} mm; "
-             f"medsr-selfsr {report['iterations']} iterations, {report['seeds']} seed(s); thickness {told}",
+             f"medsr-selfsr {budget}, {report['seeds']} seed(s); thickness {told}",
              "",
              "| config | method | PSNR | SSIM | LR-PSNR | s | ΔPSNR | ΔSSIM | ΔLR-PSNR |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -368,7 +365,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="give medsr-selfsr --slice-thickness = the slice spacing (its old default)")
     parser.add_argument("--iterations", type=int,
                         help=f"medsr-selfsr --iterations (default: {DEFAULT_ITERATIONS}; --quick: {QUICK_ITERATIONS})")
-    parser.add_argument("--time", type=float, help="medsr-selfsr --time SECONDS (only if the command has it)")
+    parser.add_argument("--time", type=float, help="medsr-selfsr --time SECONDS (instead of --iterations)")
     parser.add_argument("--seeds", type=int, default=1, help="medsr-selfsr runs per configuration (manual_seed)")
     parser.add_argument("--ema-decay", type=float, help="train:ema_decay (default: the recipe's)")
     parser.add_argument("--eclare-venv", type=Path, help="a virtual environment with run-eclare (pip install eclare)")
@@ -406,8 +403,6 @@ def check_args(args: argparse.Namespace) -> None:
                           ("--eclare-patches", args.eclare_patches)):
         if value < 1:
             raise UsageError(f"{option} {value}: must be at least 1")
-    if args.time is not None and not selfsr_has_time():
-        raise UsageError("--time: this medsr-selfsr has no --time option (it takes --iterations); leave --time out")
     if args.out is not None:
         if args.out.is_dir():
             raise UsageError(f"--out {args.out}: a folder; give the report's file name")

@@ -19,6 +19,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from os import path as osp
+from pathlib import Path
 from typing import TypeVar
 
 import torch
@@ -30,6 +31,7 @@ __all__ = ["DATA_KEY", "NETWORK_OPTIONS_KEY", "TORCH_LOAD_ERRORS", "CheckpointEr
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+PACKAGE_FOLDER = Path(__file__).resolve().parent
 
 # What our models add to a BasicSR net_g checkpoint (written by :mod:`medsr_se.models.atomic_save`)
 NETWORK_OPTIONS_KEY = "medsr_se_network_g"  # the network_g options the generator was built from
@@ -45,12 +47,16 @@ TORCH_LOAD_ERRORS = (OSError, EOFError, RuntimeError, pickle.UnpicklingError, Un
 def quietly(run: Callable[[], T]) -> T:
     """``run()`` with the warnings of the libraries it calls (torch.load's pickle-protocol note, torch's meshgrid
     deprecation inside BasicSR's SwinIR) logged at debug level instead of printed raw: they are about the code
-    that wrote or builds the network, not about the user's input (a command's ``-v`` shows them)."""
+    that wrote or builds the network, not about the user's input (a command's ``-v`` shows them). A warning raised
+    by medsr_se's own code (a deprecation) is not silenced: it is issued again as it was."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = run()
     for warning in caught:
-        logger.debug("%s: %s", warning.category.__name__, warning.message)
+        if Path(warning.filename).resolve().is_relative_to(PACKAGE_FOLDER):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        else:
+            logger.debug("%s: %s", warning.category.__name__, warning.message)
     return result
 
 

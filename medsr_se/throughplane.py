@@ -15,7 +15,7 @@ in-plane slices and blurry sagittal / coronal ones. The in-plane slices are the 
 LR row k samples the blurred HR at row r·k + (r − 1)/2 (half-pixel centres: LR row k covers HR rows r·k ..
 r·k + r − 1, the convention of the network's image skip, so its output row r·k + (r − 1)/2 is at input row k).
 A gap (T < D) or an overlap (T > D) between slices only changes the profile: the subsampling is D, the blur T (as
-ECLARE documents). T is ``--slice-thickness`` if given, else the scan's (DICOM SliceThickness; for a NIfTI, which
+ECLARE documents). T is ``slice_thickness`` if given, else the scan's (DICOM SliceThickness; for a NIfTI, which
 has none, SliceThickness of the BIDS sidecar ``scan.json`` that dcm2niix writes beside ``scan.nii.gz``), else
 *assumed* = D; ``SliceGeometry.thickness_source`` says which (:func:`read_scan`). Both in-plane axes give pairs
 (a slice and its transpose). The trained 2-D network (``SEEDSRGenerator(upscale=[r, 1])``) is then applied to every
@@ -28,6 +28,10 @@ r·k + (r − 1)/2.
     lr, hr = tp.training_pair(hr_slice, tp.gaussian_profile(scan.geometry.fwhm_pixels), scan.geometry.scale)
     values, geometry = tp.apply_network(scan.values, scan.geometry, net)   # r·N slices, spacing D / r
     values, spacing = tp.super_resolve(array, (0.8, 0.8, 4.0), net)          # any array with its voxel size
+    net = tp.load_through_plane_model("net_g_latest.pth", r)                 # checked: upscale [r, 1], gray
+    tp.write_result(scan, values, r, "out/scan_x4.nii.gz", "description")   # NIfTI, or a derived DICOM series
+
+Errors name the parameter they are about (``scale=9: ...``, ``error.parameter == "scale"``).
 """
 
 from medsr_se.data.degradations import (
@@ -45,7 +49,13 @@ from medsr_se.data.degradations import (
     sample_rows,
     training_pair,
 )
-from medsr_se.inference.through_plane import APPLY_BATCH, apply_network, geometry_from_spacing, super_resolve
+from medsr_se.inference.through_plane import (
+    APPLY_BATCH,
+    apply_network,
+    geometry_from_spacing,
+    load_through_plane_model,
+    super_resolve,
+)
 from medsr_se.io.scans import (
     ASSUMED,
     FROM_OPTION,
@@ -63,11 +73,13 @@ from medsr_se.io.scans import (
     series_files,
     sidecar_of,
     sidecar_thickness,
+    write_result,
 )
 
 __all__ = ["APPLY_BATCH", "ASSUMED", "FROM_OPTION", "FWHM_PER_SIGMA", "MAX_PROFILE_TAPS", "MAX_SCALE",
            "MIN_FWHM_PIXELS", "MIN_SCALE", "PROFILE_SIGMAS", "Scan", "SliceGeometry", "SliceProfile",
            "ThroughPlaneError", "apply_network", "blur_rows", "check_kernel_layout", "check_series_plane",
            "choose_scale", "degrade", "dicom_thickness", "gaussian_profile", "geometry_from_spacing",
-           "in_plane_slices", "intensity_for", "kernel_profile", "load_profile", "read_scan", "sample_rows",
-           "series_files", "sidecar_of", "sidecar_thickness", "super_resolve", "training_pair"]
+           "in_plane_slices", "intensity_for", "kernel_profile", "load_profile", "load_through_plane_model",
+           "read_scan", "sample_rows", "series_files", "sidecar_of", "sidecar_thickness", "super_resolve",
+           "training_pair", "write_result"]

@@ -7,12 +7,14 @@ from __future__ import annotations
 import ast
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.helpers import REPO_ROOT, run_python
+from tests.helpers import REPO_ROOT, subprocess_env
 
 
 def positive(value: float) -> bool:
@@ -102,15 +104,36 @@ EXTRA_ARGUMENTS = {"train_step": "--scales 4 8", "train_memory": "--scales 4", "
                    "quality": "--models seedsr_skip seedsr_gan", "throughplane": "--profiles nogap gap --noise 0.03"}
 
 
+# Two groups of about equal CPU time, measured per script (ablation alone is a third of the total), run side by side:
+# each interpreter is single-threaded (OMP_NUM_THREADS=1, tests.helpers.subprocess_env), so one group per core.
+QUICK_GROUPS = [["ablation", "gan_iteration", "quality", "prepare_speed", "throughplane", "train_step",
+                 "discriminator", "startup"],
+                ["precision", "baselines", "inference", "loader", "train_memory"]]
+
+
 @pytest.fixture(scope="module")
 def quick_reports(tmp_path_factory) -> Path:
-    """Every script's --quick run, all in one process (tests/quick_benchmarks.py: one interpreter start-up, not
-    one per script); the folder holds ``<name>.json`` and ``<name>.status``."""
+    """Every script's --quick run in two processes side by side (tests/quick_benchmarks.py: one interpreter start-up
+    per group of scripts, not one per script; each group in its own working directory); the folder holds
+    ``<name>.json`` and ``<name>.status``."""
+    assert sorted(name for group in QUICK_GROUPS for name in group) == sorted(QUICK_SCRIPTS)
     folder = tmp_path_factory.mktemp("quick_benchmarks")
-    specs = [f"{script} {EXTRA_ARGUMENTS.get(script, '')}".strip() for script in QUICK_SCRIPTS]
-    run = run_python([str(REPO_ROOT / "tests" / "quick_benchmarks.py"), str(folder), *specs], cwd=folder,
-                     timeout=1800)
-    assert run.returncode == 0, run.stderr[-3000:]
+    runs = []
+    for index, group in enumerate(QUICK_GROUPS):
+        cwd = folder / f"group{index}"
+        cwd.mkdir()
+        specs = [f"{script} {EXTRA_ARGUMENTS.get(script, '')}".strip() for script in group]
+        runs.append(subprocess.Popen([sys.executable, str(REPO_ROOT / "tests" / "quick_benchmarks.py"), str(folder),
+                                      *specs], cwd=cwd, env=subprocess_env(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True))
+    try:
+        for run in runs:
+            _, err = run.communicate(timeout=1800)
+            assert run.returncode == 0, err[-3000:]
+    finally:
+        for run in runs:
+            run.kill()
+            run.wait()
     return folder
 
 
@@ -323,21 +346,25 @@ def test_throughplane_rician_noise_is_3_percent_of_the_head_mean(tmp_path):
 
 @pytest.mark.parametrize("tell", [False, True])
 def test_throughplane_eclare_command_tells_the_relative_thickness_only_when_asked(tmp_path, tell):
-    """run-eclare's command: the thick NIfTI, --n-patches, --gpu-id, and with --tell-thickness
-    --relative-slice-thickness = the FWHM in in-plane voxels (ECLARE's README: thickness / in-plane spacing; 0.6 x 4
-    for "gap" at r = 4), never the mm; an option its --help does not list is the row's error, not a guess."""
+    """run-eclare's command: the thick NIfTI, --n-patches, --gpu-id, --batch-size 128 (its README's), and with
+    --tell-thickness the Gaussian profile and --relative-slice-thickness = the FWHM in in-plane voxels (ECLARE's
+    README: thickness / in-plane spacing; 0.6 x 4 for "gap" at r = 4), never the mm; an option its --help does not
+    list is the row's error, not a guess."""
     from benchmarks import throughplane as bench
 
     truth = np.ones((4, 4, 16), np.float32)
     case = bench.make_case(bench.GroundTruth(truth, np.diag([2.0, 2.0, 2.0, 1.0]), 2.0, "ones", truth.shape, None),
                            bench.Config(4, 2, "gap", 0.0), tmp_path, 0)
     args = bench.parse_args(["--eclare-patches", "64", *(["--tell-thickness"] if tell else [])])
-    options = {"--in-fpath", "--out-dir", "--gpu-id", "--n-patches", "--relative-slice-thickness", "--suffix"}
+    options = {"--in-fpath", "--out-dir", "--gpu-id", "--n-patches", "--batch-size", "--relative-slice-thickness",
+               "--relative-slice-profile-type", "--suffix"}  # run-eclare 1.0.1's --help lists these (and more)
     command = bench.eclare_command(tmp_path / "venv", options, case, args, tmp_path / "out")
     pairs = dict(zip(command[1::2], command[2::2]))
     assert command[0] == str(tmp_path / "venv" / "bin" / "run-eclare")
     assert pairs == {"--in-fpath": str(case.path), "--out-dir": str(tmp_path / "out"), "--gpu-id": "-1",
-                     "--n-patches": "64", **({"--relative-slice-thickness": "2.4"} if tell else {})}
+                     "--n-patches": "64", "--batch-size": "128",
+                     **({"--relative-slice-thickness": "2.4", "--relative-slice-profile-type": "gaussian"} if tell
+                        else {})}
     with pytest.raises(RuntimeError, match="lists no --n-patches"):
         bench.eclare_command(tmp_path / "venv", options - {"--n-patches"}, case, args, tmp_path / "out")
 
@@ -366,7 +393,6 @@ def test_throughplane_crop_is_the_head_box_with_its_margin_on_the_same_world_gri
     (["--scales", "1"], "error: --scales 1:"),
     (["--noise", "-0.1"], "error: --noise -0.1:"),
     (["--iterations", "0"], "error: --iterations 0:"),
-    (["--time", "60"], "error: --time:"),
     (["--eclare-venv", "{tmp}/no_venv"], "error: --eclare-venv {tmp}/no_venv: no bin/run-eclare"),
     (["--out", "{tmp}"], "error: --out {tmp}: a folder"),
     (["--volume", "mni"], "error: --volume mni: nilearn is not installed"),
@@ -380,8 +406,6 @@ def test_throughplane_bad_option_is_one_line_and_status_2(tmp_path, capsys, monk
 
     from benchmarks import throughplane as bench
 
-    if "--time" in arguments and bench.selfsr_has_time():
-        pytest.skip("medsr-selfsr takes --time now: the benchmark passes it on")
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None if name == "nilearn"
                         else find_spec(name, *rest))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 
 import nibabel
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from medsr_se import errors
 from medsr_se import throughplane as tp
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
 from tests.archs.test_anisotropic import cubic_rows_reference
@@ -45,6 +47,31 @@ def test_geometry_and_scale_choice():
     with pytest.raises(tp.ThroughPlaneError, match="at most 8"):
         tp.choose_scale(tp.geometry_from_spacing((0.5, 0.5, 6.0)), "scan")
     assert tp.choose_scale(tp.geometry_from_spacing((0.5, 0.5, 6.0)), "scan", scale=8) == 8
+
+
+SELFSR_FLAGS = {"scale": "--scale", "slice_thickness": "--slice-thickness", "axis": "--axis"}
+
+
+def test_errors_name_the_parameter_not_a_command_flag(tmp_path):
+    """A Python caller is told the parameter it passed (``scale=9``), with ``error.parameter`` saying which; a
+    command shows it under its flag (errors.for_command) (was: ``--scale 9``, a flag the caller does not have).
+    Oracle: the parameters passed here."""
+    cases = [
+        (lambda: tp.choose_scale(tp.geometry_from_spacing((0.5, 0.5, 3.0)), "scan", scale=9), "scale",
+         "scale=9: must be an integer from 2 to 8", "--scale 9: must be an integer from 2 to 8"),
+        (lambda: tp.choose_scale(tp.geometry_from_spacing((0.5, 0.5, 6.0)), "scan"), "scale",
+         "(give scale=8 to go that far)", "(give --scale 8 to go that far)"),
+        (lambda: tp.read_scan(gap_scan(tmp_path / "scan.nii.gz"), slice_thickness=0.0), "slice_thickness",
+         "slice_thickness=0.0: must be a positive number of mm", "--slice-thickness 0.0: must be a positive number"),
+        (lambda: tp.read_scan(gap_scan(tmp_path / "scan.nii.gz"), axis=3), "axis", "axis=3: must be 0, 1 or 2",
+         "--axis 3: must be 0, 1 or 2"),
+    ]
+    for call, parameter, says, shown in cases:
+        with pytest.raises(tp.ThroughPlaneError) as raised:
+            call()
+        assert raised.value.parameter == parameter and says in str(raised.value), str(raised.value)
+        assert "--" not in str(raised.value)
+        assert shown in errors.for_command(raised.value, SELFSR_FLAGS)
 
 
 # ------------------------------------------------------------------------------------------------ --slice-profile files
@@ -110,9 +137,10 @@ def gap_scan(path, spacing=(1.0, 1.0, 5.0), shape=(12, 12, 4)):
     return path
 
 
-def test_slice_thickness_from_the_bids_sidecar(tmp_path):
+def test_slice_thickness_from_the_bids_sidecar(tmp_path, caplog):
     """dcm2niix's sidecar scan.json beside scan.nii.gz / scan.nii (any case of the suffixes) gives the profile's
     FWHM and says so (was: FWHM = the slice spacing, 5 mm, whatever the sidecar said)."""
+    caplog.set_level(logging.WARNING, logger="medsr_se.io.scans")
     for name, sidecar in [("scan.nii.gz", "scan.json"), ("plain.nii", "plain.json"), ("UP.NII.GZ", "UP.JSON")]:
         path = gap_scan(tmp_path / name)
         (tmp_path / sidecar).write_text(json.dumps({"SliceThickness": 3, "SpacingBetweenSlices": 5.0,
@@ -120,6 +148,7 @@ def test_slice_thickness_from_the_bids_sidecar(tmp_path):
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # agreeing spacings: no warning
             geometry = tp.read_scan(path).geometry
+        assert not caplog.records, caplog.text
         assert (geometry.slice_spacing, geometry.slice_thickness) == (5.0, 3.0)
         assert geometry.thickness_source == f"from the BIDS sidecar {sidecar}: SliceThickness"
         assert not geometry.thickness_assumed and geometry.fwhm_pixels == pytest.approx(3.0)
@@ -130,8 +159,8 @@ def test_without_a_sidecar_the_thickness_is_assumed_and_says_so(tmp_path):
     (tmp_path / "other.json").write_text(json.dumps({"SliceThickness": 3}))  # another scan's sidecar
     geometry = tp.read_scan(path).geometry
     assert geometry.slice_thickness == 5.0 and geometry.thickness_assumed
-    assert geometry.thickness_source.startswith("assumed = slice spacing: the scan does not say")
-    assert "--slice-thickness" in geometry.thickness_source
+    assert geometry.thickness_source == ("assumed = slice spacing: the scan does not say, as no BIDS sidecar "
+                                         "scan.json is beside it")  # where it came from; what to give: the caller's
     (tmp_path / "scan.json").write_text(json.dumps({"RepetitionTime": 2.0}))  # a sidecar that does not say
     geometry = tp.read_scan(path).geometry
     assert geometry.thickness_assumed and "scan.json has no SliceThickness" in geometry.thickness_source
@@ -141,7 +170,7 @@ def test_the_option_wins_over_any_sidecar(tmp_path):
     path = gap_scan(tmp_path / "scan.nii.gz")
     (tmp_path / "scan.json").write_text("{not json")
     geometry = tp.read_scan(path, slice_thickness=2.5).geometry
-    assert geometry.slice_thickness == 2.5 and geometry.thickness_source == "from --slice-thickness"
+    assert geometry.slice_thickness == 2.5 and geometry.thickness_source == "from slice_thickness"
 
 
 @pytest.mark.parametrize("text,says", [
@@ -164,17 +193,24 @@ def test_a_damaged_sidecar_is_one_line_naming_it(tmp_path, text, says):
         tp.read_scan(path)
     message = str(raised.value)
     assert "\n" not in message and message.startswith(f"{sidecar}: ") and says in message, message
-    assert "--slice-thickness" in message
+    assert "give slice_thickness=MM" in message and raised.value.parameter == "slice_thickness"
+    assert "give --slice-thickness MM" in errors.for_command(raised.value, SELFSR_FLAGS)
 
 
-def test_a_sidecar_whose_spacing_disagrees_is_a_warning_naming_it(tmp_path):
+def test_a_sidecar_whose_spacing_disagrees_is_a_warning_naming_it(tmp_path, caplog):
     """SpacingBetweenSlices 4 mm beside a NIfTI of 5 mm slices (a resampled scan, or another scan's sidecar): a
-    warning naming the sidecar and both spacings; r and the profile still from the header and SliceThickness."""
+    logged warning (not a Python warning) naming the sidecar, both spacings and the parameter to give; r and the
+    profile still from the header and SliceThickness."""
+    caplog.set_level(logging.WARNING, logger="medsr_se.io.scans")
     path = gap_scan(tmp_path / "scan.nii.gz")
     (tmp_path / "scan.json").write_text(json.dumps({"SliceThickness": 3, "SpacingBetweenSlices": 4}))
-    with pytest.warns(UserWarning, match=r"scan.json: SpacingBetweenSlices 4 mm, but scan.nii.gz has slices 5 mm "
-                                         r"apart.*--slice-thickness"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # logged, not warned
         geometry = tp.read_scan(path).geometry
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING and record.name == "medsr_se.io.scans"
+    assert f"{tmp_path / 'scan.json'}: SpacingBetweenSlices 4 mm, but scan.nii.gz has slices 5 mm apart" in \
+        record.getMessage() and record.getMessage().endswith("give slice_thickness (mm)")
     assert (geometry.slice_spacing, geometry.slice_thickness) == (5.0, 3.0)
 
 

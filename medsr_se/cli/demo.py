@@ -23,11 +23,11 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from medsr_se.cli.console import QUIET, VERBOSE, Console, add_verbosity_arguments, log_to_stderr
 from medsr_se.evaluation import evaluate, markdown_table
+from medsr_se.io.images import write_image
 from medsr_se.losses.vgg_features import find_vgg_weights
 from medsr_se.metrics.fov_metrics import fov_mask
 from medsr_se.prepare import Params, prepare
@@ -50,7 +50,7 @@ def write_tiles(folder: Path, min_fov: float = 0.6) -> list[str]:
             window = (slice(row * TILE, (row + 1) * TILE), slice(col * TILE, (col + 1) * TILE))
             if mask[window].mean() >= min_fov:
                 name = f"tile_{row}_{col}"
-                cv2.imwrite(str(folder / f"{name}.png"), photo[window])
+                write_image(folder / f"{name}.png", photo[window])
                 names.append(name)
     return names
 

@@ -25,11 +25,16 @@ from pathlib import Path
 import cv2
 import torch
 
-from medsr_se.cli.console import Console, add_verbosity_arguments, log_to_stderr
+from medsr_se.cli.console import Console, add_verbosity_arguments
+from medsr_se.cli.messages import about_given_path, error_line, show_flags
+from medsr_se.errors import MedSRError, UsageError
 from medsr_se.evaluation import evaluate, markdown_table
 from medsr_se.evaluation.table import DEFAULT_METHOD
-from medsr_se.inference import CheckpointError
 from medsr_se.inference.checkpoint import network_option_file
+from medsr_se.utils.logs import log_to_stderr
+
+# the library's parameter names -> this command's flags, for its errors and log lines (medsr_se.cli.messages)
+FLAGS = {"options": "--opt", "scales": "--scales", "device": "--device", "data": "--data"}
 
 
 def parse_model_argument(text: str) -> tuple[str, int, str]:
@@ -49,7 +54,7 @@ def models_by_scale(models: list[tuple[str, int, str]]) -> dict[int, list[tuple[
     by_scale: dict[int, list[tuple[str, str]]] = {}
     for method, scale, path in models:
         if any(method == known for known, _ in by_scale.get(scale, [])):
-            raise ValueError(f"--model {method}@x{scale}: given twice")
+            raise UsageError(f"--model {method}@x{scale}: given twice")
         by_scale.setdefault(scale, []).append((method, path))
     return by_scale
 
@@ -86,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     add_verbosity_arguments(parser)
     args = parser.parse_args(argv)
     log_to_stderr(args.verbosity)  # the library's records: -v adds the warnings of loading (debug)
+    show_flags(FLAGS)
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our messages name the file instead
     console = Console(args.verbosity)
     plot = not args.no_plot and bool(args.model)
@@ -98,9 +104,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = option_files(args.opt, {method for method, _, _ in args.model})
         progress = lambda scale, total: console.progress(total, f"x{scale}: {total} test image(s)")  # noqa: E731
-        summary = evaluate(args.data, models_by_scale(args.model), args.output, args.scales, not args.no_sheets,
-                           args.device, progress, plot, console.warning, not args.no_niqe, options)
-    except (FileNotFoundError, ValueError, OSError, CheckpointError) as error:
+        summary = evaluate(args.data, models_by_scale(args.model), args.output, scales=args.scales,
+                           sheets=not args.no_sheets, device=args.device, progress=progress, plot=plot,
+                           niqe=not args.no_niqe, options=options)
+    except MedSRError as error:
+        print(f"error: {error_line(error, FLAGS)}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        given = (args.data, args.output, *(path for _, _, path in args.model),
+                 *(text.partition("=")[2] or text for text in args.opt))
+        if not about_given_path(error, given):
+            raise  # a bug: its traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
     console.result(markdown_table(summary), end="")

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 from medsr_se.cli.console import Console, add_verbosity_arguments
+from medsr_se.errors import MedSRError
+from medsr_se.utils.logs import log_to_stderr
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,12 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, help="PNG to write (default: <experiment>/curves.png)")
     add_verbosity_arguments(parser)
     args = parser.parse_args(argv)
+    log_to_stderr(args.verbosity)
     from medsr_se.evaluation.plots import plot_training_curves
-    from medsr_se.io.publish import WriteError
 
     try:
         written = plot_training_curves(args.experiment, args.output or args.experiment / "curves.png")
-    except (FileNotFoundError, ValueError, WriteError) as error:
+    except (MedSRError, OSError) as error:  # no log, no matplotlib, a PNG that cannot be written (WriteError)
         print(f"error: {error}", file=sys.stderr)
         return 2
     Console(args.verbosity).result(f"written: {written}")

@@ -5,24 +5,39 @@
     medsr-prepare ct_series/ -o datasets/CT --scales 4 --window soft-tissue    # DICOM / NIfTI volumes
     medsr-prepare --verify datasets/STARE
 
-What is made and how: :mod:`medsr_se.prepare.orchestration`.
+What is made and how: :mod:`medsr_se.prepare.orchestration`. The library names its parameters in messages
+(``crop_size=250 ...``, ``pass skip_bad=True ...``); this command shows its flags instead (:data:`FLAGS`,
+:func:`medsr_se.cli.messages.error_line`).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import os
 import sys
-import warnings
 from pathlib import Path
 
-import lmdb
-
-from medsr_se.cli.console import QUIET, VERBOSE, Console, add_verbosity_arguments, log_to_stderr
+from medsr_se.cli.console import QUIET, VERBOSE, Console, add_verbosity_arguments
+from medsr_se.cli.messages import error_line, with_flags
 from medsr_se.errors import MedSRError
-from medsr_se.io.intensity import CT_WINDOWS, ct_window
+from medsr_se.io.intensity import CT_WINDOWS
 from medsr_se.prepare import DEFAULT_OUTPUT, Params, prepare
 from medsr_se.prepare.volume_slices import VolumeOptions
+from medsr_se.utils.logs import log_to_stderr
+
+# the library's parameter (prepare(), Params, VolumeOptions) -> this command's flag
+FLAGS = {"scales": "--scales", "crop_size": "--crop-size", "step": "--step", "n_test": "--n-test",
+         "test_list": "--test-list", "seed": "--seed", "gray": "--gray", "keep_depth": "--keep-depth",
+         "overwrite": "--overwrite", "skip_bad": "--skip-bad", "workers": "--workers", "window": "--window",
+         "intensity": "--intensity", "axis": "--axis", "mixed": "--mixed-modalities", "output": "-o"}
+def on_given_paths(error: OSError, source: Path, output: Path) -> bool:
+    """Whether ``error`` is about a path the user gave: the source or a file in it, the output, a folder above it or
+    a file beside it (its lock and working folders), or no file at all (a write to them: a full disk)."""
+    names = [Path(os.path.abspath(os.fsdecode(name))) for name in (error.filename, error.filename2)
+             if isinstance(name, (str, bytes, os.PathLike))]
+    source, output = Path(os.path.abspath(source)), Path(os.path.abspath(output))
+    return all(name.is_relative_to(source) or output.is_relative_to(name) or name.is_relative_to(output.parent)
+               for name in names)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    log_to_stderr(args.verbosity)  # the preparation's notes and warnings (Python's too); -q: errors only
     if args.verify is not None:
         from medsr_se.prepare.verify import verify
 
@@ -76,33 +92,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --test-list {args.test_list}: no such file", file=sys.stderr)
             return 2
         test_list = [line.strip() for line in args.test_list.read_text().splitlines() if line.strip()]
-    if args.window and args.intensity:
-        print(f"error: --window {args.window} and --intensity {args.intensity}: both choose the intensity model (one "
-              "would be ignored); give one", file=sys.stderr)
-        return 2
-    if args.window:
-        try:
-            ct_window(args.window)
-        except ValueError as error:
-            print(f"error: --window: {error}", file=sys.stderr)
-            return 2
     params = Params(tuple(sorted(set(args.scales))), args.crop_size, args.step, args.gray, args.keep_depth)
     volume_options = VolumeOptions(args.window, args.intensity, args.axis, args.mixed_modalities)
     console = Console(args.verbosity)
-    log_to_stderr(args.verbosity)  # the preparation's notes / warnings; -q: none (the logger's level), no bar
     try:
-        with warnings.catch_warnings() if args.verbosity == QUIET else contextlib.nullcontext():
-            if args.verbosity == QUIET:  # the volume readers' warnings too: -q prints errors only
-                warnings.simplefilter("ignore")
-            manifest = prepare(args.source, args.output, params, args.n_test, args.seed, test_list, args.overwrite,
-                               args.skip_bad, args.workers, volume_options=volume_options,
-                               progress=args.verbosity > QUIET)
-    except (MedSRError, FileNotFoundError) as error:  # PrepareError, LockedError, WriteError
-        print(f"error: {error}", file=sys.stderr)
+        manifest = prepare(args.source, args.output, params, args.n_test, args.seed, test_list, args.overwrite,
+                           args.skip_bad, args.workers, volume_options=volume_options,
+                           progress=args.verbosity > QUIET)
+    except MedSRError as error:  # PrepareError, LockedError, WriteError
+        print(f"error: {error_line(error, FLAGS)}", file=sys.stderr)
         return 2
-    except (OSError, lmdb.Error) as error:  # read-only or full disk, a path under a regular file, ...
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        where = getattr(error, "filename", None) or args.output
+    except OSError as error:
+        if not on_given_paths(error, args.source, args.output):
+            raise  # not the user's to fix: a bug, or a fault of the machine, with its traceback
+        if isinstance(error, FileNotFoundError):  # the source, or a folder of it, is not there
+            print(f"error: {with_flags(str(error), FLAGS)}", file=sys.stderr)
+            return 2
+        reason = error.strerror or str(error)  # the output: read-only or full disk, a path under a regular file
+        where = error.filename or args.output
         print(f"error: {where}: cannot write the dataset ({reason}); nothing was published", file=sys.stderr)
         return 2
     counts = manifest["counts"]
@@ -116,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         for note in image_notes:
             conversions[note] = conversions.get(note, 0) + 1
     for note, count in sorted(conversions.items()):
-        console.note(f"{count} image(s): {note}")
+        console.note(f"{count} image(s): {with_flags(note, FLAGS)}")
     if args.verbosity >= VERBOSE:
         for split, stems in manifest["split"].items():
             console.detail(f"{split}: {', '.join(stems)}")

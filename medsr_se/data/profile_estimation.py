@@ -49,19 +49,22 @@ profile (a scan interpolated in-plane has correlated noise: not measured); the p
 
     estimate = estimate_fwhm(scan.values, scan.geometry, name=scan.name)
     estimate.fwhm_mm, estimate.describe()     "FWHM 3.1 mm (2.9 .. 3.4 mm from the two in-plane axes)"
+    scan = estimate_thickness(scan)           the estimate in place of an assumed thickness, said in the log
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from medsr_se.data.degradations import gaussian_profile
-from medsr_se.io.scans import SliceGeometry, ThroughPlaneError
+from medsr_se.io.scans import Scan, SliceGeometry, ThroughPlaneError
 
+log = logging.getLogger(__name__)
 METHOD = "cross-degradation spectra (in-plane axis degraded like the slices; gain-free log-spectral match)"
 SEGMENT = 8  # samples per Welch segment, along x and z of E_f (so at least 8 slices)
 STRIDE = 4  # samples between segment starts
@@ -350,3 +353,14 @@ def with_estimated_thickness(geometry: SliceGeometry, values: np.ndarray, name: 
     return used, estimate, (f"{name}: the slice thickness is not in the scan; estimated from it: {estimate.describe()} "
                             f"({TYPICAL_ERROR}); give the protocol's slice thickness to be sure")
 
+
+def estimate_thickness(scan: Scan) -> Scan:
+    """A scan whose slice thickness is assumed, with the thickness estimated from it when the estimate is reliable
+    (:func:`with_estimated_thickness`): a warning says so, as the training pairs rest on it; otherwise the scan
+    unchanged, and a note says why."""
+    geometry, _, line = with_estimated_thickness(scan.geometry, scan.values, scan.name)
+    if geometry is scan.geometry:
+        log.info(line)
+        return scan
+    log.warning(line)
+    return replace(scan, geometry=geometry)

@@ -21,6 +21,8 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from medsr_se.errors import DataError
+
 TRAIN_LINE = re.compile(r"\[epoch:\s*\d+, iter:\s*([\d,]+), lr:\(([^)]*)\)\]\s*\[eta:[^\]]*\]\s*(.*)$")
 NUMBER = r"[-+]?(?:inf|nan|[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 LOSS_TERM = re.compile(rf"(\w+): ({NUMBER})(?=\s|$)")
@@ -36,7 +38,7 @@ def _pyplot():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as error:
-        raise ValueError('plots need matplotlib: pip install "medsr-se[plots]"') from error
+        raise DataError('plots need matplotlib: pip install "medsr-se[plots]"') from error
     return plt
 
 
@@ -95,7 +97,7 @@ def plot_training_curves(experiment: Path, out: Path) -> Path:
     log = training_log(experiment)
     losses, metrics = read_training_log(log)
     if not losses and not metrics:
-        raise ValueError(f"{log}: no training or validation lines yet")
+        raise DataError(f"{log}: no training or validation lines yet")
     losses, discriminator = split_discriminator_terms(losses)
     panels = [kind for kind, curves in (("losses", losses), ("discriminator", discriminator),
                                         ("validation", metrics)) if curves]

@@ -10,8 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from medsr_se.io.images import write_image
 from medsr_se.io.intensity import IntensityModel
-from medsr_se.io.publish import write_atomically
 from medsr_se.io.scans import Scan, intensity_for
 from medsr_se.metrics.fov_metrics import fov_mask
 
@@ -163,16 +163,8 @@ def labelled_row(title: str, views: list[np.ndarray], enlarge: int) -> np.ndarra
 
 
 def write_sheet(scan: Scan, values: np.ndarray, r: int, path: Path) -> None:
-    """:func:`sheet_image` of the scan's first 3-D volume, written atomically as a PNG."""
-    import cv2
-
+    """:func:`sheet_image` of the scan's first 3-D volume, written atomically as a PNG
+    (:func:`medsr_se.io.images.write_image`: a :class:`~medsr_se.errors.WriteError` naming ``path`` on failure)."""
     first = (...,) + (0,) * (scan.values.ndim - 3)
     image = sheet_image(scan.values[first], values[first], scan.geometry.axis, r, intensity_for(scan.values))
-
-    def write(temporary: Path) -> None:
-        ok, encoded = cv2.imencode(".png", image)
-        if not ok:
-            raise OSError(f"cannot encode {path}")
-        temporary.write_bytes(encoded.tobytes())
-
-    write_atomically(path, write)
+    write_image(path, image)

@@ -14,12 +14,14 @@ CT / MRI, which have no fundus disc. Writes ``table.md``, ``table.csv``,
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import logging
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import cv2
@@ -27,15 +29,20 @@ import numpy as np
 import torch
 from basicsr.metrics import calculate_psnr, calculate_ssim
 
+from medsr_se.errors import DataError
 from medsr_se.evaluation.sheets import display_8bit, method_sheet
 from medsr_se.inference import load_generator, upscale
 from medsr_se.inference.upscale import check_image, input_channels
 from medsr_se.io.images import read_image, write_image
+from medsr_se.io.publish import MANIFEST
 from medsr_se.metrics.complexity import gflops_per_megapixel, parameter_count
 from medsr_se.metrics.fov_metrics import calculate_psnr_fov, calculate_ssim_fov
 from medsr_se.metrics.lr_consistency import lr_psnr
 from medsr_se.metrics.vessel_metrics import calculate_vessel_f1
 from medsr_se.utils.bicubic import matlab_bicubic
+from medsr_se.utils.logs import PACKAGE_LOGGER
+
+log = logging.getLogger(__name__)
 
 # PSNR (dB) / SSIM on the STARE test set reported by the seed slides, for reference in the table
 PAPER = {4: {"bicubic": (40.03, 0.9512), "SEEDSR-GAN": (42.65, 0.9567)},
@@ -60,7 +67,7 @@ def niqe_score(image: np.ndarray, scale: int) -> float:
     if (height // NIQE_BLOCK) * (width // NIQE_BLOCK) < 2:
         return float("nan")
     values = image.astype(np.float64) * (255.0 / 65535.0) if image.dtype == np.uint16 else image
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # BasicSR's numpy statistics on flat blocks: noise, not news
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
             return float(calculate_niqe(values if values.ndim == 3 else values[:, :, None], scale,
@@ -93,15 +100,53 @@ def _reference_metrics(sr: np.ndarray, hr: np.ndarray, scale: int, fundus: bool)
             "vessel_f1": calculate_vessel_f1(sr, hr, scale)}
 
 
-def report_warnings(caught: Counter, scale: int, images: int, warn: Callable[[str], None] | None) -> None:
+@contextlib.contextmanager
+def held_warnings() -> Iterator[set[str]]:
+    """The distinct messages (one line each) of the warnings logged under the ``medsr_se`` logger inside the block
+    (:mod:`medsr_se.inference.upscale`'s, say), held back instead of shown, to be reported once each after a
+    progress bar (:func:`report_warnings`); records of every other level pass on as usual.
+
+    For the block the logger's one handler is a gate (its own handlers and its propagation set aside and restored
+    after), so nothing of the held warnings reaches stderr, a command's log or pytest's ``caplog``."""
+    logger = logging.getLogger(PACKAGE_LOGGER)
+    held: set[str] = set()
+    handlers, propagate = logger.handlers[:], logger.propagate
+
+    class Gate(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno == logging.WARNING:
+                held.add(" ".join(record.getMessage().split()))
+                return
+            for handler in [*handlers, *_ancestor_handlers(logger, propagate)]:
+                if record.levelno >= handler.level:
+                    handler.handle(record)
+
+    logger.handlers, logger.propagate = [Gate()], False
+    try:
+        yield held
+    finally:
+        logger.handlers, logger.propagate = handlers, propagate
+
+
+def _ancestor_handlers(logger: logging.Logger, propagate: bool) -> list[logging.Handler]:
+    """The handlers a record logged on ``logger`` reaches above it (``logging.Logger.callHandlers``' walk)."""
+    found: list[logging.Handler] = []
+    parent = logger.parent if propagate else None
+    while parent is not None:
+        found += parent.handlers
+        parent = parent.parent if parent.propagate else None
+    return found
+
+
+def report_warnings(caught: Counter, scale: int, images: int, warn: Callable[[str], None] | None = None) -> None:
     """Each distinct warning of a scale's images once, after its images: ``x4: 3 of 20 image(s): <message>``,
-    through ``warn`` (the command's console), else as one Python warning."""
+    logged (a command shows it as a ``warning:`` line), or given to ``warn`` when a caller passes one."""
     for message, count in caught.items():
         line = f"x{scale}: {count} of {images} image(s): {message}"
         if warn is not None:
             warn(line)
         else:
-            warnings.warn(line, stacklevel=3)
+            log.warning("%s", line)
 
 
 Models = list[tuple[str, str]]  # (method name, checkpoint path), in table order
@@ -140,16 +185,17 @@ def check_test_pairs(data: Path, scale: int, models: Mapping[str, torch.nn.Modul
     hr_dir, lr_dir = data / "test" / "HR", data / "test" / f"LR_x{scale}"
     names = sorted(p.name for p in hr_dir.glob("*.png"))
     if not names or not lr_dir.is_dir():
-        raise FileNotFoundError(f"no test pairs for x{scale} in {data}/test (run medsr-prepare first)")
+        raise DataError(f"data={data}: no test pairs for x{scale} in its test folder (run medsr-prepare first)",
+                        parameter="data")
     for name in names:
         hr, lr = read_image(hr_dir / name), read_image(lr_dir / name)  # a ValueError naming an unreadable one
         if hr.shape != (lr.shape[0] * scale, lr.shape[1] * scale, *lr.shape[2:]):
-            raise ValueError(f"{lr_dir / name}: {lr.shape} is not the HR image's {hr.shape} / {scale}")
+            raise DataError(f"{lr_dir / name}: {lr.shape} is not the HR image's {hr.shape} / {scale}")
         for method, model in models.items():
             try:
                 check_image(lr.shape, lr.dtype, model)
-            except ValueError as error:
-                raise ValueError(f"{lr_dir / name}: {method}: {error}") from error
+            except DataError as error:
+                raise DataError(f"{lr_dir / name}: {method}: {error}") from error
     return names
 
 
@@ -162,9 +208,9 @@ def evaluate_scale(data: Path, scale: int, checkpoint: str | Models | None, shee
     """Per-image rows (image, scale, method, metrics..., params, gflops_per_mp) for bicubic and each model
     (``checkpoint``: one path, or (method, path) pairs; ``models``: those already loaded). ``options`` maps a
     method (or ``"*"``) to the network_g for a checkpoint that does not record its own. Every pair is checked
-    before the first is computed (:func:`check_test_pairs`). Warnings raised on the way (a gray image through a
-    colour model, ...) are gathered and reported once each after the images (:func:`report_warnings`), never in
-    the middle of a progress bar."""
+    before the first is computed (:func:`check_test_pairs`). Warnings logged on the way (a gray image through a
+    colour model, ...) are held (:func:`held_warnings`) and reported once each after the images
+    (:func:`report_warnings`), never in the middle of a progress bar."""
     hr_dir, lr_dir = data / "test" / "HR", data / "test" / f"LR_x{scale}"
     models = load_models(scale, checkpoint, device, options) if models is None else models
     names = check_test_pairs(data, scale, models)
@@ -179,14 +225,13 @@ def evaluate_scale(data: Path, scale: int, checkpoint: str | Models | None, shee
         hr = cv2.imread(str(hr_dir / name), cv2.IMREAD_UNCHANGED)
         lr = cv2.imread(str(lr_dir / name), cv2.IMREAD_UNCHANGED)
         if hr is None or lr is None:
-            raise FileNotFoundError(f"cannot read {hr_dir / name} or {lr_dir / name}")
+            raise DataError(f"cannot read {hr_dir / name} or {lr_dir / name}")
         fundus = modality == "photo" and hr.ndim == 3
         outputs = {"bicubic": timed(lambda lr=lr: matlab_bicubic(lr, scale), "cpu")}
         for method, model in models.items():
-            with warnings.catch_warnings(record=True) as raised:
-                warnings.simplefilter("always")
+            with held_warnings() as held:
                 outputs[method] = timed(lambda model=model, lr=lr: upscale(lr, model), device)
-            caught.update({str(warning.message) for warning in raised})
+            caught.update(held)
         numbers = {}
         for method, (output, seconds) in outputs.items():
             numbers[method] = {**image_metrics(output, hr, scale, fundus, lr, niqe), "seconds": seconds}
@@ -268,22 +313,22 @@ def evaluate(data: Path, checkpoints: Mapping[int, str | Models], output: Path, 
     (method, checkpoint) pairs: one row per method and scale, bicubic always; ``niqe`` False leaves NIQE out (it
     costs ~0.7 s per 600 x 600 image and method on one CPU core); ``options``: see :func:`evaluate_scale`.
 
-    ``progress(scale, images)`` returns the function called after each image; ``warn(line)`` gets each distinct
-    warning of a scale once, after its images (default: one Python warning each); ``plot`` writes
+    ``progress(scale, images)`` returns the function called after each image; each distinct warning of a scale is
+    reported once, after its images (:func:`report_warnings`: logged, or given to ``warn(line)``); ``plot`` writes
     ``per_image_psnr.png`` (model vs bicubic per test image) when a model was evaluated and matplotlib is there."""
     if not (data / "test" / "HR").is_dir():
-        raise FileNotFoundError(f"--data {data}: not a prepared dataset (no test/HR folder; run medsr-prepare "
-                                "first)")
-    manifest_path = data / "manifest.json"
+        raise DataError(f"data={data}: not a prepared dataset (no test/HR folder; run medsr-prepare first)",
+                        parameter="data")
+    manifest_path = data / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     if scales is None:
         scales = sorted(set(manifest.get("parameters", {}).get("scales", [])) | set(checkpoints))
     if not scales:
-        raise ValueError(f"--data {data}: no manifest.json says which scales it has; give --scales")
+        raise DataError(f"data={data}: no manifest.json says which scales it has; give scales=", parameter="data")
     for scale in scales:  # every input is checked before any work or output
         if not (data / "test" / f"LR_x{scale}").is_dir():
-            raise FileNotFoundError(f"--data {data}: no test/LR_x{scale} (prepared scales: "
-                                    f"{manifest.get('parameters', {}).get('scales', 'unknown')})")
+            raise DataError(f"data={data}: no test/LR_x{scale} (prepared scales: "
+                            f"{manifest.get('parameters', {}).get('scales', 'unknown')})", parameter="data")
     models = {scale: load_models(scale, checkpoints.get(scale), device, options) for scale in scales}
     for scale in scales:
         check_test_pairs(data, scale, models[scale])

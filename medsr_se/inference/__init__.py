@@ -6,7 +6,14 @@
 
 ``checkpoint`` (reading ``net_g_*.pth``, the keys our models add), ``upscale`` (numpy / tensor in, same dtype out),
 ``tiling`` (exact tiles for SEEDSR), ``halo`` (halo tiles for other generators), ``window`` (windowed-attention
-networks such as SwinIR on any image size), ``memory`` (whole image or tiles, from the device's free memory).
+networks such as SwinIR on any image size), ``memory`` (whole image or tiles, from the device's free memory),
+``through_plane`` (a through-plane network over a volume's slices), ``onnx_export`` (a checked ONNX graph).
+
+What ``medsr-infer`` does with them, as library functions a script can call the same way: ``jobs`` (the inputs: an
+image, a NIfTI file, one DICOM series), ``output_policy`` (which results may be written: never over an input, a
+whole derived series or none), ``volume_intensity`` (the intensity model a volume is mapped with, and from where),
+``model_copies`` (reduced-precision copies), ``upscale_jobs`` (checking every job, then running it), ``reports``
+(naming the file in the log lines of its job).
 """
 
 from medsr_se.inference.checkpoint import CheckpointError, load_generator

@@ -4,12 +4,13 @@ ARCH_REGISTRY (ours included).
 A BasicSR ``net_g_*.pth`` holds ``params`` (and ``params_ema`` when EMA was on). Checkpoints written with the plugin
 loaded also hold ``medsr_se_network_g``, the ``network_g`` options the generator was built from: every constructor
 argument, ``res_scale`` included, which cannot be read off the weights. Without it the options come from the option
-file the user gives (``--opt``); for a SEEDSRGenerator without either (checkpoints of earlier versions) the
-architecture is read off the tensors themselves (channels, width, depth, scale, SE reduction, image skip, SE present
-or not) and ``res_scale`` is assumed 1.0; ``se: plain`` has the same tensors as ``se: improved`` and is only known
-from the stored options. An ``--opt`` given for a checkpoint that stores its network_g must agree with it (the
-stored one is what the weights were trained with); every message says where a value came from (the stored
-network_g, the option file, the layout of the weights).
+file the user gives (``options``: :func:`network_option_file`); for a SEEDSRGenerator without either (checkpoints
+of earlier versions) the architecture is read off the tensors themselves (channels, width, depth, scale, SE
+reduction, image skip, SE present or not) and ``res_scale`` is assumed 1.0; ``se: plain`` has the same tensors as
+``se: improved`` and is only known from the stored options. Options given for a checkpoint that stores its
+network_g must agree with it (the stored one is what the weights were trained with); every message says where a
+value came from (the stored network_g, the option file, the layout of the weights), and an error about the options
+given carries ``parameter="options"``.
 
 The weights: ``params_ema``, else ``params``, else the file itself when it is a bare state dict
 (``torch.save(model.state_dict(), path)``); the ``module.`` of a DataParallel / DDP state dict is removed as BasicSR's
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -113,9 +115,9 @@ WEIGHTS = "the layout of its weights"  # the source of a SEEDSRGenerator's optio
 
 
 class NetworkOptions(dict):
-    """A ``network_g`` with where it came from, for messages (``source``: "--opt options.yml"). ``fallback``:
-    for checkpoints that store no network_g only (medsr-evaluate's ``--opt FILE`` for every model), so a stored one
-    is used without comparing."""
+    """A ``network_g`` with where it came from, for messages (``source``: "the option file x4.yml"). ``fallback``:
+    for checkpoints that store no network_g only (medsr-evaluate's one option file for every model), so a stored
+    one is used without comparing."""
 
     def __init__(self, options: Mapping, source: str, fallback: bool = False) -> None:
         super().__init__(options)
@@ -173,7 +175,7 @@ def plain(value):
 def check_agreement(path: str, stored: Mapping, given: NetworkOptions) -> None:
     """The stored ``network_g`` (what the weights were trained with) against options given for the checkpoint:
     every key either sets, a missing one at the architecture's default; one line naming the first differences
-    and both sources when they disagree."""
+    and both sources when they disagree (``parameter="options"``)."""
     kind, given_kind = stored.get("type", SEEDSR_TYPE), given.get("type", SEEDSR_TYPE)
     defaults = constructor_defaults(kind)
 
@@ -186,13 +188,14 @@ def check_agreement(path: str, stored: Mapping, given: NetworkOptions) -> None:
     if differing:
         raise CheckpointError(f"{path}: {STORED} and {given.source} disagree ({'; '.join(differing[:3])}"
                               f"{'; ...' if len(differing) > 3 else ''}); the stored one is what its weights were "
-                              "trained with: leave --opt out (it is for checkpoints that store none) or give the "
-                              "matching file")
+                              "trained with: leave the option file out (it is for checkpoints that store none) or "
+                              "give the matching one", parameter="options")
 
 
 def network_option_file(path: str | None, fallback: bool = False) -> NetworkOptions | None:
-    """The ``network_g`` of an option file (``--opt``: a path or a recipe name), None for None; an error naming the
-    file when it cannot be read or has no ``network_g``. ``fallback``: see :class:`NetworkOptions`."""
+    """The ``network_g`` of an option file (``path``: a path or a recipe name), None for None, for
+    :func:`load_generator`'s ``options``; an error naming the file when it cannot be read or has no ``network_g``
+    (``parameter="path"``). ``fallback``: see :class:`NetworkOptions`."""
     if path is None:
         return None
     from medsr_se.utils.options import load_recipe
@@ -200,9 +203,9 @@ def network_option_file(path: str | None, fallback: bool = False) -> NetworkOpti
     options = load_recipe(path)
     network = options.get("network_g") if isinstance(options, Mapping) else None
     if not isinstance(network, Mapping) or "type" not in network:
-        raise CheckpointError(f"--opt {path}: has no network_g with a type (give the option file the checkpoint "
-                              "was trained with)")
-    return NetworkOptions(network, f"--opt {path}", fallback)
+        raise CheckpointError(f"{path}: has no network_g with a type (give the option file the checkpoint was "
+                              "trained with)", parameter="path")
+    return NetworkOptions(network, f"the option file {path}", fallback)
 
 
 def without_type(options: Mapping) -> dict:
@@ -224,8 +227,8 @@ def check_expected(path: str, values: Mapping, source: str, expected: Mapping) -
             through_plane = isinstance(recorded, (list, tuple)) and key == "upscale"
             said = f"{source} says {'it was trained with ' if source in (STORED, WEIGHTS) else ''}{key}={recorded}"
             raise CheckpointError(f"{path}: {said}, but {key}={value} was asked for"
-                                  + (" (a through-plane model: medsr-selfsr --model takes it)" if through_plane
-                                     else ""))
+                                  + (" (a through-plane model, for through-plane SR: medsr-selfsr or "
+                                     "medsr_se.throughplane)" if through_plane else ""))
 
 
 def build_basicsr_generator(path: str, network: NetworkOptions, state: dict[str, torch.Tensor],
@@ -317,8 +320,9 @@ LAYOUT_KEYS = ("num_in_ch", "num_out_ch", "num_feat", "num_block", "upscale", "i
 
 
 def check_recorded_layout(path: str, config: dict, source: str, state: dict[str, torch.Tensor]) -> None:
-    """The network options given with a checkpoint (``source``: stored, --opt) against the layout its weights have:
-    one line naming the first disagreement (a recorded upscale=4 with the weights of an x2 network, say)."""
+    """The network options given with a checkpoint (``source``: stored, or an option file) against the layout its
+    weights have: one line naming the first disagreement (a recorded upscale=4 with the weights of an x2 network,
+    say); ``parameter="options"`` when the options given are at fault."""
     try:
         weights = generator_config(state)
     except CheckpointError:
@@ -328,7 +332,7 @@ def check_recorded_layout(path: str, config: dict, source: str, state: dict[str,
             fix = ("the checkpoint is inconsistent (re-save it from the training run)" if source == STORED else
                    "give the option file it was trained with, or none")
             raise CheckpointError(f"{path}: {source} says {key}={config[key]}, but its weights are those of "
-                                  f"{key}={weights[key]}; {fix}")
+                                  f"{key}={weights[key]}; {fix}", parameter=None if source == STORED else "options")
 
 
 def state_dict_mismatch(error: Exception) -> str:
@@ -383,24 +387,30 @@ def without_ddp_prefix(path: str, state: dict[str, torch.Tensor]) -> dict[str, t
 
 
 def load_generator(path: str, param_key: str = "params_ema", device: str | torch.device = "cpu",
-                   options: Mapping | None = None, **expected) -> torch.nn.Module:
+                   options: Mapping | str | os.PathLike | None = None, **expected) -> torch.nn.Module:
     """The generator in ``path`` (``params_ema`` if present, else ``params``), in eval mode.
 
     Any BasicSR generator loads: it is built from the ``network_g`` options stored in the checkpoint (every
     checkpoint our models write, and those of BasicSR's own models trained with the plugin loaded), else from
-    ``options`` (the ``network_g`` of the option file it was trained with: ``--opt`` of the commands,
-    :func:`network_option_file`), else, for a SEEDSRGenerator only, from the layout of its weights. Options given
-    for a checkpoint that stores its own must agree with them (else an error naming both). ``net.upscale`` is its
-    scale whatever the architecture calls it (RRDBNet: ``scale``; EDSR: ``upscale``), ``net.scale_hw`` its
-    (height, width) factors. A network that takes multiples of a size only (SwinIR's window, RRDBNet's pixel
-    unshuffle at scale 2 / 1) takes inputs of any size (:func:`medsr_se.inference.window.any_size`). A
-    DataParallel / DDP state dict (``module.`` keys) loads as BasicSR's ``load_network`` loads it.
+    ``options`` (the ``network_g`` of the option file it was trained with, or that file: a path or a recipe name,
+    read by :func:`network_option_file`), else, for a SEEDSRGenerator only, from the layout of its weights.
+    Options given for a checkpoint that stores its own must agree with them (else an error naming both,
+    ``parameter="options"``). ``net.upscale`` is its scale whatever the architecture calls it (RRDBNet: ``scale``;
+    EDSR: ``upscale``), ``net.scale_hw`` its (height, width) factors. A network that takes multiples of a size
+    only (SwinIR's window, RRDBNet's pixel unshuffle at scale 2 / 1) takes inputs of any size
+    (:func:`medsr_se.inference.window.any_size`). A DataParallel / DDP state dict (``module.`` keys) loads as
+    BasicSR's ``load_network`` loads it.
 
     What the checkpoint records about its training set: :func:`load_training_data`.
 
     ``expected`` (e.g. ``upscale=4``) is checked against the checkpoint, with an error naming the file and where
     the value came from.
     """
+    if isinstance(options, (str, os.PathLike)):
+        try:
+            options = network_option_file(os.fspath(options))
+        except CheckpointError as error:  # the file came in as options=, not as network_option_file's path=
+            raise CheckpointError(str(error), parameter="options") from error
     saved = read_checkpoint(path)
     state = network_state(path, saved, param_key)
     network = network_options(path, saved, options)
@@ -412,7 +422,7 @@ def load_generator(path: str, param_key: str = "params_ema", device: str | torch
             config, source = generator_config(state), WEIGHTS
         except CheckpointError as error:
             raise CheckpointError(f"{path}: {error}; if it is another BasicSR generator, give the option file it "
-                                  "was trained with (--opt options.yml)") from error
+                                  "was trained with (options=FILE)", parameter="options") from error
     else:
         config, source = without_type(network), network.source
     check_expected(path, config, source, expected)

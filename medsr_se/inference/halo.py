@@ -9,7 +9,7 @@ LR pixels for a bicubic upsampling inside the network); it is an upper bound. Ve
 almost no weight, and the difference to whole-image inference is then measured, not zero (README, Tiling).
 SEEDSRGenerator's SE pooling is global: it is tiled exactly by :mod:`medsr_se.inference.tiling` instead. Other
 networks that pool globally (RCAN's channel attention: adaptive pooling) cannot be tiled exactly this way: their
-tiles are computed with a warning that says so.
+tiles are computed with a warning (logged) that says so.
 
 Windowed attention (BasicSR's SwinIR: :mod:`medsr_se.inference.window`) counts too: a block attends within windows
 of w x w pixels, so it reaches w − 1 pixels further, and the bound is the convolutions' reach plus w − 1 per
@@ -22,8 +22,8 @@ level from whole-image inference: :func:`halo_forward` warns then, naming the ``
 
 from __future__ import annotations
 
+import logging
 import math
-import warnings
 from collections.abc import Callable, Iterator
 
 import torch
@@ -34,6 +34,8 @@ from medsr_se.inference.window import attention_window, input_multiple, own_wind
 MAX_HALO = 32  # LR pixels: the widest halo chosen by default (a larger tile_pad is used as given)
 BICUBIC_REACH = 2  # LR pixels a bicubic upsampling inside the network reads beyond its own pixel
 PROBE_SIZE = 16  # LR pixels of the probe input that finds each layer's resolution (rounded up: input_multiple)
+
+logger = logging.getLogger(__name__)
 
 
 def first_convolution(net: nn.Module) -> nn.Conv2d:
@@ -105,25 +107,26 @@ GLOBAL_POOLING = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)  # RCAN's / RIDNet
 
 
 def pools_globally(net: nn.Module) -> bool:
-    """Whether ``net`` pools over its whole feature map (adaptive pooling: RCAN's channel attention), so that
-    each halo tile sees its own statistics instead of the whole image's."""
-    return any(isinstance(module, GLOBAL_POOLING) for module in net.modules())
+    """Whether ``net`` reads its whole feature map: adaptive pooling (RCAN's, HAT's channel attention), or a
+    network that says so (``sees_whole_image``: ATD's token dictionary and categories), so that each halo tile
+    sees its own statistics instead of the whole image's."""
+    return (getattr(net, "sees_whole_image", False)
+            or any(isinstance(module, GLOBAL_POOLING) for module in net.modules()))
 
 
 def warn_inexact(net: nn.Module, channels: int, halo: int) -> None:
-    """One warning when halo tiles are not exact: for a network that pools over the whole image (no halo makes
-    them exact), or one with windowed attention whose reach is beyond ``halo``."""
+    """One warning (logged) when halo tiles are not exact: for a network that pools over the whole image (no halo
+    makes them exact), or one with windowed attention whose reach is beyond ``halo``."""
     if pools_globally(net):
-        warnings.warn(f"{type(net).__name__} pools over the whole image (channel attention): each tile pools over "
-                      "itself instead, so tiles differ from whole-image inference; tile 0 (no tiles) gives the exact "
-                      "result", stacklevel=4)
+        logger.warning("%s reads the whole image (channel attention, a token dictionary): each tile reads itself, so "
+                       "tiles differ from whole-image inference; tile=0 (no tiles) gives the exact result",
+                       type(net).__name__)
         return
     window, radius = attention_window(net), reach(net, channels)
     if window is not None and halo < radius:
-        warnings.warn(f"{type(net).__name__} has windowed attention (window {window}) reaching {radius} LR pixels, "
-                      f"beyond the tiles' halo of {halo}: tiles can differ from whole-image inference by about a "
-                      f"grey level; a tile_pad (--tile-pad) of {round_up(radius, window)} makes them exact, tile 0 "
-                      "uses none", stacklevel=4)
+        logger.warning("%s has windowed attention (window %d) reaching %d LR pixels, beyond the tiles' halo of %d: "
+                       "tiles can differ from whole-image inference by about a grey level; tile_pad=%d makes them "
+                       "exact, tile=0 uses none", type(net).__name__, window, radius, halo, round_up(radius, window))
 
 
 def tiles(height: int, width: int, tile: int, halo: int) -> Iterator[tuple[slice, slice, slice, slice]]:

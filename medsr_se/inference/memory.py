@@ -7,6 +7,7 @@ import os
 import torch
 
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
+from medsr_se.errors import DataError, OptionError
 from medsr_se.inference.halo import first_convolution
 from medsr_se.inference.tiling import MIN_TILE_PAD
 from medsr_se.inference.window import own_window
@@ -64,15 +65,15 @@ def memory_budget(device: str | torch.device) -> int:
 def plan_tile(model: SEEDSRGenerator, height: int, width: int, tile: int, budget: int,
               tile_pad: int = MIN_TILE_PAD) -> int:
     """The tile size to use: ``tile`` if given; 0 (whole image) when that fits ``budget``; else :data:`AUTO_TILE`,
-    each tile with a halo of ``tile_pad`` LR pixels. ValueError when even tiled inference would not fit (the
-    message says how much it needs)."""
+    each tile with a halo of ``tile_pad`` LR pixels. An OptionError naming ``tile=`` for a negative one; a
+    DataError when even tiled inference would not fit (the message says how much it needs)."""
     if tile < 0:
-        raise ValueError(f"--tile must be 0 (whole image) or a positive size, got {tile}")
+        raise OptionError(f"tile={tile}: must be 0 (whole image) or a positive size", parameter="tile")
     if tile == 0 and estimated_bytes(model, height, width, 0) <= budget:
         return 0
     chosen = tile or AUTO_TILE
     needed = estimated_bytes(model, height, width, chosen, tile_pad)
     if needed > budget:
-        raise ValueError(f"{width}x{height} needs about {needed / GIB:.1f} GiB even tiled, more than the "
-                         f"{budget / GIB:.1f} GiB available: cut the image into parts first")
+        raise DataError(f"{width}x{height} needs about {needed / GIB:.1f} GiB even tiled, more than the "
+                        f"{budget / GIB:.1f} GiB available: cut the image into parts first")
     return chosen

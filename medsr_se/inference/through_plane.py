@@ -5,15 +5,19 @@ r·k + (r − 1)/2.
 
     values, geometry = apply_network(scan.values, scan.geometry, net)       (r·N slices, spacing D / r)
     values, spacing = super_resolve(array, (0.8, 0.8, 4.0), net)            any array with its voxel size
+    net = load_through_plane_model("net_g_latest.pth", r, "auto")           checked: upscale [r, 1], 1 channel
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from medsr_se.errors import CheckpointError
+from medsr_se.inference.checkpoint import load_generator
 from medsr_se.io.intensity import IntensityModel
 from medsr_se.io.scans import MIN_SCALE, SliceGeometry, ThroughPlaneError, _in_plane_spacing, intensity_for
 
@@ -86,3 +90,33 @@ def super_resolve(values: np.ndarray, spacing: tuple[float, float, float], net: 
     new_spacing = [float(v) for v in spacing]
     new_spacing[geometry.axis] = new_geometry.slice_spacing
     return result, (new_spacing[0], new_spacing[1], new_spacing[2])
+
+
+def load_through_plane_model(model: str | Path, r: int, device: str = "auto") -> torch.nn.Module:
+    """The through-plane generator in the checkpoint ``model`` for r, on ``device`` (``auto``: a CUDA GPU when
+    there is one, else the CPU). :class:`CheckpointError` for one that cannot be: an in-plane (isotropic) model,
+    which no r fixes (``parameter="model"``); a through-plane model of another r (``parameter="scale"``: that r
+    would apply it); one for other than 1-channel (gray) images (``parameter="model"``)."""
+    net = load_generator(str(model), device="cuda" if device != "cpu" and torch.cuda.is_available() else "cpu")
+    height, width = getattr(net, "scale_hw", (net.upscale, net.upscale))
+    if width != 1:
+        factor = f"x{height} on both axes" if height == width else f"x{height} by x{width}"
+        raise CheckpointError(f"model={model}: an in-plane model ({factor}); through-plane SR needs a through-plane "
+                              "model (upscale [r, 1]) trained by medsr-selfsr, which trains one on the scan when no "
+                              "model is given", parameter="model")
+    if height != r:
+        raise CheckpointError(f"{model}: trained with upscale [{height}, 1], but this scan needs [{r}, 1]; give "
+                              f"scale={height} to apply it with r = {height}, or train one on this scan",
+                              parameter="scale")
+    channels = model_channels(net)
+    if channels != (1, 1):
+        raise CheckpointError(f"model={model}: a through-plane model for {channels[0]}-channel images; a CT / MRI "
+                              "scan is 1-channel (gray): give a 1-channel model trained by medsr-selfsr",
+                              parameter="model")
+    return net
+
+
+def model_channels(net: torch.nn.Module) -> tuple[int, int]:
+    """(input, output) channels: those of the network's first and last convolution."""
+    convolutions = [module for module in net.modules() if isinstance(module, torch.nn.Conv2d)]
+    return convolutions[0].in_channels, convolutions[-1].out_channels

@@ -26,6 +26,7 @@ import torch
 
 from medsr_se.archs.improved_se import spatial_mean
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator, image_skip
+from medsr_se.errors import OptionError
 from medsr_se.inference.halo import default_halo, halo_forward, tiles, whole_image  # tiles: one LR tiling for both
 
 MIN_TILE_PAD = 4
@@ -84,13 +85,15 @@ def tiled_forward(net: SEEDSRGenerator, x: torch.Tensor, tile: int, tile_pad: in
 
     With ``sink``, each finished output tile is handed to ``sink(rows, cols, tile)`` (output coordinates) instead
     of being stored in a float output tensor, and None is returned: e.g. to quantise straight into an image.
+    A SEEDSRGenerator's ``tile_pad`` below :data:`MIN_TILE_PAD` is an OptionError naming ``tile_pad=``.
     """
     if tile <= 0:
         return whole_image(net, x, sink)
     if not isinstance(net, SEEDSRGenerator):  # no global pooling: halo tiles (medsr_se.inference.halo)
         return halo_forward(net, x, tile, max(tile_pad, default_halo(net, x.shape[1])), sink)
     if tile_pad < MIN_TILE_PAD:
-        raise ValueError(f"tile_pad must be at least {MIN_TILE_PAD} LR pixels for an exact result, got {tile_pad}")
+        raise OptionError(f"tile_pad={tile_pad}: must be at least {MIN_TILE_PAD} LR pixels for an exact result",
+                          parameter="tile_pad")
     features = lr_features(net, x)
     stats = stage_statistics(net, features, tile, tile_pad)
     output = None

@@ -10,17 +10,20 @@ Arrays of physical values (CT in HU as int16 or float, MRI as float, ...) need t
 
 from __future__ import annotations
 
-import warnings
+import logging
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
+from medsr_se.errors import DataError, OptionError
 from medsr_se.inference.halo import first_convolution
 from medsr_se.inference.window import check_size, input_multiple
 from medsr_se.io.intensity import IntensityModel, for_dtype, replace_nonfinite
 from medsr_se.utils.bicubic import matlab_bicubic
+
+logger = logging.getLogger(__name__)
 
 
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -64,21 +67,23 @@ def input_channels(model: torch.nn.Module) -> int:
 def check_image(shape: tuple[int, ...], dtype: np.dtype, model: torch.nn.Module,
                 intensity: IntensityModel | None = None) -> None:
     """What :func:`upscale` refuses about an image of ``shape`` and ``dtype``, checked without computing anything
-    (a command checks every input so before any work): a ValueError naming the first problem. An integer type
-    other than uint8 / uint16 (or a float) needs ``intensity``; the channels must be the model's (a gray image
+    (a command checks every input so before any work): a DataError (an OptionError naming ``intensity=`` for a
+    missing intensity model; both ValueErrors) naming the first problem. An integer type other than uint8 / uint16
+    (or a float) needs ``intensity``; the channels must be the model's (a gray image
     through a 3-channel model is converted; a 4th channel is alpha, kept aside); a network that takes multiples
     of a size only (SwinIR's window) needs each side long enough to be padded to one
     (:func:`medsr_se.inference.window.check_size`)."""
     if len(shape) not in (2, 3) or min(shape[:2]) < 1:
-        raise ValueError(f"an image is (H, W) or (H, W, C), got shape {tuple(shape)}")
+        raise DataError(f"an image is (H, W) or (H, W, C), got shape {tuple(shape)}")
     if intensity is None and np.dtype(dtype) not in NETWORK_DTYPES:
-        raise ValueError(f"a {np.dtype(dtype)} array has no implied intensity range: pass intensity= (e.g. "
-                         "medsr_se.io.intensity.ct_window('full') for CT in HU, or measured(array) for MRI)")
+        raise OptionError(f"a {np.dtype(dtype)} array has no implied intensity range: pass intensity= (e.g. "
+                          "medsr_se.io.intensity.ct_window('full') for CT in HU, or measured(array) for MRI)",
+                          parameter="intensity")
     channels = 1 if len(shape) == 2 else shape[2]
     colour = 3 if channels == 4 else channels  # BGRA: the colour goes through the network
     wanted = input_channels(model)
     if colour != wanted and not (colour == 1 and wanted == 3):
-        raise ValueError(f"the model takes {wanted}-channel images, this one has {channels} channels")
+        raise DataError(f"the model takes {wanted}-channel images, this one has {channels} channels")
     multiple = input_multiple(model)
     if multiple is not None:
         check_size(shape[0], shape[1], multiple, type(model).__name__)
@@ -96,7 +101,8 @@ def upscale(image: np.ndarray | torch.Tensor, model: SEEDSRGenerator, tile: int 
     unless ``intensity`` says otherwise; int16, int32 and float arrays need ``intensity`` (an
     :class:`~medsr_se.io.intensity.IntensityModel`, e.g. ``ct_window("full")`` for HU), because no range is implied
     by their type. Values outside the intensity window reach the network clipped, with a warning that counts them;
-    results beyond ``out_dtype``'s range are clipped with a warning: nothing is clipped silently.
+    results beyond ``out_dtype``'s range are clipped with a warning: nothing is clipped silently (the warnings are
+    logged, ``logging.getLogger("medsr_se.inference.upscale")``).
 
     ``tile`` > 0 processes LR tiles of that size with
     :func:`medsr_se.inference.tiling.tiled_forward`, which gives the whole-image result with far less memory.
@@ -107,8 +113,9 @@ def upscale(image: np.ndarray | torch.Tensor, model: SEEDSRGenerator, tile: int 
     ``progress``, if given, is called once with the number of steps (output tiles, or for a whole image its residual
     blocks and upsampling stages) and returns the function to call after each step.
 
-    NaN and ±inf values are a ValueError that counts them (the SE squeeze averages over the whole image, so one
-    would turn the whole result NaN), unless ``nonfinite`` gives the finite value that replaces them (a warning).
+    NaN and ±inf values are a DataError that counts them, naming ``nonfinite=`` (the SE squeeze averages over the
+    whole image, so one would turn the whole result NaN), unless ``nonfinite`` gives the finite value that replaces
+    them (a warning).
     A bfloat16 tensor (numpy has no bfloat16) is computed as float32 and returned as bfloat16.
     """
     if isinstance(image, torch.Tensor):
@@ -131,9 +138,8 @@ def _network_channels(pixels: np.ndarray, model: SEEDSRGenerator) -> tuple[np.nd
     replicated to 3 channels."""
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
     if channels == 1 and input_channels(model) == 3:
-        warnings.warn("a gray image through a model trained on 3-channel (colour) images: the result is the mean "
-                      "of its three outputs and may show artefacts; a gray model (options/x4_gray.yml) suits it",
-                      stacklevel=3)
+        logger.warning("a gray image through a model trained on 3-channel (colour) images: the result is the mean "
+                       "of its three outputs and may show artefacts; a gray model (options/x4_gray.yml) suits it")
         return np.repeat(pixels.reshape(*pixels.shape[:2], 1), 3, axis=2), True
     return pixels, False
 
@@ -192,8 +198,8 @@ def _upscale_physical(image: np.ndarray, model: SEEDSRGenerator, tile: int, tile
     """Any numeric array through ``intensity`` to [0, 1], the network, and back (see :func:`upscale`)."""
     outside = intensity.outside(image)
     if outside:
-        warnings.warn(f"{outside} of {image.size} values lie outside the intensity window {intensity.range_text()}: "
-                      "the network sees them clipped to the window", stacklevel=3)
+        logger.warning("%d of %d values lie outside the intensity window %s: the network sees them clipped to the "
+                       "window", outside, image.size, intensity.range_text())
     unit, replicated = _network_channels(np.clip(intensity.to_unit(image), 0.0, 1.0), model)
     parameter = next(model.parameters())
     lr = unit_to_tensor(unit).to(device=parameter.device, dtype=parameter.dtype)
@@ -220,8 +226,8 @@ def cast_checked(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     rounded = np.round(values)
     outside = int(np.count_nonzero((rounded < info.min) | (rounded > info.max)))
     if outside:
-        warnings.warn(f"{outside} result value(s) beyond the {dtype} range [{info.min}, {info.max}] were clipped "
-                      "to it", stacklevel=3)
+        logger.warning("%d result value(s) beyond the %s range [%d, %d] were clipped to it", outside, dtype, info.min,
+                       info.max)
     return np.clip(rounded, info.min, info.max).astype(dtype)
 
 
@@ -230,7 +236,7 @@ def _upscale_tensor(image: torch.Tensor, model: SEEDSRGenerator, tile: int, tile
     """A (H, W) or (C, H, W) RGB tensor through :func:`upscale`, returned in the same layout, dtype and device
     (bfloat16, which numpy lacks, goes through float32)."""
     if image.ndim not in (2, 3):
-        raise ValueError(f"a tensor image is (H, W) or (C, H, W), got shape {tuple(image.shape)}")
+        raise DataError(f"a tensor image is (H, W) or (C, H, W), got shape {tuple(image.shape)}")
     bfloat16 = image.dtype == torch.bfloat16
     array = (image.detach().float() if bfloat16 else image.detach()).cpu().numpy()
     if array.ndim == 3:

@@ -26,6 +26,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from medsr_se.errors import DataError
+
 WINDOW_ATTRIBUTE = "window_size"
 UNSHUFFLE = {2: 2, 1: 4}  # RRDBNet's pixel_unshuffle factor per scale (Real-ESRGAN's mod_scale)
 
@@ -70,14 +72,14 @@ def window_padding(height: int, width: int, multiple: int) -> tuple[int, int]:
 
 
 def check_size(height: int, width: int, multiple: int, name: str = "the network") -> None:
-    """ValueError (one line) when reflection cannot pad height x width to multiples of ``multiple``: it mirrors
-    the last rows / columns, so each padding must be shorter than its side."""
+    """DataError (a ValueError; one line) when reflection cannot pad height x width to multiples of ``multiple``:
+    it mirrors the last rows / columns, so each padding must be shorter than its side."""
     rows, cols = window_padding(height, width, multiple)
     if rows >= height or cols >= width:
         smallest = next(side for side in range(1, multiple + 1) if (-side) % multiple < side)
-        raise ValueError(f"{width}x{height} pixels is too small for {name}: it takes multiples of {multiple} pixels "
-                         f"and pads an image to them by reflection, which needs each side to be at least {smallest} "
-                         "pixels")
+        raise DataError(f"{width}x{height} pixels is too small for {name}: it takes multiples of {multiple} pixels "
+                        f"and pads an image to them by reflection, which needs each side to be at least {smallest} "
+                        "pixels")
 
 
 class SizePadding:

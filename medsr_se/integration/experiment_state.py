@@ -28,7 +28,7 @@ RUNTIME_DATASET_KEYS = ("volumes", "slice_profile", "slice_thickness_source", "n
 
 def training_fingerprint(options: Mapping, values: np.ndarray, slice_profile: Path | None) -> dict:
     """What a saved training state was trained on, as stored in YAML: the scan's voxel values (sha256 of their
-    shape, dtype and bytes as read, after any ``--nonfinite`` replacement: the same scan under another path or
+    shape, dtype and bytes as read, after any ``nonfinite`` replacement: the same scan under another path or
     name matches), the slice-profile file's sha256, and the options that shape the model and its data
     (``model_type``, ``scale``, ``network_g``, ``path:pretrain_network_g``, ``datasets:train`` but for
     :data:`RUNTIME_DATASET_KEYS`, ``train`` but for ``total_iter``: more iterations may resume)."""

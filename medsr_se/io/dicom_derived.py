@@ -45,7 +45,7 @@ Private attributes                                    copied as they are (their 
 from __future__ import annotations
 
 import copy
-import warnings
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -57,6 +57,8 @@ from medsr_se.io.volumes import WRITE_ERRORS, Volume
 
 __all__ = ["derived_dataset", "derived_series", "keep_padding", "rounded_stored", "stored_range", "stored_values",
            "through_plane_series", "write_dicom_series"]
+
+logger = logging.getLogger(__name__)
 
 
 def stored_range(dataset) -> tuple[int, int]:
@@ -81,16 +83,16 @@ def rounded_stored(dataset, physical: np.ndarray, name: str) -> np.ndarray:
 def stored_values(dataset, physical: np.ndarray, name: str) -> np.ndarray:
     """physical -> stored = round((physical − intercept) / slope) in the dataset's pixel type (pydicom's
     ``pixel_dtype``: BitsAllocated and PixelRepresentation, here in native byte order), with each frame's rescale
-    for (frames, rows, columns); values beyond BitsStored's range are clipped with a warning naming the file
-    (never silently)."""
+    for (frames, rows, columns); values beyond BitsStored's range are clipped with a warning (logged) naming the
+    file (never silently)."""
     from pydicom.pixels.utils import pixel_dtype
 
     stored = rounded_stored(dataset, physical, name)
     low, high = stored_range(dataset)
     outside = int(np.count_nonzero((stored < low) | (stored > high)))
     if outside:
-        warnings.warn(f"{name}: {outside} value(s) beyond the stored pixel range [{low}, {high}] were clipped to it",
-                      stacklevel=2)
+        logger.warning("%s: %d value(s) beyond the stored pixel range [%d, %d] were clipped to it", name, outside,
+                       low, high)
     return np.clip(stored, low, high).astype(pixel_dtype(dataset).newbyteorder("="))
 
 
@@ -305,7 +307,7 @@ def derived_series(volume: Volume, values: np.ndarray, scale: int, description: 
         for note in notes:  # once per volume, not once per slice
             if note not in noted:
                 noted.add(note)
-                warnings.warn(f"{volume.name}: {note} of the derived series", stacklevel=3)
+                logger.warning("%s: %s of the derived series", volume.name, note)
         return dataset
 
     if volume.kind == "dicom-multiframe":

@@ -17,24 +17,27 @@ table in :mod:`medsr_se.io.dicom_derived`.
 
 from __future__ import annotations
 
+import logging
 import struct
-import warnings
 from pathlib import Path
 
 import numpy as np
 
+from medsr_se.errors import DataError
 from medsr_se.io.volumes import Volume, VolumeError, one_line
 
 __all__ = ["POSITION_TOLERANCE", "check_pixel_attributes", "dicom_errors", "dicom_number", "dicom_numbers",
            "dicom_rescale", "dicom_unit", "frame_rescales", "group_series", "read_dicom_datasets",
            "read_dicom_volumes", "slice_position"]
 
+logger = logging.getLogger(__name__)
+
 
 def _pydicom():
     try:
         import pydicom
     except ImportError as error:
-        raise ValueError('reading DICOM needs the extra: pip install "medsr-se[medical]"') from error
+        raise DataError('reading DICOM needs the extra: pip install "medsr-se[medical]"') from error
     return pydicom
 
 
@@ -201,7 +204,7 @@ POSITION_TOLERANCE = 1e-3  # mm: positions closer than this are one position
 
 
 def check_slice_positions(members: list[tuple[Path, object]], positions: list[float], uid: str) -> None:
-    """Warnings naming the series: slices sharing a position along the normal (the same pixel data: duplicate
+    """Warnings (logged) naming the series: slices sharing a position along the normal (the same pixel data: duplicate
     files; different: several echoes / phases / times in one series), and gaps between positions that differ
     from the median gap by more than 1 % (a missing slice, say). Each slice is upscaled on its own, so neither
     changes a result; both can mean a series is not what it seems."""
@@ -214,11 +217,10 @@ def check_slice_positions(members: list[tuple[Path, object]], positions: list[fl
         group = members[start:index]
         if len(group) > 1:
             same = len({bytes(ds.get("PixelData", b"") or b"") for _, ds in group}) == 1
-            warnings.warn(f"{name}: {len(group)} slices at z = {positions[start]:g} mm along the slice normal "
-                          f"({', '.join(path.name for path, _ in group)}), with "
-                          + ("the same pixel data (duplicate files?)" if same else
-                             "different pixel data (several echoes, phases or time points in one series?)")
-                          + "; each is upscaled on its own", stacklevel=3)
+            logger.warning("%s: %d slices at z = %g mm along the slice normal (%s), with %s; each is upscaled on its "
+                           "own", name, len(group), positions[start], ", ".join(path.name for path, _ in group),
+                           "the same pixel data (duplicate files?)" if same else
+                           "different pixel data (several echoes, phases or time points in one series?)")
         distinct.append(positions[start])
         start = index
     gaps = np.diff(distinct)
@@ -228,9 +230,9 @@ def check_slice_positions(members: list[tuple[Path, object]], positions: list[fl
     odd = [i for i, gap in enumerate(gaps) if abs(gap - usual) > max(POSITION_TOLERANCE, 0.01 * usual)]
     if odd:
         first = odd[0]
-        warnings.warn(f"{name}: uneven slice spacing: {gaps[first]:g} mm between z = {distinct[first]:g} and "
-                      f"z = {distinct[first + 1]:g} mm, where the usual gap is {usual:g} mm"
-                      + (f" ({len(odd)} such gaps)" if len(odd) > 1 else " (a missing slice?)"), stacklevel=3)
+        logger.warning("%s: uneven slice spacing: %g mm between z = %g and z = %g mm, where the usual gap is %g mm%s",
+                       name, gaps[first], distinct[first], distinct[first + 1], usual,
+                       f" ({len(odd)} such gaps)" if len(odd) > 1 else " (a missing slice?)")
 
 
 def _pixels(dataset, path: Path) -> np.ndarray:

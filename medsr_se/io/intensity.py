@@ -21,12 +21,14 @@ never silently dropped, and a caller that needs them keeps its own copy. Output 
 
 from __future__ import annotations
 
-import warnings
+import logging
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from medsr_se.errors import DataError
+from medsr_se.errors import DataError, OptionError
+
+logger = logging.getLogger(__name__)
 
 CT_WINDOWS = {  # name -> (low, high) in HU
     "full": (-1024.0, 3071.0),
@@ -58,7 +60,7 @@ class IntensityModel:
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.low) or not np.isfinite(self.high) or self.high <= self.low:
-            raise ValueError(f"intensity window [{self.low}, {self.high}]: needs finite low < high")
+            raise OptionError(f"intensity window [{self.low}, {self.high}]: needs finite low < high")
 
     def to_unit(self, physical: np.ndarray) -> np.ndarray:
         """float32 (physical − low) / (high − low), not clipped."""
@@ -101,7 +103,7 @@ def window_fit(model: IntensityModel, values: np.ndarray, where: str) -> str | N
 
         levels = (min(max, high) − max(min, low)) / (high − low) · 65535
 
-    of its 16-bit levels (max / min over the finite values). ValueError, naming ``where`` (the option and the
+    of its 16-bit levels (max / min over the finite values). DataError, naming ``where`` (the window and the
     file), when that is under one level, the data then collapsing to one value (a window far wider than the data,
     or one the data lie outside of); a warning message when under :data:`FEW_LEVELS`; None when they fit, or when
     the data are constant (no window could keep contrast they do not have)."""
@@ -113,26 +115,30 @@ def window_fit(model: IntensityModel, values: np.ndarray, where: str) -> str | N
     data = f"({lowest:g} to {highest:g})"
     levels = (min(highest, model.high) - max(lowest, model.low)) / (model.high - model.low) * LEVELS
     if levels <= 0:
-        raise ValueError(f"{where}: all its values {data} lie outside {model.range_text()}: they would collapse "
-                         "to one level; give a window that holds them")
+        raise DataError(f"{where}: all its values {data} lie outside {model.range_text()}: they would collapse "
+                        "to one level; give a window that holds them")
     if levels < 1:
-        raise ValueError(f"{where}: the values {data} span {levels:.2g} of the {LEVELS} levels of "
-                         f"{model.range_text()}: they would collapse to one level; give a narrower window")
+        raise DataError(f"{where}: the values {data} span {levels:.2g} of the {LEVELS} levels of "
+                        f"{model.range_text()}: they would collapse to one level; give a narrower window")
     if levels < FEW_LEVELS:
         return (f"{where}: the values {data} span only {levels:.3g} of the {LEVELS} levels of "
                 f"{model.range_text()}: the network sees a nearly flat image; a narrower window keeps their contrast")
     return None
 
 
-def ct_window(spec: str) -> IntensityModel:
-    """A CT window in HU from a preset name (``CT_WINDOWS``) or explicit levels ``'LOW,HIGH'``."""
-    if spec in CT_WINDOWS:
-        low, high = CT_WINDOWS[spec]
-        return IntensityModel("window", low, high, "HU", spec)
+def ct_window(window: str) -> IntensityModel:
+    """A CT window in HU from a preset name (``CT_WINDOWS``) or explicit levels ``'LOW,HIGH'``; an OptionError
+    naming ``window=`` for anything else (or levels that are not finite with LOW < HIGH)."""
+    if window in CT_WINDOWS:
+        low, high = CT_WINDOWS[window]
+        return IntensityModel("window", low, high, "HU", window)
     try:
-        low, high = (float(part) for part in spec.split(","))
+        low, high = (float(part) for part in window.split(","))
     except ValueError as error:
-        raise ValueError(f"window {spec!r}: use one of {', '.join(CT_WINDOWS)} or LOW,HIGH in HU") from error
+        raise OptionError(f"window={window!r}: use one of {', '.join(CT_WINDOWS)} or LOW,HIGH in HU",
+                          parameter="window") from error
+    if not np.isfinite(low) or not np.isfinite(high) or high <= low:
+        raise OptionError(f"window={window!r}: needs finite LOW < HIGH", parameter="window")
     return IntensityModel("window", low, high, "HU", "custom")
 
 
@@ -141,13 +147,13 @@ def measured(values: np.ndarray, kind: str = "percentile") -> IntensityModel:
     finite = np.asarray(values, np.float64)
     finite = finite[np.isfinite(finite)]
     if finite.size == 0:
-        raise ValueError("no finite values to measure an intensity range on")
+        raise DataError("no finite values to measure an intensity range on")
     if kind == "percentile":
         low, high = np.percentile(finite, PERCENTILES)
     elif kind == "minmax":
         low, high = finite.min(), finite.max()
     else:
-        raise ValueError(f"intensity {kind!r}: use percentile or minmax (or a CT window)")
+        raise OptionError(f"kind={kind!r}: use percentile or minmax (or a CT window: ct_window)", parameter="kind")
     if high <= low:
         high = low + 1.0  # a constant image: any positive width maps it to 0
     return IntensityModel(kind, float(low), float(high), "stored", kind)
@@ -160,8 +166,8 @@ def for_dtype(dtype: np.dtype) -> IntensityModel:
 
 
 def choose(spec: str | None, modality: str, values: np.ndarray | None = None) -> IntensityModel:
-    """The intensity model a user asked for with ``--intensity``/``--window`` ``spec`` (None: the modality's
-    default, a full CT window for CT, percentiles of ``values`` otherwise)."""
+    """The intensity model ``spec`` names: 'percentile' / 'minmax' (measured on ``values``) or a CT window
+    (:func:`ct_window`); None: the modality's default, a full CT window for CT, percentiles of ``values`` otherwise."""
     if spec is None:
         spec = DEFAULT_CT_WINDOW if modality == "CT" else "percentile"
     if spec in ("percentile", "minmax"):
@@ -176,10 +182,10 @@ class NonFiniteError(DataError):
     image) would spread one of them over its whole slice."""
 
 
-def replace_nonfinite(values: np.ndarray, name: str, replacement: float | None = None) -> np.ndarray:
+def replace_nonfinite(values: np.ndarray, name: str, nonfinite: float | None = None) -> np.ndarray:
     """``values`` unchanged when all are finite. Otherwise :class:`NonFiniteError` naming ``name`` and the counts
-    (NaN, +inf, -inf), or with a finite ``replacement`` a copy where they are replaced by it, and a warning that
-    says how many and by what."""
+    (NaN, +inf, -inf) and ``nonfinite=`` (its ``parameter``), or with a finite ``nonfinite`` a copy where they are
+    replaced by it, and a warning (logged) that says how many and by what."""
     values = np.asarray(values)
     if values.dtype.kind not in "fc":  # integer and boolean arrays hold only finite values
         return values
@@ -190,11 +196,10 @@ def replace_nonfinite(values: np.ndarray, name: str, replacement: float | None =
     kinds = (f"{int(np.count_nonzero(np.isnan(values)))} NaN, {int(np.count_nonzero(values == np.inf))} +inf, "
              f"{int(np.count_nonzero(values == -np.inf))} -inf")
     found = f"{name}: {count} non-finite value(s) of {values.size} ({kinds})"
-    if replacement is None:
+    if nonfinite is None:
         raise NonFiniteError(f"{found}: the network would spread each over its whole slice; replace them with a "
-                             "value of your choice (--nonfinite VALUE of medsr-infer and medsr-selfsr, Python "
-                             "nonfinite=VALUE)")
-    if not np.isfinite(replacement):
-        raise ValueError(f"nonfinite={replacement}: the replacement must be a finite number")
-    warnings.warn(f"{found} replaced by {replacement:g}", stacklevel=3)
-    return np.where(bad, np.asarray(replacement, values.dtype), values)
+                             "finite value of your choice: nonfinite=VALUE", parameter="nonfinite")
+    if not np.isfinite(nonfinite):
+        raise OptionError(f"nonfinite={nonfinite}: the replacement must be a finite number", parameter="nonfinite")
+    logger.warning("%s replaced by %g", found, nonfinite)
+    return np.where(bad, np.asarray(nonfinite, values.dtype), values)

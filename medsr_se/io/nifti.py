@@ -19,18 +19,21 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import warnings
+import logging
 import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from medsr_se.errors import DataError
 from medsr_se.io.intensity import NonFiniteError, replace_nonfinite
 from medsr_se.io.publish import write_all_or_nothing
 from medsr_se.io.volumes import WRITE_ERRORS, Volume, VolumeError, one_line
 
 __all__ = ["nifti_errors", "read_nifti", "scaled_affine", "write_nifti"]
+
+logger = logging.getLogger(__name__)
 
 # nibabel's own gzip writer (nibabel.openers.Opener): level 1, no file name and mtime 0 in the gzip header
 GZIP_LEVEL = 1
@@ -40,7 +43,7 @@ def _nibabel():
     try:
         import nibabel
     except ImportError as error:
-        raise ValueError('reading NIfTI needs the extra: pip install "medsr-se[medical]"') from error
+        raise DataError('reading NIfTI needs the extra: pip install "medsr-se[medical]"') from error
     return nibabel
 
 
@@ -60,8 +63,9 @@ def read_nifti(path: Path, axis: int = 2, nonfinite: float | None = None) -> Vol
     """A NIfTI-1 / NIfTI-2 volume (``.nii``, ``.nii.gz``) as a Volume with slices along ``axis``.
 
     :class:`VolumeError` (one line naming the file) for what cannot be upscaled as gray voxel values: a damaged
-    or truncated file, CIFTI-2, RGB / complex voxels (take the magnitude first), an in-plane axis of one voxel, and
-    non-finite values (NaN, ±inf), unless ``nonfinite`` gives the finite value that replaces them (a warning)."""
+    or truncated file, CIFTI-2, RGB / complex voxels (take the magnitude first), an in-plane axis of one voxel
+    (``parameter`` "axis"), and non-finite values (NaN, ±inf; ``parameter`` "nonfinite"), unless ``nonfinite`` gives
+    the finite value that replaces them (a warning, logged)."""
     nibabel = _nibabel()
     try:
         image = nibabel.load(str(path))
@@ -90,14 +94,15 @@ def read_nifti(path: Path, axis: int = 2, nonfinite: float | None = None) -> Vol
     if values.ndim < 3:
         if axis != 2:
             raise VolumeError(f"{path}: a 2-D NIfTI ({' x '.join(map(str, values.shape))}) is one slice in axes 0 "
-                              f"and 1; --axis {axis} would upscale an axis of one voxel: use --axis 2")
+                              f"and 1; axis={axis} would upscale an axis of one voxel: its slice axis is 2",
+                              parameter="axis")
         values = values.reshape(values.shape + (1,) * (3 - values.ndim))
     volume = Volume(values, "nifti", "", "stored", axis, [Path(path)], image)
     for a in volume.in_plane_axes:
         if values.shape[a] < 2:
             raise VolumeError(f"{path}: in-plane axis {a} has {values.shape[a]} voxel(s) (shape "
-                              f"{' x '.join(map(str, values.shape))}): nothing to upscale there; choose the slice "
-                              "axis with --axis")
+                              f"{' x '.join(map(str, values.shape))}): nothing to upscale there with axis={axis}; "
+                              "choose another slice axis", parameter="axis")
     return volume
 
 
@@ -105,7 +110,7 @@ def _finite(values: np.ndarray, name: str, nonfinite: float | None) -> np.ndarra
     try:
         return replace_nonfinite(values, name, nonfinite)
     except NonFiniteError as error:
-        raise VolumeError(str(error)) from error
+        raise VolumeError(str(error), parameter=error.parameter) from error
 
 
 def _resize(scales: Sequence[int]) -> np.ndarray:
@@ -148,7 +153,7 @@ def write_nifti(volume: Volume, values: np.ndarray, scale: int | Sequence[int], 
     ``volume.axis``, 1 on the others); ``values`` has the input's shape times those factors. The qform and the sform
     are each scaled from themselves (affine · M, module docstring) and keep their codes, an uncoded (code 0) one
     too, so that every reader's choice of form keeps the voxel centres; pixdim follows; slice timing is cleared
-    when its slice dimension is upscaled (a warning)."""
+    when its slice dimension is upscaled (a warning, logged)."""
     scales = axis_scales(volume, scale)
     upscaled = tuple(a for a in range(3) if scales[a] != 1)
     source = volume.source
@@ -172,15 +177,16 @@ def write_nifti(volume: Volume, values: np.ndarray, scale: int | Sequence[int], 
 
 def _drop_upscaled_slice_timing(header, upscaled: tuple[int, ...], name: str) -> None:
     """dim_info's slice dimension and its timing (slice_code/start/end/duration) count acquired slices: when that
-    dimension is one of the upscaled ones they describe no slice of the result, so they are cleared (a warning)."""
+    dimension is one of the upscaled ones they describe no slice of the result, so they are cleared (a warning,
+    logged)."""
     freq, phase, slice_dim = header.get_dim_info()
     if slice_dim is None or slice_dim not in upscaled:
         return
     header.set_dim_info(freq, phase, None)
     for key in ("slice_code", "slice_start", "slice_end", "slice_duration"):
         header[key] = 0
-    warnings.warn(f"{name}: the NIfTI slice dimension (dim_info) is axis {slice_dim}, upscaled here: its slice "
-                  "timing does not describe the result and was cleared", stacklevel=3)
+    logger.warning("%s: the NIfTI slice dimension (dim_info) is axis %s, upscaled here: its slice timing does not "
+                   "describe the result and was cleared", name, slice_dim)
 
 
 def _save(image, temporary: Path, final: Path) -> None:

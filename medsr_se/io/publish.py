@@ -10,6 +10,8 @@
     archive_folder(folder)               ``folder`` moved aside as ``<name>_archived_<time>`` (BasicSR's naming), unique
     check_writable_folder(output)        before any work: ``output`` is, or can be made, a folder we may write
     make_folder_checked(output)          ``mkdir -p`` and a probe file; remove_empty_folders() undoes it
+    MANIFEST, holds_manifest(folder)     a folder published with its ``manifest.json`` written last is complete
+                                         when it holds it (a prepared dataset)
 
 Working names are hidden siblings of the target (``.<name>.tmp-<id>``, ``.<name>.old-<id>``,
 ``.<name>.partial-<id>``): readers that skip hidden files never see them. A failure removes what the call wrote and
@@ -30,11 +32,12 @@ from pathlib import Path
 
 from medsr_se.errors import MedSRError, WriteError
 
-__all__ = ["LockedError", "WriteError", "archive_folder", "check_writable_folder", "exclusive_lock",
-           "hidden_sibling", "make_folder_checked", "move_all_into_place", "recover_directory",
+__all__ = ["MANIFEST", "LockedError", "WriteError", "archive_folder", "check_writable_folder", "exclusive_lock",
+           "hidden_sibling", "holds_manifest", "make_folder_checked", "move_all_into_place", "recover_directory",
            "remove_empty_folders", "replace_directory", "write_all_or_nothing", "write_atomically"]
 
 log = logging.getLogger(__name__)
+MANIFEST = "manifest.json"  # written last into a folder being built: a folder holding it is complete
 
 
 class LockedError(MedSRError, RuntimeError):
@@ -167,6 +170,12 @@ def _make_folders(folder: Path) -> list[Path]:
 def _siblings(output: Path, kind: str) -> list[Path]:
     """Hidden working folders of ``output``: ``.<name>.partial-*`` (being built) or ``.<name>.old-*`` (replaced)."""
     return sorted(output.parent.glob(f".{output.name}.{kind}-*"), key=lambda path: path.stat().st_mtime)
+
+
+def holds_manifest(folder: Path) -> bool:
+    """Whether ``folder`` is complete: it holds its :data:`MANIFEST`, the file written last (a prepared dataset;
+    the ``complete`` test of :func:`recover_directory` for such folders)."""
+    return (Path(folder) / MANIFEST).is_file()
 
 
 def partial_directory(output: Path) -> Path:

@@ -1,17 +1,21 @@
 """Reading a thick-slice scan for through-plane SR: its values, the slice axis, in-plane and slice spacing, and
-the slice thickness with where it came from (``--slice-thickness``, DICOM SliceThickness, the BIDS sidecar that
-dcm2niix writes beside a NIfTI, or assumed = the slice spacing). A DICOM series is checked for everything its
-through-plane result will be placed by before any work.
+the slice thickness with where it came from (the ``slice_thickness`` given, DICOM SliceThickness, the BIDS sidecar
+that dcm2niix writes beside a NIfTI, or assumed = the slice spacing). A DICOM series is checked for everything its
+through-plane result will be placed by before any work; the result is written beside the scan's kind (NIfTI, or a
+derived DICOM series). Errors name the parameter they are about (``scale=9: ...``, ``parameter="scale"``); notes
+and warnings go to ``logging.getLogger(__name__)``.
 
     scan = read_scan("scan.nii.gz")          Scan: values (float32), geometry (SliceGeometry), the Volume
     r = choose_scale(scan.geometry, scan.name)
+    write_result(scan, values, r, target)    the r·N slices as a NIfTI file or a DICOM series folder
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,9 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from medsr_se.errors import DataError
-from medsr_se.io import dicom_reading, nifti, volumes
+from medsr_se.io import dicom_derived, dicom_reading, nifti, volumes
 from medsr_se.io.intensity import IntensityModel, measured
 
+log = logging.getLogger(__name__)
 MIN_SCALE, MAX_SCALE = 2, 8  # r of the anisotropic generator
 UNEVEN_TOLERANCE = 0.01  # relative: slice gaps that differ more than 1 % from the usual one are an error
 # What a DICOM export puts beside the slices of a series: the media directory and viewer / report files
@@ -33,7 +38,7 @@ NOT_SLICE_SUFFIXES = frozenset({".txt", ".xml", ".json", ".csv", ".html", ".htm"
 
 
 ASSUMED = "assumed = slice spacing"  # the start of SliceGeometry.thickness_source when the scan does not say
-FROM_OPTION = "from --slice-thickness"
+FROM_OPTION = "from slice_thickness"  # SliceGeometry.thickness_source when read_scan was given slice_thickness
 SIDECAR_TOLERANCE = 0.01  # relative: a sidecar's SpacingBetweenSlices further than 1 % from the header's is a warning
 PLANE_TOLERANCE = 1e-3  # ImageOrientationPatient: unit vectors, orthogonal, the same in every slice, to this much
 
@@ -51,9 +56,9 @@ class SliceGeometry:
         in_plane_spacing: the spacing of the two in-plane axes (their mean when they differ slightly).
         slice_spacing: centre-to-centre distance of the slices, D.
         slice_thickness: FWHM of the slice profile, T (= D when the scan does not say).
-        thickness_source: where T came from, as the console says it: ``from --slice-thickness``, ``from the BIDS
+        thickness_source: where T came from: ``from slice_thickness`` (:data:`FROM_OPTION`), ``from the BIDS
             sidecar scan.json: SliceThickness``, ``from DICOM SliceThickness``, or ``assumed = slice spacing: ...``
-            (why, and what to give) when the scan does not say (:attr:`thickness_assumed`).
+            (why) when the scan does not say (:attr:`thickness_assumed`).
     """
 
     axis: int
@@ -112,12 +117,13 @@ def read_scan(path: str | Path, axis: int | None = None, slice_thickness: float 
     value that replaces them (a warning says how many).
 
     The slice thickness T (the profile's FWHM), and ``geometry.thickness_source`` saying where it came from:
-    ``slice_thickness`` (mm, ``--slice-thickness``) if given; else the scan's: DICOM SliceThickness
+    ``slice_thickness`` (mm) if given; else the scan's: DICOM SliceThickness
     (:func:`dicom_thickness`), or for a NIfTI, which has no such field, the BIDS JSON sidecar that dcm2niix writes
     beside it (:func:`sidecar_thickness`); else T = the slice spacing, *assumed*."""
     path = Path(path)
     if slice_thickness is not None and (not np.isfinite(slice_thickness) or slice_thickness <= 0):
-        raise ThroughPlaneError(f"--slice-thickness {slice_thickness}: must be a positive number of mm")
+        raise ThroughPlaneError(f"slice_thickness={slice_thickness}: must be a positive number of mm",
+                                parameter="slice_thickness")
     if path.is_dir():
         scan = _read_dicom_scan(path, slice_thickness)
     elif volumes.is_nifti(path):
@@ -138,7 +144,7 @@ def _read_nifti_scan(path: Path, axis: int | None, nonfinite: float | None = Non
     try:
         volume = nifti.read_nifti(path, 2, nonfinite)  # the slice axis is chosen below
     except volumes.VolumeError as error:
-        raise ThroughPlaneError(str(error)) from error
+        raise _as_through_plane_error(error) from error
     shape = volume.source.shape
     zooms = [float(z) for z in volume.source.header.get_zooms()[:3]]
     if len(shape) < 3 or min(shape[:3]) < 2:
@@ -146,11 +152,11 @@ def _read_nifti_scan(path: Path, axis: int | None, nonfinite: float | None = Non
                                 "volume of slices")
     if len(shape) > 3 and axis is None:
         raise ThroughPlaneError(f"{path}: a {len(shape)}-D volume ({' x '.join(map(str, shape))}): give the slice "
-                                "axis with --axis 0|1|2 (each 3-D volume is then processed)")
+                                "axis with axis=0|1|2 (each 3-D volume is then processed)", parameter="axis")
     if axis is None:
         axis = int(np.argmax(zooms))
     if axis not in (0, 1, 2):
-        raise ThroughPlaneError(f"--axis {axis}: must be 0, 1 or 2")
+        raise ThroughPlaneError(f"axis={axis}: must be 0, 1 or 2", parameter="axis")
     volume.axis = axis
     in_plane = [zooms[a] for a in volume.in_plane_axes]
     thickness, source = ((float(slice_thickness), FROM_OPTION) if slice_thickness is not None
@@ -167,7 +173,7 @@ def sidecar_of(path: Path) -> Path | None:
         found = found[:1]
     if len(found) > 1:
         raise ThroughPlaneError(f"{path}: two sidecars beside it ({found[0].name}, {found[1].name}): give "
-                                "--slice-thickness MM")
+                                "slice_thickness=MM", parameter="slice_thickness")
     return found[0] if found else None
 
 
@@ -180,23 +186,22 @@ def sidecar_thickness(path: Path, slice_spacing: float) -> tuple[float, str]:
     sidecar = sidecar_of(path)
     if sidecar is None:
         return slice_spacing, (f"{ASSUMED}: the scan does not say, as no BIDS sidecar "
-                               f"{volumes.nifti_stem(path)}.json is beside it; give --slice-thickness")
+                               f"{volumes.nifti_stem(path)}.json is beside it")
     fields = _read_sidecar(sidecar)
     thickness = _sidecar_mm(fields, "SliceThickness", sidecar)
     between = _sidecar_mm(fields, "SpacingBetweenSlices", sidecar)
     if between is not None and abs(between - slice_spacing) > SIDECAR_TOLERANCE * slice_spacing:
         used = ("" if thickness is None else f" and the slice profile its SliceThickness {thickness:g} mm: if the "
-                "sidecar is not this scan's, give --slice-thickness MM")
-        warnings.warn(f"{sidecar}: SpacingBetweenSlices {between:g} mm, but {path.name} has slices "
-                      f"{slice_spacing:g} mm apart (a resampled scan, or another scan's sidecar?); r follows "
-                      f"{path.name}{used}", stacklevel=4)
+                "sidecar is not this scan's, give slice_thickness (mm)")
+        log.warning(f"{sidecar}: SpacingBetweenSlices {between:g} mm, but {path.name} has slices {slice_spacing:g} mm "
+                    f"apart (a resampled scan, or another scan's sidecar?); r follows {path.name}{used}")
     if thickness is None:
         return slice_spacing, (f"{ASSUMED}: the scan does not say, as its BIDS sidecar {sidecar.name} has no "
-                               "SliceThickness; give --slice-thickness")
+                               "SliceThickness")
     return thickness, f"from the BIDS sidecar {sidecar.name}: SliceThickness"
 
 
-SIDECAR_HINT = "fix it, or give --slice-thickness MM (the sidecar is then not read)"
+SIDECAR_HINT = "fix it, or give slice_thickness=MM (the sidecar is then not read)"  # parameter="slice_thickness"
 
 
 def _read_sidecar(sidecar: Path) -> dict:
@@ -204,17 +209,18 @@ def _read_sidecar(sidecar: Path) -> dict:
         text = sidecar.read_text(encoding="utf-8-sig")
     except OSError as error:
         raise ThroughPlaneError(f"{sidecar}: cannot read the BIDS sidecar ({error.strerror or error}); "
-                                "give --slice-thickness MM") from error
+                                "give slice_thickness=MM", parameter="slice_thickness") from error
     except UnicodeDecodeError as error:
-        raise ThroughPlaneError(f"{sidecar}: not valid JSON (not UTF-8 text); {SIDECAR_HINT}") from error
+        raise ThroughPlaneError(f"{sidecar}: not valid JSON (not UTF-8 text); {SIDECAR_HINT}",
+                                parameter="slice_thickness") from error
     try:
         fields = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ThroughPlaneError(f"{sidecar}: not valid JSON (line {error.lineno}: {error.msg}); "
-                                f"{SIDECAR_HINT}") from error
+        raise ThroughPlaneError(f"{sidecar}: not valid JSON (line {error.lineno}: {error.msg}); {SIDECAR_HINT}",
+                                parameter="slice_thickness") from error
     if not isinstance(fields, dict):
         raise ThroughPlaneError(f"{sidecar}: not a JSON object (a BIDS sidecar is {{\"Key\": value, ...}}); "
-                                f"{SIDECAR_HINT}")
+                                f"{SIDECAR_HINT}", parameter="slice_thickness")
     return fields
 
 
@@ -226,7 +232,7 @@ def _sidecar_mm(fields: dict, key: str, sidecar: Path) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ThroughPlaneError(f"{sidecar}: {key} {json.dumps(value)[:40]} is not a positive number of mm; "
-                                f"{SIDECAR_HINT}")
+                                f"{SIDECAR_HINT}", parameter="slice_thickness")
     return float(value)
 
 
@@ -235,8 +241,8 @@ def _in_plane_spacing(spacings: list[float], name: str) -> float:
     if low <= 0 or not np.isfinite(high):
         raise ThroughPlaneError(f"{name}: in-plane spacing {spacings} mm: must be positive")
     if high > 1.05 * low:
-        warnings.warn(f"{name}: in-plane spacings differ ({low:g} and {high:g} mm); their mean is used for the "
-                      "scale and the slice profile", stacklevel=3)
+        log.warning(f"{name}: in-plane spacings differ ({low:g} and {high:g} mm); their mean is used for the scale "
+                    "and the slice profile")
     return float(np.mean(spacings))
 
 
@@ -249,7 +255,7 @@ def series_files(folder: Path) -> list[Path]:
     skipped = [p for p in files if p.name.upper() in NOT_SLICE_NAMES or p.suffix.lower() in NOT_SLICE_SUFFIXES]
     if skipped:
         names = ", ".join(p.name for p in skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
-        warnings.warn(f"{folder}: skipped {len(skipped)} file(s) that are not slices: {names}", stacklevel=3)
+        log.warning(f"{folder}: skipped {len(skipped)} file(s) that are not slices: {names}")
     return [p for p in files if p not in skipped]
 
 
@@ -265,7 +271,7 @@ def _where_the_series_may_be(folder: Path) -> str:
     skipped, folders = [p for p in visible if p.is_file()], [p for p in visible if p.is_dir()]
     hint = f"; skipped {_names(skipped)}, not slices" if skipped else ""
     if folders:
-        hint += f"; its sub-folder(s) {_names(folders)} may hold the series: give that folder with -i"
+        hint += f"; its sub-folder(s) {_names(folders)} may hold the series: give that folder instead"
     return hint
 
 
@@ -275,11 +281,10 @@ def _read_dicom_scan(folder: Path, slice_thickness: float | None = None) -> Scan
         raise ThroughPlaneError(f"{folder}: no DICOM files (expected the files of one DICOM series)"
                                 f"{_where_the_series_may_be(folder)}")
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*uneven slice spacing.*")  # an error below, naming the gap
+        with _uneven_spacing_unsaid():
             found = dicom_reading.read_dicom_volumes(files)
     except volumes.VolumeError as error:
-        raise ThroughPlaneError(str(error)) from error
+        raise _as_through_plane_error(error) from error
     if len(found) != 1:
         raise ThroughPlaneError(f"{folder}: holds {len(found)} DICOM volumes; give a folder with one series")
     volume = found[0]
@@ -293,6 +298,25 @@ def _read_dicom_scan(folder: Path, slice_thickness: float | None = None) -> Scan
                          else dicom_thickness(volume, slice_spacing))
     in_plane = _in_plane_spacing([float(v) for v in plane.pixel_spacing], str(folder))
     return Scan(volume, SliceGeometry(0, in_plane, slice_spacing, thickness, source))
+
+
+def _as_through_plane_error(error: volumes.VolumeError) -> ThroughPlaneError:
+    return ThroughPlaneError(str(error), parameter=error.parameter)
+
+
+@contextlib.contextmanager
+def _uneven_spacing_unsaid() -> Iterator[None]:
+    """dicom_reading logs a warning of uneven slice spacing; for through-plane SR it is
+    an error naming the gap (:func:`_dicom_slice_spacing`), said once."""
+    def said(record: logging.LogRecord) -> bool:
+        return "uneven slice spacing" not in record.getMessage()
+
+    reading_log = logging.getLogger(dicom_reading.__name__)
+    reading_log.addFilter(said)
+    try:
+        yield
+    finally:
+        reading_log.removeFilter(said)
 
 
 @dataclass(frozen=True)
@@ -328,7 +352,7 @@ def check_series_plane(volume: volumes.Volume) -> SeriesPlane:
             for keyword in ("SliceLocation", "SliceThickness"):
                 dicom_reading.dicom_number(dataset, keyword, None, str(path))
         except volumes.VolumeError as error:
-            raise ThroughPlaneError(str(error)) from error
+            raise _as_through_plane_error(error) from error
         missing = [keyword for keyword, value in values.items() if value is None]
         if missing:
             raise ThroughPlaneError(f"{path}: no {' / '.join(missing)}: every slice needs ImagePositionPatient, "
@@ -404,7 +428,8 @@ def dicom_thickness(volume: volumes.Volume, slice_spacing: float) -> tuple[float
               for path, dataset in zip(volume.paths, volume.source)]
     for path, value in zip(volume.paths, values):
         if value is not None and value < 0:
-            raise ThroughPlaneError(f"{path}: SliceThickness {value:g} mm is negative; give --slice-thickness MM")
+            raise ThroughPlaneError(f"{path}: SliceThickness {value:g} mm is negative; give slice_thickness=MM",
+                                    parameter="slice_thickness")
 
     def said(value: float | None) -> str:
         return "none" if value is None else f"{value:g} mm"
@@ -414,14 +439,12 @@ def dicom_thickness(volume: volumes.Volume, slice_spacing: float) -> tuple[float
         if (value is None) != (first is None) or (value is not None and abs(value - first) > max(
                 dicom_reading.POSITION_TOLERANCE, UNEVEN_TOLERANCE * max(value, first))):
             raise ThroughPlaneError(f"{volume.name}: SliceThickness differs between slices: {said(value)} in "
-                                    f"{path.name}, {said(first)} in {volume.paths[0].name}; give --slice-thickness "
-                                    "MM")
+                                    f"{path.name}, {said(first)} in {volume.paths[0].name}; give slice_thickness=MM",
+                                    parameter="slice_thickness")
     if first is None:
-        return slice_spacing, (f"{ASSUMED}: the scan does not say, as the DICOM series has no SliceThickness; give "
-                               "--slice-thickness")
+        return slice_spacing, f"{ASSUMED}: the scan does not say, as the DICOM series has no SliceThickness"
     if first == 0:
-        return slice_spacing, (f"{ASSUMED}: the scan does not say, as DICOM SliceThickness is 0; give "
-                               "--slice-thickness")
+        return slice_spacing, f"{ASSUMED}: the scan does not say, as DICOM SliceThickness is 0"
     return float(np.median(values)), "from DICOM SliceThickness"
 
 
@@ -429,7 +452,8 @@ def choose_scale(geometry: SliceGeometry, name: str, scale: int | None = None) -
     """r: ``scale`` if given, else round(D / d); :class:`ThroughPlaneError` for an isotropic scan or r outside 2..8."""
     if scale is not None:
         if not MIN_SCALE <= scale <= MAX_SCALE:
-            raise ThroughPlaneError(f"--scale {scale}: must be an integer from {MIN_SCALE} to {MAX_SCALE}")
+            raise ThroughPlaneError(f"scale={scale}: must be an integer from {MIN_SCALE} to {MAX_SCALE}",
+                                    parameter="scale")
         return scale
     r = geometry.scale
     if r < MIN_SCALE:
@@ -439,7 +463,7 @@ def choose_scale(geometry: SliceGeometry, name: str, scale: int | None = None) -
     if r > MAX_SCALE:
         raise ThroughPlaneError(f"{name}: slice spacing {geometry.slice_spacing:g} mm is {geometry.ratio:.1f} x the "
                                 f"in-plane {geometry.in_plane_spacing:g} mm; at most {MAX_SCALE} is supported "
-                                f"(give --scale {MAX_SCALE} to go that far)")
+                                f"(give scale={MAX_SCALE} to go that far)", parameter="scale")
     return r
 
 
@@ -452,3 +476,15 @@ def in_plane_slices(values: np.ndarray, axis: int) -> Iterator[np.ndarray]:
     """Every 2-D in-plane slice of a 3-D array (slice axis ``axis``), as (in-plane axis 1, in-plane axis 2)."""
     for index in range(values.shape[axis]):
         yield np.take(values, index, axis=axis)
+
+
+def write_result(scan: Scan, values: np.ndarray, r: int, target: Path, description: str) -> None:
+    """The through-plane result (``values``: r·N slices along the slice axis) as the scan's kind: a NIfTI file
+    ``target`` (:func:`~medsr_se.io.volumes.write_nifti_through_plane`), or for a DICOM series a derived series in
+    the folder ``target`` (:func:`~medsr_se.io.dicom_derived.through_plane_series`, SeriesDescription
+    ``description``), written whole or not at all."""
+    if scan.volume.kind == "nifti":
+        volumes.write_nifti_through_plane(scan.volume, values, r, target)
+        return
+    series = dicom_derived.through_plane_series(scan.volume, values, r, description)
+    dicom_derived.write_dicom_series((dataset, target / name) for name, dataset in series)

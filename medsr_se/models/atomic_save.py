@@ -33,11 +33,10 @@ from basicsr.utils.dist_util import get_dist_info
 
 from medsr_se.checkpoint_format import DATA_KEY, NETWORK_OPTIONS_KEY, TORCH_LOAD_ERRORS
 from medsr_se.errors import WriteError
-from medsr_se.io.publish import move_all_into_place
+from medsr_se.io.publish import MANIFEST, holds_manifest, move_all_into_place
 from medsr_se.utils.options import plain
 
 STAGING_DIR = ".saving"
-MANIFEST = "manifest.json"
 # What torch.save raises when the file cannot be written (probed: a full disk, a missing folder, a directory)
 TORCH_SAVE_ERRORS = (OSError, RuntimeError)
 
@@ -50,10 +49,9 @@ def training_data_record(opt: dict) -> dict:
         return {}
     folder = Path(root)
     for candidate in [folder, *list(folder.parents)[:3]]:
-        manifest = candidate / MANIFEST
-        if manifest.is_file():
+        if holds_manifest(candidate):
             try:
-                data = json.loads(manifest.read_text())
+                data = json.loads((candidate / MANIFEST).read_text())
             except (OSError, ValueError):
                 return {}
             return {"modality": data.get("modality"), "intensity": data.get("intensity"), "dataset": str(candidate)}

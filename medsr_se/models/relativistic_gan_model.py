@@ -41,6 +41,7 @@ from basicsr.utils import get_root_logger
 from medsr_se.losses.fusion_loss import relativistic_d_loss
 from medsr_se.models.atomic_save import AtomicSaveMixin
 from medsr_se.models.discriminator_watch import DEFAULT_PATIENCE, DiscriminatorWatch, separation
+from medsr_se.models.iteration_observers import IterationObserversMixin
 from medsr_se.models.lean_loop import LeanLoopMixin
 from medsr_se.models.mixed_precision import MixedPrecisionMixin
 from medsr_se.models.schedule import FractionalMilestonesMixin
@@ -51,7 +52,7 @@ BASICSR_LOSS_OPTIONS = ("pixel_opt", "perceptual_opt", "gan_opt")
 
 
 class RelativisticGANModel(AtomicSaveMixin, MixedPrecisionMixin, FractionalMilestonesMixin, LeanLoopMixin,
-                           SRGANModel):
+                           IterationObserversMixin, SRGANModel):
     """See the module docstring. Options: ``train.fusion_opt`` (type FusionLoss), ``train.precision``, plus
     SRGANModel's own."""
 

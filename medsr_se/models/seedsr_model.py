@@ -1,7 +1,8 @@
 """``SEEDSRModel``: BasicSR's ``SRModel`` (pixel / perceptual losses) for the PSNR-oriented stage of the recipe
 (``options/pretrain_x*.yml``: the generator alone, trained with L1), with ``train:precision``
 (:mod:`medsr_se.models.mixed_precision`), milestones as fractions (:mod:`medsr_se.models.schedule`), losses read
-only when logged (:mod:`medsr_se.models.lean_loop`) and crash-safe checkpoints (:mod:`medsr_se.models.atomic_save`).
+only when logged (:mod:`medsr_se.models.lean_loop`), crash-safe checkpoints (:mod:`medsr_se.models.atomic_save`)
+and each iteration announced to observers outside the loop (:mod:`medsr_se.models.iteration_observers`).
 Every other option is ``SRModel``'s.
 
 The step, for a batch of LR ``lq`` and HR ``gt``: sr = G(lq) (in the training precision); L = L_pix(sr, gt) +
@@ -17,13 +18,15 @@ import torch
 from basicsr.models.sr_model import SRModel
 
 from medsr_se.models.atomic_save import AtomicSaveMixin
+from medsr_se.models.iteration_observers import IterationObserversMixin
 from medsr_se.models.lean_loop import LeanLoopMixin
 from medsr_se.models.mixed_precision import MixedPrecisionMixin
 from medsr_se.models.schedule import FractionalMilestonesMixin
 from medsr_se.utils.precision import at_least_float32
 
 
-class SEEDSRModel(AtomicSaveMixin, MixedPrecisionMixin, FractionalMilestonesMixin, LeanLoopMixin, SRModel):
+class SEEDSRModel(AtomicSaveMixin, MixedPrecisionMixin, FractionalMilestonesMixin, LeanLoopMixin,
+                  IterationObserversMixin, SRModel):
     """BasicSR's ``SRModel`` with ``train:precision``, fractional milestones, lean logging and atomic checkpoints
     (module docstring); the mixins set themselves up inside ``init_training_settings``."""
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from medsr_se.io.images import encode_image
 from medsr_se.prepare.sources import BadImageError, SourceImage, decode, read_bytes
 from medsr_se.utils.bicubic import matlab_bicubic, mod_crop
 
@@ -66,13 +67,13 @@ def normalise_pixels(pixels: np.ndarray, gray: bool, keep_depth: bool) -> tuple[
         pixels = pixels[:, :, 0]
     if pixels.dtype == np.uint16 and not keep_depth:
         pixels = np.round(pixels / 257.0).astype(np.uint8)
-        notes.append("16-bit converted to 8-bit (use --keep-depth to keep it)")
+        notes.append("16-bit converted to 8-bit (use keep_depth=True to keep it)")
     if gray and pixels.ndim == 3:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
-        notes.append("colour converted to gray (--gray)")
+        notes.append("colour converted to gray (gray=True)")
     elif not gray and pixels.ndim == 2:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
-        notes.append("gray replicated to 3 channels (use --gray to keep one channel)")
+        notes.append("gray replicated to 3 channels (use gray=True to keep one channel)")
     return np.ascontiguousarray(pixels), notes
 
 
@@ -87,10 +88,11 @@ def crop_starts(length: int, crop: int, step: int) -> list[int]:
 
 
 def encode_png(pixels: np.ndarray) -> bytes:
-    ok, buffer = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, PNG_LEVEL])
-    if not ok:
-        raise BadImageError("PNG encoding failed")
-    return buffer.tobytes()
+    """A piece as BasicSR's LMDBs hold it: PNG at zlib level :data:`PNG_LEVEL` (what ``meta_info.txt`` records)."""
+    try:
+        return encode_image(pixels, ".png", compression=PNG_LEVEL)
+    except ValueError as error:
+        raise BadImageError(f"PNG encoding failed ({error})") from error
 
 
 def make_pieces(stem: str, hr: np.ndarray, split: str, params: Params) -> list[Piece]:

@@ -64,11 +64,13 @@ def _member_names(source: Path) -> tuple[str, list[str]]:
                 return str(source), [member.name for member in archive.getmembers() if member.isfile()]
         except (tarfile.TarError, EOFError, OSError) as error:
             raise BadImageError(f"{source}: cannot list the archive ({error})") from error
-    raise ValueError(f"{source}: not a folder, zip or tar archive")
+    raise DataError(f"{source}: not a folder, zip or tar archive")
 
 
 def list_images(source: Path) -> tuple[list[SourceImage], list[str]]:
-    """The images of ``source`` sorted by stem, and the names that were ignored (not images)."""
+    """The images of ``source`` sorted by stem, and the names that were ignored (not images). FileNotFoundError when
+    ``source`` does not exist; :class:`~medsr_se.errors.DataError` naming the file for a source that cannot be
+    prepared (not an archive, no images, a name that cannot be a key, two images of one stem)."""
     if not source.exists():
         raise FileNotFoundError(f"input not found: {source}")
     container, names = _member_names(source)
@@ -82,13 +84,13 @@ def list_images(source: Path) -> tuple[list[SourceImage], list[str]]:
         stem, gzipped = parsed
         image = SourceImage(stem, container, name, gzipped)
         if "." in stem or not stem.isascii() or any(c.isspace() for c in stem):
-            raise ValueError(f"{image.name}: the name {stem!r} cannot be a BasicSR LMDB key (ASCII, no dots or "
+            raise DataError(f"{image.name}: the name {stem!r} cannot be a BasicSR LMDB key (ASCII, no dots or "
                              "spaces); rename the file")
         if stem in images:
-            raise ValueError(f"two images with the stem {stem!r}: {images[stem].name} and {image.name}")
+            raise DataError(f"two images with the stem {stem!r}: {images[stem].name} and {image.name}")
         images[stem] = image
     if not images:
-        raise ValueError(f"{source}: no images found (looked for {', '.join(IMAGE_SUFFIXES)}, optionally .gz)")
+        raise DataError(f"{source}: no images found (looked for {', '.join(IMAGE_SUFFIXES)}, optionally .gz)")
     return [images[stem] for stem in sorted(images)], sorted(ignored)
 
 

@@ -1,5 +1,8 @@
 """The train / test split of a preparation: by image, or by volume for CT / MRI (every slice of a volume on one
-side), deterministic for a seed, or from the user's ``--test-list``."""
+side), deterministic for a seed, or from the user's ``test_list``.
+
+Errors name the parameter (``n_test=500: ...``, ``test_list ...``) and carry it (``error.parameter``): the command
+shows its flag instead (:func:`medsr_se.errors.for_command`)."""
 
 from __future__ import annotations
 
@@ -23,14 +26,16 @@ def make_split(stems: list[str], n_test: int, seed: int, test_list: list[str] | 
     if test_list is not None:
         unknown = sorted(set(test_list) - set(stems))
         if unknown:
-            raise PrepareError(f"--test-list names {what} that are not in the input: {', '.join(unknown[:10])}")
+            raise PrepareError(f"test_list names {what} that are not in the input: {', '.join(unknown[:10])}",
+                               parameter="test_list")
         test = sorted(set(test_list))
         if not test or len(test) == len(stems):
-            raise PrepareError(f"--test-list: names {'no' if not test else f'all {len(stems)}'} {what}, which "
-                               f"leaves no {'test' if not test else 'training'} {what}")
+            raise PrepareError(f"test_list: names {'no' if not test else f'all {len(stems)}'} {what}, which "
+                               f"leaves no {'test' if not test else 'training'} {what}", parameter="test_list")
     else:
         if not 0 < n_test < len(stems):
-            raise PrepareError(f"--n-test {n_test}: must be between 1 and {len(stems) - 1} for {len(stems)} {what}")
+            raise PrepareError(f"n_test={n_test}: must be between 1 and {len(stems) - 1} for {len(stems)} {what}",
+                               parameter="n_test")
         test = sorted(random.Random(seed).sample(stems, n_test))
     test_set = set(test)
     return {"train": [s for s in stems if s not in test_set], "test": test}
@@ -43,11 +48,8 @@ def split_by_volume(slices: dict[str, list[str]], n_test: int, seed: int,
     try:
         by_volume = make_split(list(slices), n_test, seed, test_list, "volumes")
     except PrepareError as error:
-        if not str(error).startswith("--n-test"):
+        if error.parameter != "n_test":
             raise
-        raise PrepareError(f"{error} (for volumes, --n-test and --test-list count volumes: {len(slices)} found)") \
-            from error
+        raise PrepareError(f"{error} (for volumes, n_test and test_list count volumes: {len(slices)} found)",
+                           parameter="n_test") from error
     return {side: sorted(stem for name in names for stem in slices[name]) for side, names in by_volume.items()}
-
-
-# ---------------------------------------------------------------------------------------------------- pixels

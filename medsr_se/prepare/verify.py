@@ -14,6 +14,8 @@ import cv2
 import lmdb
 import numpy as np
 
+from medsr_se.io.publish import MANIFEST
+
 
 def _shape(pixels: np.ndarray) -> tuple[int, int, int]:
     return (pixels.shape[0], pixels.shape[1], 1 if pixels.ndim == 2 else pixels.shape[2])
@@ -96,7 +98,7 @@ def _folder_shapes(folder: Path, problems: list[str]) -> dict[str, tuple[int, in
 def verify(root: Path) -> list[str]:
     """Every problem found in a prepared dataset (empty list: all good)."""
     problems: list[str] = []
-    manifest_path = root / "manifest.json"
+    manifest_path = root / MANIFEST
     if not manifest_path.is_file():
         return [f"{manifest_path}: missing (not a finished preparation)"]
     try:

@@ -11,6 +11,9 @@ so the network's [0, 1] is the window for every slice, at every stage: the model
 physical units with it. Values outside the window are counted and reported. Slice images are named
 ``<volume>_<index>`` (volume = the NIfTI file's or the series folder's name, made a valid LMDB key); the train/test
 split is made by volume, so no patient's slices are on both sides.
+
+Errors name the parameter of :class:`VolumeOptions` at fault (``window=lung and intensity=minmax: ...``) and carry
+it (``error.parameter``); the command shows its flags instead.
 """
 
 from __future__ import annotations
@@ -20,14 +23,17 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from medsr_se.errors import DataError, MedSRError, WriteError
 from medsr_se.io import dicom_reading, nifti, volumes
 from medsr_se.io import intensity as intensity_models
+from medsr_se.io.images import encode_image
+from medsr_se.prepare.split import PrepareError
 
 log = logging.getLogger(__name__)  # warnings, under the "medsr_se" logger (printed by medsr_se.cli.console)
 DICOM_SUFFIX = ".dcm"
+MEASURED = ("percentile", "minmax")  # intensity models measured on the data (io.intensity.measured)
 
 
 @dataclass(frozen=True)
@@ -43,9 +49,31 @@ class VolumeOptions:
     mixed: bool = False
     skip_bad: bool = False
 
+    def chosen_parameter(self) -> str | None:
+        """The parameter that chose the intensity model ('window' or 'intensity'; None when neither was given)."""
+        return "window" if self.window else "intensity" if self.intensity else None
+
     def chosen(self) -> str:
-        """The option that chose the intensity model, for messages ('' when neither was given)."""
-        return f"--window {self.window}" if self.window else f"--intensity {self.intensity}" if self.intensity else ""
+        """The option that chose the intensity model, for messages (``window=lung``; '' when neither was given)."""
+        parameter = self.chosen_parameter()
+        return f"{parameter}={getattr(self, parameter)}" if parameter else ""
+
+    def check(self) -> None:
+        """Before any work: :class:`~medsr_se.prepare.split.PrepareError` naming the parameter for a window that is
+        no CT window, an unknown intensity model, both of them (one would be ignored), or no slice axis."""
+        if self.window and self.intensity:
+            raise PrepareError(f"window={self.window} and intensity={self.intensity}: both choose the intensity "
+                               "model (one would be ignored); give one", parameter="window")
+        if self.window:
+            try:
+                intensity_models.ct_window(self.window)
+            except ValueError as error:
+                raise PrepareError(f"window={self.window}: {error}", parameter="window") from error
+        if self.intensity not in (None, *MEASURED):
+            raise PrepareError(f"intensity={self.intensity}: use one of {', '.join(MEASURED)} (or a CT window)",
+                               parameter="intensity")
+        if self.axis not in (0, 1, 2):
+            raise PrepareError(f"axis={self.axis}: a volume's slice axis is 0, 1 or 2", parameter="axis")
 
 
 def volume_files(source: Path) -> list[Path]:
@@ -66,36 +94,51 @@ def key_name(text: str) -> str:
 def readable_files(files: list[Path], axis: int, skip_bad: bool) -> tuple[list[volumes.Volume], list[dict]]:
     """The volumes of ``files`` and, with ``skip_bad``, the files left out because they cannot be read, as
     ``{"file", "error"}`` records (without it the first such file is the error, with the hint). Read together
-    first; only when that fails is each DICOM file tried on its own, to find the bad ones."""
+    first; only when that fails is each DICOM file tried on its own, to find the bad ones. What the readers raise
+    for a file (a :class:`~medsr_se.errors.MedSRError` naming it) is a bad file; anything else is a bug and
+    propagates."""
     skipped: list[dict] = []
     found = []
-    for path in (p for p in files if volumes.is_nifti(p)):
+    nifti_files = [p for p in files if volumes.is_nifti(p)]
+    dicom = [p for p in files if p.suffix.lower() == DICOM_SUFFIX]
+    _check_readers(nifti_files, dicom)
+    for path in nifti_files:
         try:
             found.append(nifti.read_nifti(path, axis))
-        except ValueError as error:
+        except MedSRError as error:
             skipped.append(_skip(path, error, skip_bad))
-    dicom = [p for p in files if p.suffix.lower() == DICOM_SUFFIX]
     try:
         found += dicom_reading.read_dicom_volumes(dicom) if dicom else []
-    except ValueError as error:
+    except MedSRError as error:
         if not skip_bad:
-            raise ValueError(f"{error} (pass --skip-bad to leave such files out)") from error
+            raise DataError(f"{error} (pass skip_bad=True to leave such files out)") from error
         good = []
         for path in dicom:
             try:
                 dicom_reading.read_dicom_volumes([path])
                 good.append(path)
-            except ValueError as single:
+            except MedSRError as single:
                 skipped.append(_skip(path, single, skip_bad))
         found += dicom_reading.read_dicom_volumes(good) if good else []
     return found, skipped
 
 
-def _skip(path: Path, error: ValueError, skip_bad: bool) -> dict:
+def _check_readers(nifti_files: list[Path], dicom_files: list[Path]) -> None:
+    """The readers these files need are installed (the ``medical`` extra); a DataError saying what to install."""
+    try:
+        if nifti_files:
+            nifti.nifti_errors()
+        if dicom_files:
+            dicom_reading.dicom_errors()
+    except ValueError as error:  # only "needs the extra" (the readers' import check)
+        raise DataError(str(error)) from error
+
+
+def _skip(path: Path, error: MedSRError, skip_bad: bool) -> dict:
     """The record of a file left out; without ``skip_bad``, the error with the hint instead."""
     message = str(error) if str(error).startswith(str(path)) else f"{path}: {error}"
     if not skip_bad:
-        raise ValueError(f"{message} (pass --skip-bad to leave such files out)") from error
+        raise DataError(f"{message} (pass skip_bad=True to leave such files out)") from error
     return {"stem": None, "file": str(path), "split": None, "error": message}
 
 
@@ -138,19 +181,18 @@ def check_modalities(named: list[tuple[str, volumes.Volume]], mixed: bool) -> No
     examples = dict(sorted(examples.items()))
     kinds = " and ".join(examples)
     if mixed:
-        log.warning("pooling %s values into one intensity model (--mixed-modalities)", kinds)
+        log.warning("pooling %s values into one intensity model (mixed modalities allowed)", kinds)
         return
     listed = ", ".join(f"{label} ({path})" for label, path in examples.items())
-    raise ValueError(f"mixed modalities in one source: {listed}; one intensity window would pool their values: "
-                     "prepare each modality separately, or pass --mixed-modalities to pool them")
+    raise DataError(f"mixed modalities in one source: {listed}; one intensity window would pool their values: "
+                    "prepare each modality separately, or pass mixed=True to pool them")
 
 
 def dataset_intensity(named: list[tuple[str, volumes.Volume]], options: VolumeOptions) -> tuple[str, object]:
-    """(modality, intensity model) for the whole dataset; ValueError for a mixed-modality source
-    (:func:`check_modalities`) or both ``window`` and ``intensity``."""
-    if options.window and options.intensity:
-        raise ValueError(f"--window {options.window} and --intensity {options.intensity}: both choose the intensity "
-                         "model (one would be ignored); give one")
+    """(modality, intensity model) for the whole dataset; a DataError for a mixed-modality source
+    (:func:`check_modalities`) or data without one finite value to measure on, a PrepareError for options that
+    cannot work (:meth:`VolumeOptions.check`)."""
+    options.check()
     check_modalities(named, options.mixed)
     modalities = sorted({volume.modality for _, volume in named if volume.modality})
     all_hu = all(volume.unit == "HU" for _, volume in named)
@@ -161,6 +203,8 @@ def dataset_intensity(named: list[tuple[str, volumes.Volume]], options: VolumeOp
         return modality, intensity_models.ct_window(intensity_models.DEFAULT_CT_WINDOW)
     values = np.concatenate([volume.values.ravel()[:: max(1, volume.values.size // 2_000_000)]
                              for _, volume in named])
+    if not np.isfinite(values).any():
+        raise DataError(f"{named[0][1].paths[0]}: no finite value in any volume to measure an intensity range on")
     return modality, intensity_models.measured(values, options.intensity or "percentile")
 
 
@@ -170,13 +214,16 @@ def write_slices(files: list[Path], folder: Path, options: VolumeOptions) -> dic
     named, skipped = read_volumes(files, options.axis, options.skip_bad)
     if not named:
         if skipped:
-            raise ValueError(f"no volume left: all {len(skipped)} DICOM / NIfTI file(s) are unreadable (the first: "
-                             f"{skipped[0]['error']})")
-        raise ValueError("no DICOM or NIfTI volume found")
+            raise DataError(f"no volume left: all {len(skipped)} DICOM / NIfTI file(s) are unreadable (the first: "
+                            f"{skipped[0]['error']})")
+        raise DataError("no DICOM or NIfTI volume found")
     modality, mapping = dataset_intensity(named, options)
     chosen = options.chosen() or "the default intensity model"
     for _, volume in named:
-        warning = intensity_models.window_fit(mapping, volume.values, f"{chosen}: {volume.name}")
+        try:
+            warning = intensity_models.window_fit(mapping, volume.values, f"{chosen}: {volume.name}")
+        except ValueError as error:  # the data would collapse to one level in that window
+            raise PrepareError(str(error), parameter=options.chosen_parameter()) from error
         if warning:
             log.warning("%s", warning)
     folder.mkdir(parents=True)
@@ -189,9 +236,18 @@ def write_slices(files: list[Path], folder: Path, options: VolumeOptions) -> dic
             record["values_outside_window"] += mapping.outside(physical)
             unit = np.clip(mapping.to_unit(physical), 0.0, 1.0)
             stem = f"{name}_{index:04d}"
-            if not cv2.imwrite(str(folder / f"{stem}.png"), np.round(unit * 65535.0).astype(np.uint16)):
-                raise OSError(f"{folder / stem}.png: cannot write the slice")
+            _write_slice(folder / f"{stem}.png", np.round(unit * 65535.0).astype(np.uint16))
             stems.append(stem)
         record["volumes"][name] = {"kind": volume.kind, "modality": volume.modality, "unit": volume.unit,
                                    "files": [str(p) for p in volume.paths], "slices": stems}
     return record
+
+
+def _write_slice(path: Path, pixels: np.ndarray) -> None:
+    """One slice PNG (:func:`medsr_se.io.images.encode_image`) in the preparation's own temporary folder (nothing
+    there is published, so not atomically); a WriteError naming it when it cannot be written."""
+    data = encode_image(pixels, ".png")
+    try:
+        path.write_bytes(data)
+    except OSError as error:
+        raise WriteError(f"{path}: cannot write the slice ({error.strerror or error})") from error

@@ -1,6 +1,6 @@
 """The output of a preparation, streamed as results arrive: ``train/HR.lmdb`` and ``train/LR_x{s}.lmdb`` (identical
 key sets), ``test/HR/`` and ``test/LR_x{s}/`` PNG folders; ``manifest.json`` is written last, so a folder holding
-it is a complete dataset."""
+it is a complete dataset (:data:`medsr_se.io.publish.MANIFEST`, :func:`medsr_se.io.publish.holds_manifest`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ import numpy as np
 
 from medsr_se.prepare.lmdb_writer import LmdbWriter
 from medsr_se.prepare.pieces import PNG_LEVEL, ImageResult
-
-MANIFEST = "manifest.json"  # written last: a folder holding it is a complete dataset
 
 
 class OutputWriter:

@@ -2,23 +2,21 @@
 ``medsr_se`` logger) and never prints; :func:`log_to_stderr` shows its records as ``note: ...`` / ``warning: ...``
 / ``error: ...`` lines, at the verbosity a command was given (``-q``: errors only, ``-v``: details).
 
-Python warnings (torch's, ONNX's, numpy's; a deprecation of ours) are not a second channel: a command's
-:func:`log_to_stderr` also routes them into logging, one line each: those raised from medsr_se's own modules as
-``warning:`` lines, everyone else's at debug level (shown with ``-v``)."""
+Python warnings are not a second channel: the library never reports through them (a deprecation for Python
+callers aside), so a warning a command meets is another library's (torch's exporter notice, numpy's, BasicSR's);
+:func:`log_to_stderr` routes them into logging at debug level, one line each (shown with ``-v``)."""
 
 from __future__ import annotations
 
 import logging
 import sys
 import warnings
-from pathlib import Path
 
 QUIET, NORMAL, VERBOSE = 0, 1, 2
 PACKAGE_LOGGER = "medsr_se"
 LEVELS = {QUIET: logging.ERROR, NORMAL: logging.INFO, VERBOSE: logging.DEBUG}
 PREFIXES = {logging.INFO: "note", logging.WARNING: "warning", logging.ERROR: "error"}
 PYTHON_WARNINGS_LOGGER = f"{PACKAGE_LOGGER}.python_warnings"
-PACKAGE_FOLDER = Path(__file__).resolve().parents[1]
 
 
 class _StderrLines(logging.Handler):
@@ -34,11 +32,10 @@ class _StderrLines(logging.Handler):
 
 
 def log_python_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """A ``warnings.showwarning`` that logs the warning's text on one line (torch's span several): at warning level
-    when it was raised from medsr_se's own code, at debug level otherwise."""
-    raised_by_us = Path(filename).resolve().is_relative_to(PACKAGE_FOLDER)
-    logging.getLogger(PYTHON_WARNINGS_LOGGER).log(logging.WARNING if raised_by_us else logging.DEBUG,
-                                                  "%s", " ".join(str(message).split()))
+    """A ``warnings.showwarning`` that logs the warning's text on one line (torch's span several) at debug level.
+    Where it was raised says nothing about whose it is: torch attributes its exporter's notice to the line of ours
+    that called it."""
+    logging.getLogger(PYTHON_WARNINGS_LOGGER).debug("%s", " ".join(str(message).split()))
 
 
 def log_to_stderr(verbosity: int = NORMAL) -> logging.Logger:

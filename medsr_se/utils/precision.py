@@ -2,16 +2,17 @@
 
 And one check: bfloat16 on a CPU without native bfloat16 instructions is slower than float32
 (:func:`slow_bf16_reason`); training (``train:precision bf16``, via :func:`medsr_se.utils.options.fix_options`) and
-``medsr-infer --precision bf16`` warn once when that is the case (:func:`warn_slow_bf16`).
+``medsr-infer --precision bf16`` warn once when that is the case (:func:`warn_slow_bf16`, logged).
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 
 import torch
 
-log = logging.getLogger(__name__)  # under the "medsr_se" logger: "warning: ..." on stderr, silenced by its level
+logger = logging.getLogger(__name__)  # under the "medsr_se" logger: "warning: ..." on stderr, silenced by its level
 
 
 def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -58,14 +59,19 @@ def slow_bf16_reason(device: str | torch.device) -> str | None:
             "use fp32 here")
 
 
-def warn_slow_bf16(device: str | torch.device, what: str, emit=None) -> str | None:
-    """One warning per process and ``what`` (``train:precision bf16``, ``--precision bf16``) when bfloat16 is slow
-    on ``device`` (:func:`slow_bf16_reason`): ``emit(message)``, by default a warning of this module's logger.
-    Returns the message, or None when there is nothing to say (or it was said already)."""
+def warn_slow_bf16(device: str | torch.device, what: str, emit: object = None) -> str | None:
+    """One warning per process and ``what`` (``train:precision bf16``, ``--precision bf16``: the caller's name for
+    the setting) when bfloat16 is slow on ``device`` (:func:`slow_bf16_reason`), logged by this module's logger (a
+    command shows it through :func:`medsr_se.utils.logs.log_to_stderr`). Returns the message, or None when there is
+    nothing to say (or it was said already). ``emit``: deprecated and ignored (it was a callback that printed the
+    message instead of logging it)."""
+    if emit is not None:
+        warnings.warn("warn_slow_bf16(emit=...) is deprecated and ignored: the warning is logged (logger "
+                      f"{logger.name})", DeprecationWarning, stacklevel=2)
     reason = slow_bf16_reason(device)
     if reason is None or what in _warned:
         return None
     _warned.add(what)
     message = f"{what}: {reason}"
-    (emit or log.warning)(message)
+    logger.warning("%s", message)
     return message

@@ -170,7 +170,7 @@ def test_bad_volume_inputs_are_one_line_errors(tmp_path, capsys):
     shutil.copy(nibabel_data() / "anatomical.nii", tmp_path / "anatomical.nii")
     assert infer.main(["-i", str(tmp_path / "anatomical.nii"), "-o", str(tmp_path / "o"), "--model", model,
                        "--window", "wide"]) == 2
-    assert "error: --window: window 'wide'" in capsys.readouterr().err
+    assert "error: --window 'wide': use one of" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 

@@ -268,20 +268,6 @@ def test_the_slice_profile_and_where_it_came_from_are_said(tmp_path, capsys):
     assert "warning" not in err
 
 
-def test_the_training_options_carry_the_thickness_and_its_source(tmp_path):
-    import json
-
-    from medsr_se import throughplane as tp
-
-    scan_path = thick_scan(tmp_path / "thick.nii.gz")
-    (tmp_path / "thick.json").write_text(json.dumps({"SliceThickness": 4.5}))
-    args = selfsr.build_parser().parse_args(["-i", str(scan_path), "-o", str(tmp_path / "o")])
-    options = selfsr.training_options(args, tp.read_scan(scan_path), R, "thick_selfsr_x3")
-    train = options["datasets"]["train"]
-    assert train["slice_thickness"] == 4.5
-    assert train["slice_thickness_source"] == "from the BIDS sidecar thick.json: SliceThickness"
-
-
 @pytest.mark.parametrize("name,write,says", [
     ("strings.npy", lambda path: np.save(path, np.array(["1", "2", "1"])), "not numeric"),
     ("complex.npy", lambda path: np.save(path, np.array([1 + 1j, 2, 1])), "complex"),
@@ -352,13 +338,59 @@ def test_an_unsaid_thickness_is_estimated_from_the_scan_and_said(tmp_path, monke
         raise selfsr.UsageError("stopped before training (test)")
 
     monkeypatch.setattr(selfsr, "train", stop)
-    assert selfsr.main(["-i", str(path), "-o", str(tmp_path / "out"), "--device", "cpu"]) == 2
+    assert selfsr.main(["-i", str(path), "-o", str(tmp_path / "out"), "--device", "cpu", "--iterations", "1"]) == 2
     train = seen[-1]
     assert abs(train["slice_thickness"] - truth_fwhm_mm) / truth_fwhm_mm < 0.30, train["slice_thickness"]
     assert train["slice_thickness_source"].startswith("estimated from the scan")
     err = capsys.readouterr().err
     assert "gap.nii.gz: the slice thickness is not in the scan; estimated from it: FWHM" in err, err
     assert err.startswith("warning: "), err
-    assert selfsr.main(["-i", str(path), "-o", str(tmp_path / "out"), "--device", "cpu",
+    assert selfsr.main(["-i", str(path), "-o", str(tmp_path / "out"), "--device", "cpu", "--iterations", "1",
                         "--slice-thickness", "2.4"]) == 2
     assert seen[-1]["slice_thickness"] == 2.4 and seen[-1]["slice_thickness_source"] == "from --slice-thickness"
+
+
+def test_only_user_errors_are_one_line_a_bug_keeps_its_traceback(tmp_path, monkeypatch, capsys):
+    """main() turns a MedSRError of any kind (here a DataError), and an OSError about a path the user named (-o),
+    into one ``error:`` line and exit 2 (was: a traceback for both, as neither was among the classes it listed); a
+    TypeError, IndexError, numpy's ValueError or an OSError about another path is a bug and propagates (as
+    before). Oracle: the exceptions raised here, at the step that makes -o."""
+    import errno
+
+    from medsr_se.errors import DataError
+
+    scan = thick_scan(tmp_path / "thick.nii.gz")
+    model = through_plane_model(tmp_path / "g3.pth")
+    out = tmp_path / "out"
+
+    def main_raising(error: BaseException) -> int:
+        def make_folder_checked(*args):
+            raise error
+
+        monkeypatch.setattr(selfsr, "make_folder_checked", make_folder_checked)
+        return selfsr.main(["-i", str(scan), "-o", str(out), "--model", str(model), "--device", "cpu", "-q"])
+
+    bugs = [TypeError("unsupported operand type(s)"), IndexError("index 3 is out of bounds for axis 0"),
+            ValueError("operands could not be broadcast together"),
+            OSError(errno.ENOENT, "No such file or directory", "/nonexistent/medsr_se_internal.bin")]
+    for bug in bugs:
+        with pytest.raises(type(bug)) as raised:
+            main_raising(bug)
+        assert raised.value is bug and "error:" not in capsys.readouterr().err
+    assert main_raising(DataError("thick.nii.gz: cannot be used")) == 2
+    assert error_line(capsys) == "error: thick.nii.gz: cannot be used"
+    assert main_raising(PermissionError(errno.EACCES, "Permission denied", str(out))) == 2
+    assert error_line(capsys) == f"error: {out}: Permission denied"
+
+
+def test_the_librarys_parameters_are_shown_as_this_commands_flags(tmp_path, capsys):
+    """io.scans names ``slice_thickness=`` (a parameter); medsr-selfsr's user reads ``--slice-thickness``, as before
+    the library named parameters. Oracle: the flags given here."""
+    scan = thick_scan(tmp_path / "thick.nii.gz")
+    assert selfsr.main(["-i", str(scan), "-o", str(tmp_path / "o"), "--slice-thickness", "0"]) == 2
+    assert error_line(capsys) == "error: --slice-thickness 0.0: must be a positive number of mm"
+    (tmp_path / "thick.json").write_text("{not json")
+    assert selfsr.main(["-i", str(scan), "-o", str(tmp_path / "o")]) == 2
+    line = error_line(capsys)
+    assert line.startswith(f"error: {tmp_path / 'thick.json'}: not valid JSON") and "give --slice-thickness MM" in line
+    assert "slice_thickness" not in line and not (tmp_path / "o").exists()

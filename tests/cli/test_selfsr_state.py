@@ -9,6 +9,7 @@ import errno
 import hashlib
 import re
 import subprocess
+import warnings
 
 import nibabel
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 import torch
 
 from medsr_se.cli import selfsr
+from medsr_se.integration.experiment_state import FINGERPRINT_KEY
 from medsr_se.io import publish
 from medsr_se.utils.options import derive, dump_yaml, load_yaml
 from tests.cli.test_selfsr import thick_scan, tiny_recipe
@@ -53,7 +55,10 @@ def untrained_x3(tmp_path):
 
 
 def selfsr_main(scan, out, recipe, *extra) -> int:
-    return selfsr.main(["-i", str(scan), "-o", str(out), "-opt", str(recipe), "--device", "cpu", *extra])
+    """medsr-selfsr with the recipe's 4 iterations unless ``extra`` says how long (on a CPU the default would be a
+    4-minute budget)."""
+    budget = [] if {"--iterations", "--time"} & set(extra) else ["--iterations", "4"]
+    return selfsr.main(["-i", str(scan), "-o", str(out), "-opt", str(recipe), "--device", "cpu", *budget, *extra])
 
 
 def parameters(path) -> dict:
@@ -94,7 +99,7 @@ def test_another_scan_or_thickness_in_the_same_folder_trains_afresh(tmp_path, sc
     assert len(list((out / "experiments").glob(f"{NAME}_archived_*"))) == 2
     log = newest_log(experiment)
     assert "Start training from epoch: 0, iter: 0" in log and "Resuming training" not in log
-    recorded = load_yaml(experiment / f"{NAME}.yml")[selfsr.FINGERPRINT_KEY]  # BasicSR's copy of the options
+    recorded = load_yaml(experiment / f"{NAME}.yml")[FINGERPRINT_KEY]  # BasicSR's copy of the options
     assert recorded["datasets:train"]["slice_thickness"] == 9.0
 
 
@@ -154,9 +159,9 @@ def test_a_read_only_output_folder_is_one_line(tmp_path, scans, untrained_x3, ca
 
 
 def test_warnings_are_one_line_each(tmp_path, untrained_x3, capsys, monkeypatch):
-    """Issue 31.12: a warning while writing (the NIfTI's dim_info slice timing cleared) and a library's warning
-    before a refusal are one ``warning: ...`` line each (was: Python's format, ``selfsr.py:174: UserWarning:`` and
-    the source line)."""
+    """Issue 31.12: a warning while writing (the NIfTI's dim_info slice timing cleared) is one ``warning: ...``
+    line (was: Python's format, ``selfsr.py:174: UserWarning:`` and the source line); another package's warning
+    before a refusal (torch's, on several lines) is one line too, shown with -v only (medsr_se.utils.logs)."""
     image = nibabel.load(str(thick_scan(tmp_path / "thick.nii.gz")))
     image.header.set_dim_info(slice=2)
     nibabel.save(image, str(tmp_path / "dim.nii.gz"))
@@ -170,16 +175,18 @@ def test_warnings_are_one_line_each(tmp_path, untrained_x3, capsys, monkeypatch)
     assert "UserWarning" not in err and "write_nifti_through_plane(" not in err
 
     def warns_then_refuses(*args):
-        import warnings
-
         warnings.warn("TypedStorage is deprecated.\n  It will be removed.", UserWarning, stacklevel=1)
         raise selfsr.UsageError("--model g3.pth: refused")
 
-    monkeypatch.setattr(selfsr, "load_model", warns_then_refuses)
-    assert selfsr.main(["-i", str(tmp_path / "thick.nii.gz"), "-o", str(tmp_path / "o2"), "--model",
-                        str(untrained_x3), "--device", "cpu", "--scale", "3"]) == 2
+    monkeypatch.setattr(selfsr, "load_through_plane_model", warns_then_refuses)
+    command = ["-i", str(tmp_path / "thick.nii.gz"), "-o", str(tmp_path / "o2"), "--model", str(untrained_x3),
+               "--device", "cpu", "--scale", "3"]
+    assert selfsr.main([*command, "-v"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert lines[-2:] == ["warning: TypedStorage is deprecated. It will be removed.", "error: --model g3.pth: refused"]
+    assert lines[-2:] == ["TypedStorage is deprecated. It will be removed.", "error: --model g3.pth: refused"]
+    warnings.resetwarnings()  # Python shows a warning once per place: let it be shown (and hidden) again
+    assert selfsr.main(command) == 2
+    assert capsys.readouterr().err.strip().splitlines() == ["error: --model g3.pth: refused"]
     assert not (tmp_path / "o2").exists()
 
 
@@ -202,7 +209,7 @@ def test_early_mistakes_create_nothing_in_o(tmp_path, scans, capsys):
 def test_a_failure_after_o_was_made_removes_only_what_this_run_made(tmp_path, scans, capsys, monkeypatch):
     """A training that stops before BasicSR made the experiment folder: the options file this run wrote and the
     folders it created are removed; an -o that was there keeps what it held (was: an empty -o, a stray .yml)."""
-    import medsr_se.train
+    import medsr_se.integration.pipeline
 
     a, _, recipe = scans
 
@@ -210,7 +217,7 @@ def test_a_failure_after_o_was_made_removes_only_what_this_run_made(tmp_path, sc
         print("error: datasets:train: something BasicSR refused", file=__import__("sys").stderr)
         return 2
 
-    monkeypatch.setattr(medsr_se.train, "run_pipeline", stops)
+    monkeypatch.setattr(medsr_se.integration.pipeline, "run_pipeline", stops)
     out = tmp_path / "new" / "out"
     assert selfsr_main(a, out, recipe) == 2
     assert "training stopped" in error_line(capsys) and not (tmp_path / "new").exists()

@@ -17,6 +17,7 @@ from basicsr.metrics import calculate_psnr
 from medsr_se.cli import evaluate as evaluate_cli
 from medsr_se.cli import export as export_cli
 from medsr_se.cli import infer as infer_cli
+from medsr_se.inference import onnx_export
 from medsr_se.utils.bicubic import matlab_bicubic
 from medsr_se.utils.options import dump_yaml
 from tests.helpers import run_python
@@ -115,7 +116,7 @@ def test_the_check_catches_a_graph_traced_at_the_built_size(tmp_path, monkeypatc
     break), the check refuses in one line and writes nothing."""
     model = save_swinir(tmp_path / "s.pth", {**OPTIONS, "img_size": [32, 40]})
     assert export_cli.main(["--model", str(model), "-o", str(tmp_path / "good.onnx"), "-q"]) == 0
-    monkeypatch.setattr(export_cli, "trace_size", lambda net: (32, 40))
+    monkeypatch.setattr(onnx_export, "trace_size", lambda net: (32, 40))
     assert export_cli.main(["--model", str(model), "-o", str(tmp_path / "bad.onnx")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bad.onnx: onnxruntime cannot run the exported graph on 1x3x45x37" in err

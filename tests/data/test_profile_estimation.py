@@ -19,6 +19,7 @@ profile twice as wide is 100 % off.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import nibabel
 import numpy as np
@@ -233,3 +234,31 @@ def test_noise_spectra_are_those_of_simulated_white_noise_after_the_degradation(
     np.testing.assert_allclose(measured_x[1:], expected_x[1:], rtol=0.1)
     np.testing.assert_allclose(measured_z[1:], expected_z[1:], rtol=0.1)
     assert not np.allclose(expected_x[1:], expected_z[1:], rtol=0.1)  # the two directions' noise differs
+
+
+def test_estimate_thickness_replaces_an_assumed_thickness_and_says_so_in_the_log(caplog):
+    """A scan whose thickness is assumed: a reliable estimate replaces it with a logged warning (the training pairs
+    rest on it); a scan too small to estimate from keeps the assumption with a logged note saying why. Oracle: the
+    FWHM the slices were made with."""
+    import logging
+
+    from medsr_se.io.scans import Scan
+    from medsr_se.io.volumes import Volume
+
+    def assumed_scan(values: np.ndarray, r: int) -> Scan:
+        volume = Volume(values, "nifti", "", "stored", 2, [Path("gap.nii.gz")], None)
+        return Scan(volume, SliceGeometry(2, 1.0, float(r), float(r), "assumed = slice spacing: not said"))
+
+    caplog.set_level(logging.INFO, logger="medsr_se.data.profile_estimation")
+    scan = assumed_scan(thick(head(), 2, 4, 2.4), 4)
+    estimated = pe.estimate_thickness(scan)
+    assert abs(estimated.geometry.slice_thickness - 2.4) / 2.4 < TOLERANCE
+    assert estimated.geometry.thickness_source.startswith(pe.ESTIMATED) and not estimated.geometry.thickness_assumed
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING and record.getMessage().startswith("gap.nii.gz: the slice thickness is "
+                                                                                "not in the scan; estimated from it")
+    caplog.clear()
+    tiny = assumed_scan(head()[:20, :20, ::4][:, :, :5].copy(), 4)
+    assert pe.estimate_thickness(tiny) is tiny
+    [record] = caplog.records
+    assert record.levelno == logging.INFO and "could not be estimated" in record.getMessage()

@@ -13,6 +13,7 @@ from medsr_se.inference import CheckpointError, load_generator, upscale
 from medsr_se.inference.checkpoint import NETWORK_OPTIONS_KEY
 from medsr_se.inference.halo import MAX_HALO, halo_forward, receptive_radius
 from medsr_se.inference.tiling import tiled_forward
+from medsr_se.utils.options import dump_yaml
 from tests.helpers import trained_looking
 
 TINY = {
@@ -80,8 +81,14 @@ def test_stored_or_given_options_build_the_same_network(tmp_path, retina) -> Non
     assert type(stored).__name__ == "RRDBNet" and stored.upscale == 4
     np.testing.assert_array_equal(upscale(lr, stored), expected.astype(np.uint8))
     bare = save(tmp_path, "bare.pth", net, None)
-    with pytest.raises(CheckpointError, match=r"bare\.pth: .*--opt"):
+    with pytest.raises(CheckpointError, match=r"bare\.pth: .*give the option file it was trained with "
+                                              r"\(options=FILE\)$") as raised:
         load_generator(bare)
+    assert raised.value.parameter == "options" and "--opt" not in str(raised.value)  # the parameter, not a flag
+    option_file = tmp_path / "rrdbnet.yml"
+    dump_yaml({"network_g": options}, option_file)
+    for given_file in (option_file, str(option_file)):  # what the advice says: options=FILE
+        np.testing.assert_array_equal(upscale(lr, load_generator(bare, options=given_file)), expected.astype(np.uint8))
     given = load_generator(bare, options={"network_g": options})
     np.testing.assert_array_equal(upscale(lr, given, tile=16), expected.astype(np.uint8))
     with pytest.raises(CheckpointError, match="the network_g given says upscale=4, but upscale=8"):

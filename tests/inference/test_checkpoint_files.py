@@ -141,19 +141,20 @@ def test_values_from_opt_are_named_as_such(tmp_path, capsys):
     assert infer.main(["-i", str(image), "-o", str(tmp_path / "o"), "--model", str(tmp_path / "bare.pth"),
                        "--opt", x4, "--scale", "2"]) == 2
     line = one_error_line(capsys.readouterr().err)
-    assert f"bare.pth: --opt {x4} says upscale=4, but upscale=2 was asked for" in line and "trained with" not in line
+    assert f"bare.pth: the option file {x4} says upscale=4, but upscale=2 was asked for" in line
+    assert "trained with" not in line
     assert infer.main(["-i", str(image), "-o", str(tmp_path / "o"), "--model", str(tmp_path / "bare.pth"),
                        "--opt", x4]) == 2
     line = one_error_line(capsys.readouterr().err)
-    assert "bare.pth: its weights do not fit EDSR(" in line and f"of --opt {x4} (" in line
+    assert "bare.pth: its weights do not fit EDSR(" in line and f"of the option file {x4} (" in line
     assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("change,difference", [
-    ({"upscale": 4}, "upscale: 2 stored, 4 in --opt"),
-    ({"num_feat": 16}, "num_feat: 8 stored, 16 in --opt"),
-    ({"type": "MSRResNet"}, "type: EDSR stored, MSRResNet in --opt"),
-    ({"res_scale": 0.5}, "res_scale: 1 stored, 0.5 in --opt"),  # absent from the stored one: BasicSR's default
+    ({"upscale": 4}, "upscale: 2 stored, 4 in the option file"),
+    ({"num_feat": 16}, "num_feat: 8 stored, 16 in the option file"),
+    ({"type": "MSRResNet"}, "type: EDSR stored, MSRResNet in the option file"),
+    ({"res_scale": 0.5}, "res_scale: 1 stored, 0.5 in the option file"),  # absent from the stored one: the default
 ])
 def test_an_opt_contradicting_the_stored_network_g_is_refused(tmp_path, capsys, change, difference):
     """Defect 10: an --opt that contradicts the checkpoint's stored network_g was ignored without a word."""
@@ -161,8 +162,36 @@ def test_an_opt_contradicting_the_stored_network_g_is_refused(tmp_path, capsys, 
     opt = option_file(tmp_path / "other.yml", {**EDSR, **change})
     assert export.main(["--model", str(tmp_path / "stored.pth"), "--opt", opt, "-o", str(tmp_path / "g.onnx")]) == 2
     line = one_error_line(capsys.readouterr().err)
-    assert f"stored.pth: its stored network_g and --opt {opt} disagree ({difference}" in line
+    assert f"stored.pth: its stored network_g and the option file {opt} disagree ({difference}" in line
     assert "the stored one is what its weights were trained with" in line and not (tmp_path / "g.onnx").exists()
+
+
+def test_errors_about_the_options_given_name_the_parameter_not_a_flag(tmp_path):
+    """Called from Python, load_generator's errors about the options given carry ``parameter="options"`` and name
+    the option file, never the commands' --opt (they said "--opt FILE ... leave --opt out"); network_option_file's
+    own refusal names its ``path``."""
+    torch.save({"params": edsr().state_dict(), NETWORK_OPTIONS_KEY: EDSR}, tmp_path / "stored.pth")
+    opt = option_file(tmp_path / "other.yml", {**EDSR, "num_feat": 16})
+    with pytest.raises(CheckpointError) as raised:
+        load_generator(str(tmp_path / "stored.pth"), options=network_option_file(opt))
+    message = str(raised.value)
+    assert message.startswith(f"{tmp_path / 'stored.pth'}: its stored network_g and the option file {opt} disagree "
+                              "(num_feat: 8 stored, 16 in the option file")
+    assert "leave the option file out" in message and "--" not in message and raised.value.parameter == "options"
+    torch.save({"params": edsr().state_dict()}, tmp_path / "bare.pth")
+    x4 = option_file(tmp_path / "x4.yml", {**EDSR, "num_feat": 16})
+    with pytest.raises(CheckpointError, match="weights do not fit") as raised:
+        load_generator(str(tmp_path / "bare.pth"), options=network_option_file(x4))
+    assert f"of the option file {x4} (" in str(raised.value) and "--" not in str(raised.value)
+    dump_yaml({"train": {}}, tmp_path / "none.yml")
+    with pytest.raises(CheckpointError) as raised:
+        network_option_file(str(tmp_path / "none.yml"))
+    assert str(raised.value) == (f"{tmp_path / 'none.yml'}: has no network_g with a type (give the option file the "
+                                 "checkpoint was trained with)")
+    assert raised.value.parameter == "path"
+    with pytest.raises(CheckpointError, match="none.yml: has no network_g") as raised:
+        load_generator(str(tmp_path / "bare.pth"), options=tmp_path / "none.yml")  # the file itself as options=
+    assert raised.value.parameter == "options"
 
 
 def test_an_opt_agreeing_with_the_stored_network_g_is_fine(tmp_path):

@@ -98,11 +98,13 @@ def test_a_programming_error_inside_the_read_surfaces(tmp_path, monkeypatch):
 
 def test_a_through_plane_model_asked_for_an_isotropic_scale_points_to_selfsr(tmp_path):
     """medsr-evaluate asks load_generator for upscale=4; a medsr-selfsr model (upscale [4, 1]) is then one line
-    that says what it is and which command takes it; an isotropic mismatch keeps the plain message."""
+    that says what it is and what takes it (the command and the module; it named a flag, --model); an isotropic
+    mismatch keeps the plain message."""
     path = tmp_path / "through_plane.pth"
     torch.save({"params": SEEDSRGenerator(1, 1, num_feat=8, num_block=1, upscale=[4, 1]).state_dict()}, path)
     with pytest.raises(CheckpointError, match=r"upscale=\[4, 1\], but upscale=4 was asked for \(a through-plane "
-                                              r"model: medsr-selfsr --model takes it\)"):
+                                              r"model, for through-plane SR: medsr-selfsr or "
+                                              r"medsr_se\.throughplane\)$"):
         load_generator(str(path), upscale=4)
     isotropic = tmp_path / "x2.pth"
     torch.save({"params": SEEDSRGenerator(1, 1, num_feat=8, num_block=1, upscale=2).state_dict()}, isotropic)

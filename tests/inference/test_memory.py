@@ -9,7 +9,8 @@ import pytest
 
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
 from medsr_se.cli import infer
-from medsr_se.inference import memory
+from medsr_se.errors import DataError, OptionError
+from medsr_se.inference import memory, upscale_jobs
 
 
 def net(features: int = 8, scale: int = 4) -> SEEDSRGenerator:
@@ -29,8 +30,15 @@ def test_a_wide_halo_that_does_not_fit_is_refused_before_any_work():
     model = net(features=64)
     fits = memory.estimated_bytes(model, 1000, 1000, 128, memory.MIN_TILE_PAD)
     assert memory.plan_tile(model, 1000, 1000, 128, fits, tile_pad=4) == 128
-    with pytest.raises(ValueError, match="even tiled"):
+    with pytest.raises(DataError, match="even tiled"):
         memory.plan_tile(model, 1000, 1000, 128, fits, tile_pad=64)
+
+
+def test_a_negative_tile_names_the_parameter():
+    """It said "--tile must be 0 ...", a flag a Python caller does not have: now ``tile=-1``, error.parameter."""
+    with pytest.raises(OptionError, match=r"^tile=-1: must be 0 \(whole image\) or a positive size$") as raised:
+        memory.plan_tile(net(), 100, 100, -1, 1 << 40)
+    assert raised.value.parameter == "tile" and isinstance(raised.value, ValueError)
 
 
 def test_infer_plans_with_its_tile_pad(monkeypatch, tmp_path, retina):
@@ -46,7 +54,7 @@ def test_infer_plans_with_its_tile_pad(monkeypatch, tmp_path, retina):
 
     torch.save({"params": net(features=8, scale=2).state_dict()}, tmp_path / "m.pth")
     cv2.imwrite(str(tmp_path / "a.png"), retina[:40, :40])
-    monkeypatch.setattr(infer, "plan_tile", recording_plan)
+    monkeypatch.setattr(upscale_jobs, "plan_tile", recording_plan)  # what medsr-infer's jobs call
     assert infer.main(["-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--model",
                        str(tmp_path / "m.pth"), "--tile", "16", "--tile-pad", "9", "-q"]) == 0
     assert seen and set(seen) == {9}  # the check before any work and the work itself

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator, bicubic_upsample
+from medsr_se.errors import OptionError
 from medsr_se.inference import upscale
 from medsr_se.inference.tiling import lr_features, stage_statistics, tiled_forward
 from tests.helpers import trained_looking
@@ -63,5 +64,6 @@ def test_tiled_forward_is_float_exact_for_a_batch():
 
 def test_a_halo_below_the_minimum_is_refused():
     net = trained_looking(SEEDSRGenerator(num_feat=8, num_block=1, upscale=2))
-    with pytest.raises(ValueError, match="tile_pad must be at least 4"):
+    with pytest.raises(OptionError, match=r"^tile_pad=3: must be at least 4 LR pixels for an exact result$") as raised:
         tiled_forward(net, torch.rand(1, 3, 16, 16), tile=8, tile_pad=3)
+    assert raised.value.parameter == "tile_pad" and isinstance(raised.value, ValueError)

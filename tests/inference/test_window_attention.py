@@ -4,17 +4,19 @@ tests/inference/swinir.py); tiles against the whole-image forward."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 import torch
 
+from medsr_se.errors import DataError
 from medsr_se.inference import load_generator, upscale
 from medsr_se.inference.checkpoint import NETWORK_OPTIONS_KEY
 from medsr_se.inference.halo import MAX_HALO, halo_forward, receptive_radius
 from medsr_se.inference.tiling import tiled_forward
 from tests.inference.swinir import padded_forward, reference, reference_image, save_swinir, swinir_options
+from tests.logged import logs_no_warning, logs_warning
+
+HALO_LOGGER = "medsr_se.inference.halo"
 
 
 def rand(*shape: int, seed: int = 1) -> torch.Tensor:
@@ -39,8 +41,8 @@ def test_any_size_equals_basicsr_on_the_reflected_image(tmp_path, window, upscal
 
 def test_too_small_is_one_line(tmp_path):
     net = load_generator(str(save_swinir(tmp_path / "s.pth", swinir_options(8))))
-    with pytest.raises(ValueError, match=r"^3x1 pixels is too small for SwinIR: it takes multiples of 8 pixels .* "
-                                         r"at least 5 pixels"):
+    with pytest.raises(DataError, match=r"^3x1 pixels is too small for SwinIR: it takes multiples of 8 pixels .* "
+                                        r"at least 5 pixels"):
         upscale(np.zeros((1, 3, 3), np.uint8), net)
     assert upscale(np.zeros((5, 5, 3), np.uint8), net).shape == (10, 10, 3)  # a side of 5 reflects to 8
 
@@ -60,7 +62,7 @@ def test_the_state_dict_and_the_class_stay_basicsr_s(tmp_path):
 
 
 @pytest.mark.parametrize("window", [8, 7])
-def test_shallow_tiles_equal_the_whole_image(tmp_path, window):
+def test_shallow_tiles_equal_the_whole_image(tmp_path, window, caplog):
     """One RSTB of two blocks: the bound (convolutions + window − 1 per block) is below MAX_HALO, so its tiles
     (tile 16 and tile 4, below the window, both rounded up to it) equal the whole-image forward; a halo narrower
     than the reach does not (the comparison can fail)."""
@@ -71,31 +73,29 @@ def test_shallow_tiles_equal_the_whole_image(tmp_path, window):
     x = rand(1, 3, 83, 70)
     with torch.no_grad():
         whole = net(x)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # an exact tiling warns about nothing
+        with logs_no_warning(caplog):  # an exact tiling warns about nothing
             for tile in (16, 4):
                 assert torch.allclose(tiled_forward(net, x, tile=tile), whole, atol=1e-5, rtol=0)
-        with pytest.warns(UserWarning, match=f"beyond the tiles' halo of {window}"):
+        with logs_warning(caplog, HALO_LOGGER, f"beyond the tiles' halo of {window}"):
             narrow = halo_forward(net, x, tile=16, halo=window)
     assert (narrow - whole).abs().max() > 1e-4
 
 
-def test_deep_tiles_warn_and_a_wide_halo_makes_them_exact(tmp_path):
-    """Three RSTBs reach beyond MAX_HALO: tiling warns once, naming the tile_pad that makes it exact; with it the
-    tiles equal the whole image."""
+def test_deep_tiles_warn_and_a_wide_halo_makes_them_exact(tmp_path, caplog):
+    """Three RSTBs reach beyond MAX_HALO: tiling warns once, naming the tile_pad that makes it exact (the parameter,
+    ``tile_pad=N``: it named the command's --tile-pad); with it the tiles equal the whole image."""
     net = load_generator(str(save_swinir(tmp_path / "s.pth", swinir_options(8, depths=(2, 2, 2)))))
     radius = receptive_radius(net, 3)
     assert radius > MAX_HALO
     x = rand(1, 3, 90, 75)
     with torch.no_grad():
         whole = net(x)
-        with pytest.warns(UserWarning, match=r"windowed attention \(window 8\) reaching .* tile_pad \(--tile-pad\) "
-                                             r"of (\d+) makes them exact") as caught:
+        wide = -(-radius // 8) * 8  # the oracle: the reach rounded up to the window
+        with logs_warning(caplog, HALO_LOGGER, r"windowed attention \(window 8\) reaching .*; "
+                          f"tile_pad={wide} makes them exact, tile=0 uses none$") as caught:
             tiled_forward(net, x, tile=16)
-        assert len(caught) == 1
-        wide = -(-radius // 8) * 8
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
+        assert len(caught) == 1 and "--" not in caught[0]
+        with logs_no_warning(caplog):
             assert torch.allclose(tiled_forward(net, x, tile=16, tile_pad=wide), whole, atol=1e-5, rtol=0)
 
 
@@ -122,7 +122,7 @@ def measured_reach(net: torch.nn.Module, scale: int, size: int = 64) -> int:
     return int(np.ceil(furthest / scale))
 
 
-def test_a_globally_pooling_network_warns_when_tiled(tmp_path):
+def test_a_globally_pooling_network_warns_when_tiled(tmp_path, caplog):
     """RCAN's channel attention pools over the whole image: halo tiles differ from it, and say so."""
     from tests.inference.test_any_generator import built
 
@@ -131,7 +131,8 @@ def test_a_globally_pooling_network_warns_when_tiled(tmp_path):
     net.upscale = 2
     x = rand(1, 3, 61, 53)
     with torch.no_grad():
-        with pytest.warns(UserWarning, match="RCAN pools over the whole image"):
+        with logs_warning(caplog, HALO_LOGGER, r"^RCAN reads the whole image .* tile=0 \(no tiles\) gives the "
+                          "exact result$"):
             tiled = tiled_forward(net, x, tile=16)
         assert (tiled - net(x)).abs().max() > 1e-4
 

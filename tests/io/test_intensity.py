@@ -1,15 +1,20 @@
 """The intensity model (medsr_se.io.intensity) and upscale() on arrays of physical values."""
 
-import warnings
+import logging
 
 import numpy as np
 import pytest
 import torch
 
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
+from medsr_se.errors import DataError, OptionError
 from medsr_se.inference import upscale
-from medsr_se.io.intensity import CT_WINDOWS, IntensityModel, choose, ct_window, measured
+from medsr_se.io.intensity import CT_WINDOWS, IntensityModel, choose, ct_window, measured, replace_nonfinite
+from tests.logged import logs_no_warning, warnings_of
 from tests.medical import pydicom_file, torch_bicubic
+
+UPSCALE_LOGGER = "medsr_se.inference.upscale"
+INTENSITY_LOGGER = "medsr_se.io.intensity"
 
 
 @pytest.fixture(scope="module")
@@ -78,34 +83,42 @@ def test_upscale_float_arrays_and_tensors(ct_hu, skip_net):
         upscale(hu, skip_net)
 
 
-def test_nothing_is_clipped_silently(ct_hu, skip_net):
-    with pytest.warns(UserWarning, match="outside the intensity window"):
+def test_nothing_is_clipped_silently(ct_hu, skip_net, caplog):
+    """Each clipping is a warning of upscale's logger (not a Python warning): counted, never silent."""
+    outside = int(np.count_nonzero((ct_hu < -160) | (ct_hu > 240)))  # the oracle: counted here
+    with caplog.at_level(logging.WARNING, logger=UPSCALE_LOGGER):
         sr = upscale(ct_hu, skip_net, intensity=ct_window("soft-tissue"))
     assert sr.min() >= -160 and sr.max() <= 240  # documented: the result lies in the window
-    with pytest.warns(UserWarning, match="beyond the uint8 range"):
+    assert warnings_of(caplog, UPSCALE_LOGGER) == [
+        f"{outside} of {ct_hu.size} values lie outside the intensity window [-160, 240] HU (window soft-tissue): the "
+        "network sees them clipped to the window"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger=UPSCALE_LOGGER):
         upscale(np.full((8, 8), 280.0, np.float32), skip_net, intensity=IntensityModel("minmax", 0, 300),
                 out_dtype=np.uint8)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    assert [message for message in warnings_of(caplog, UPSCALE_LOGGER) if "beyond the uint8 range [0, 255] were "
+            "clipped to it" in message]
+    with logs_no_warning(caplog):
         upscale(ct_hu, skip_net, intensity=ct_window("full"))  # inside the window: no warning
 
 
-def test_gray_image_through_a_colour_model_warns(ct_hu):
+def test_gray_image_through_a_colour_model_warns(ct_hu, caplog):
     colour = SEEDSRGenerator(3, 3, num_feat=8, num_block=1, upscale=2, img_residual=True).eval()
-    with pytest.warns(UserWarning, match="trained on 3-channel"):
+    with caplog.at_level(logging.WARNING, logger=UPSCALE_LOGGER):
         assert upscale(ct_hu, colour, intensity=ct_window("full")).shape == (256, 256)
+    assert [message for message in warnings_of(caplog, UPSCALE_LOGGER) if "trained on 3-channel" in message]
 
 
-def test_the_outside_warning_says_window_once(ct_hu, skip_net):
+def test_the_outside_warning_says_window_once(ct_hu, skip_net, caplog):
     """Issue 22 (17): it read "outside the intensity window window soft-tissue [-160, 240] HU"."""
-    with pytest.warns(UserWarning) as caught:
+    with caplog.at_level(logging.WARNING, logger=UPSCALE_LOGGER):
         upscale(ct_hu, skip_net, intensity=ct_window("soft-tissue"))
-    message = str(caught[0].message)
+    message, = warnings_of(caplog, UPSCALE_LOGGER)
     assert "outside the intensity window [-160, 240] HU (window soft-tissue)" in message
     assert "window window" not in message
 
 
-def test_upscale_refuses_non_finite_values_or_replaces_them_on_request(ct_hu, skip_net):
+def test_upscale_refuses_non_finite_values_or_replaces_them_on_request(ct_hu, skip_net, caplog):
     """Issue 22 (6): one NaN made the whole result NaN (the SE squeeze pools over the image), without a word."""
     hu = ct_hu.astype(np.float32)
     hu[10, 20], hu[30, 40], hu[50, 60] = np.nan, np.inf, -np.inf
@@ -113,8 +126,10 @@ def test_upscale_refuses_non_finite_values_or_replaces_them_on_request(ct_hu, sk
         upscale(hu, skip_net, intensity=ct_window("full"))
     with pytest.raises(ValueError, match=r"non-finite"):
         upscale(torch.from_numpy(hu), skip_net, intensity=ct_window("full"))
-    with pytest.warns(UserWarning, match=r"3 non-finite value\(s\).*replaced by -1000"):
+    with caplog.at_level(logging.WARNING, logger=INTENSITY_LOGGER):
         sr = upscale(hu, skip_net, intensity=ct_window("full"), nonfinite=-1000.0)
+    assert warnings_of(caplog, INTENSITY_LOGGER) == [
+        "image: 3 non-finite value(s) of 16384 (1 NaN, 1 +inf, 1 -inf) replaced by -1000"]
     replaced = np.where(np.isfinite(hu), hu, -1000.0).astype(np.float32)
     np.testing.assert_array_equal(sr, upscale(replaced, skip_net, intensity=ct_window("full")))
 
@@ -128,3 +143,42 @@ def test_upscale_a_bfloat16_tensor_computes_in_float32_and_returns_bfloat16(ct_h
     torch.testing.assert_close(sr, reference.to(torch.bfloat16))
     chw = upscale(hu.to(torch.bfloat16)[None], skip_net, intensity=ct_window("full"))
     assert chw.dtype == torch.bfloat16 and chw.shape == (1, 256, 256)
+
+
+def test_errors_name_the_python_parameter_not_a_command_flag(skip_net):
+    """Library errors name the parameter a value came in through (``window=...``, ``error.parameter``), never a
+    command's flag (they read "window 'x'", "--nonfinite VALUE of medsr-infer"); a command maps the parameter to its
+    flag (errors.for_command)."""
+    from medsr_se.errors import for_command
+
+    with pytest.raises(OptionError) as raised:
+        ct_window("mediastinum-ish")
+    assert str(raised.value).startswith("window='mediastinum-ish': use one of full,")
+    assert raised.value.parameter == "window"
+    assert for_command(raised.value, {"window": "--window"}).startswith("--window 'mediastinum-ish': use one of")
+    with pytest.raises(OptionError, match=r"^window='300,100': needs finite LOW < HIGH$") as raised:
+        ct_window("300,100")
+    assert raised.value.parameter == "window"
+    with pytest.raises(OptionError, match=r"^kind='median': use percentile or minmax") as raised:
+        measured(np.arange(10.0), "median")
+    assert raised.value.parameter == "kind"
+    with pytest.raises(DataError, match="no finite values"):
+        measured(np.array([np.nan]))
+    values = np.array([1.0, np.nan])
+    with pytest.raises(DataError) as raised:
+        replace_nonfinite(values, "scan.nii")
+    message = str(raised.value)
+    assert message.startswith("scan.nii: 1 non-finite value(s) of 2 (1 NaN, 0 +inf, 0 -inf)")
+    assert "nonfinite=VALUE" in message and "--" not in message and raised.value.parameter == "nonfinite"
+    assert for_command(raised.value, {"nonfinite": "--nonfinite"}).endswith("--nonfinite VALUE")
+    with pytest.raises(OptionError, match=r"^nonfinite=inf: the replacement must be a finite number$") as raised:
+        replace_nonfinite(values, "scan.nii", np.inf)
+    assert raised.value.parameter == "nonfinite"
+    with pytest.raises(OptionError, match=r"^a float32 array has no implied intensity range: pass intensity=") \
+            as raised:
+        upscale(np.zeros((8, 8), np.float32), skip_net)
+    assert raised.value.parameter == "intensity"
+    with pytest.raises(DataError, match=r"^the model takes 1-channel images, this one has 3 channels$"):
+        upscale(np.zeros((8, 8, 3), np.uint8), skip_net)  # the image is at fault, not an option: a DataError
+    with pytest.raises(DataError, match=r"^a tensor image is \(H, W\) or \(C, H, W\)"):
+        upscale(torch.zeros(1, 1, 8, 8), skip_net)

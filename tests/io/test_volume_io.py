@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from medsr_se.io import dicom_derived, dicom_reading, nifti, volumes
+from tests.logged import logs_no_warning, logs_warning
 from tests.medical import nibabel_data
 
 nibabel = pytest.importorskip("nibabel", reason="the medical extra is part of the test extra")
@@ -103,18 +104,31 @@ def small_nifti(path, data: np.ndarray, image_class=None):
     return path
 
 
-def test_non_finite_nifti_values_are_refused_with_the_count(tmp_path):
+def test_non_finite_nifti_values_are_refused_with_the_count(tmp_path, caplog):
     """Before: one NaN voxel made its whole output slice NaN (the SE squeeze pools over the image), exit 0."""
     data = np.arange(6 * 5 * 4, dtype=np.float32).reshape(6, 5, 4)
     data[1, 2, 3], data[0, 0, 0], data[2, 2, 2], data[3, 1, 0] = np.nan, np.inf, np.inf, -np.inf
     path = small_nifti(tmp_path / "nan.nii", data)
     with pytest.raises(volumes.VolumeError, match=r"nan.nii: 4 non-finite value\(s\) of 120 \(1 NaN, 2 \+inf, "
-                                                  r"1 -inf\).*nonfinite"):
+                                                  r"1 -inf\).*nonfinite=VALUE") as raised:
         nifti.read_nifti(path)
-    with pytest.warns(UserWarning, match=r"nan.nii: 4 non-finite value\(s\).*replaced by -5"):
+    assert raised.value.parameter == "nonfinite" and "--" not in str(raised.value)
+    with logs_warning(caplog, "medsr_se.io.intensity", r"nan.nii: 4 non-finite value\(s\).*replaced by -5"):
         volume = nifti.read_nifti(path, nonfinite=-5.0)
     expected = np.where(np.isfinite(data), data, -5.0)
     np.testing.assert_array_equal(volume.values, expected)
+
+
+@pytest.mark.parametrize("module,read", [("nibabel", lambda path: nifti.read_nifti(path)),
+                                         ("pydicom", lambda path: dicom_reading.read_dicom_volumes([path]))])
+def test_a_missing_medical_extra_is_a_data_error(tmp_path, monkeypatch, module, read):
+    """Without nibabel / pydicom a volume is refused in one line saying which extra to install: a DataError (was a
+    plain ValueError, which a command now shows with a traceback)."""
+    from medsr_se.errors import DataError
+
+    monkeypatch.setitem(__import__("sys").modules, module, None)  # import fails as if it were not installed
+    with pytest.raises(DataError, match=r'needs the extra: pip install "medsr-se\[medical\]"'):
+        read(tmp_path / "scan")
 
 
 def test_all_nan_nifti_is_refused_naming_the_file(tmp_path):
@@ -153,10 +167,13 @@ def test_truncated_nifti_is_one_line(tmp_path, cut):
 @pytest.mark.parametrize("shape,axis,message", [((8, 6), 0, "2-D NIfTI"), ((8, 6), 1, "2-D NIfTI"),
                                                 ((8, 1, 5), 2, "axis 1 has 1 voxel")])
 def test_an_in_plane_axis_of_one_voxel_is_refused(tmp_path, shape, axis, message):
-    """Before: a 2-D NIfTI with --axis 0 ended in an IndexError traceback in write_nifti (an empty folder left)."""
+    """Before: a 2-D NIfTI with --axis 0 ended in an IndexError traceback in write_nifti (an empty folder left).
+    The error names the parameter (``axis=0``, ``error.parameter``), not a command's flag (it said --axis)."""
     path = small_nifti(tmp_path / "flat.nii", np.ones(shape, np.float32))
-    with pytest.raises(volumes.VolumeError, match=f"flat.nii: .*{message}.*--axis"):
+    with pytest.raises(volumes.VolumeError, match=f"flat.nii: .*{message}.*axis={axis}") as raised:
         nifti.read_nifti(path, axis)
+    assert raised.value.parameter == "axis" and "--" not in str(raised.value)
+    assert str(raised.value).count("axis=") == 1  # the one a command shows as its flag (errors.for_command)
 
 
 def test_a_2d_nifti_along_its_own_plane_round_trips(tmp_path):
@@ -169,11 +186,12 @@ def test_a_2d_nifti_along_its_own_plane_round_trips(tmp_path):
                                atol=1e-3)
 
 
-def test_slice_timing_of_an_upscaled_slice_dimension_is_cleared(tmp_path):
+def test_slice_timing_of_an_upscaled_slice_dimension_is_cleared(tmp_path, caplog):
     """example4d.nii.gz says its slices (dim_info) run along axis 2 with slice_end 23: upscaling axis 2
     (--axis 0) leaves them describing no slice of the result."""
     volume = nifti.read_nifti(nibabel_data() / "example4d.nii.gz", 0)
-    with pytest.warns(UserWarning, match="slice dimension.*axis 2.*cleared"):
+    with logs_warning(caplog, "medsr_se.io.nifti", r"example4d.nii.gz: the NIfTI slice dimension \(dim_info\) is "
+                      r"axis 2, upscaled here: its slice timing does not describe the result and was cleared"):
         nifti.write_nifti(volume, nearest(volume.values, (1, 2)), SCALE, tmp_path / "out.nii.gz")
     header = nibabel.load(str(tmp_path / "out.nii.gz")).header
     assert header.get_dim_info()[2] is None and int(header["slice_end"]) == 0
@@ -252,7 +270,7 @@ def derive(volume, scale: int = SCALE) -> list:
                                                             "test")]
 
 
-def test_overlays_follow_the_pixel_grid_and_the_icon_is_dropped_with_a_note(tmp_path):
+def test_overlays_follow_the_pixel_grid_and_the_icon_is_dropped_with_a_note(tmp_path, caplog):
     """Before: OverlayRows/Columns/Data stayed on the input's grid (a 300x484 overlay on a 600x968 image) and the
     icon (a thumbnail of the input) was copied as if it showed the result."""
     from tests.medical import pydicom_file
@@ -263,9 +281,9 @@ def test_overlays_follow_the_pixel_grid_and_the_icon_is_dropped_with_a_note(tmp_
     source[0x6000, 0x1302] = pydicom.DataElement(0x60001302, "DS", 12.5)  # ROIMean, of the input's pixels
     source.save_as(str(tmp_path / "overlay.dcm"), enforce_file_format=True)
     volume = dicom_reading.read_dicom_volumes([tmp_path / "overlay.dcm"])[0]
-    with pytest.warns(UserWarning) as caught:
+    with logs_warning(caplog, "medsr_se.io.dicom_derived") as caught:
         (derived,) = derive(volume)
-    notes = " ".join(str(w.message) for w in caught)
+    notes = " ".join(caught)
     assert "IconImageSequence" in notes and "ROIMean" in notes
     assert "IconImageSequence" not in derived and (0x6000, 0x1302) not in derived
     overlay = source.overlay_array(0x6000)
@@ -391,23 +409,23 @@ def series_of(tmp_path, positions: list[float], same_pixels: bool = False) -> li
     return paths
 
 
-def test_duplicate_slice_positions_are_named(tmp_path):
+def test_duplicate_slice_positions_are_named(tmp_path, caplog):
     """Before: two slices at one position passed without a word."""
-    with pytest.warns(UserWarning, match=r"2 slices at z = 5 mm.*s1.dcm, s2.dcm.*same pixel data"):
+    with logs_warning(caplog, "medsr_se.io.dicom_reading", r"2 slices at z = 5 mm.*s1.dcm, s2.dcm.*same pixel data"):
         dicom_reading.read_dicom_volumes(series_of(tmp_path, [0.0, 5.0, 5.0, 10.0], same_pixels=True))
     (tmp_path / "b").mkdir()
-    with pytest.warns(UserWarning, match=r"2 slices at z = 5 mm.*different pixel data"):
+    with logs_warning(caplog, "medsr_se.io.dicom_reading", r"2 slices at z = 5 mm.*different pixel data"):
         (volume,) = dicom_reading.read_dicom_volumes(series_of(tmp_path / "b", [0.0, 5.0, 5.0, 10.0]))
     assert [p.name for p in volume.paths] == ["s0.dcm", "s1.dcm", "s2.dcm", "s3.dcm"]  # ties by InstanceNumber
 
 
-def test_uneven_slice_spacing_is_named(tmp_path, recwarn):
-    with pytest.warns(UserWarning, match=r"uneven slice spacing.*5 mm between z = 5 and z = 10 mm.*2.5 mm"):
+def test_uneven_slice_spacing_is_named(tmp_path, caplog):
+    with logs_warning(caplog, "medsr_se.io.dicom_reading",
+                      r"uneven slice spacing: 5 mm between z = 5 and z = 10 mm, where the usual gap is 2.5 mm"):
         dicom_reading.read_dicom_volumes(series_of(tmp_path, [0.0, 2.5, 5.0, 10.0, 12.5]))
     (tmp_path / "even").mkdir()
-    recwarn.clear()
-    dicom_reading.read_dicom_volumes(series_of(tmp_path / "even", [0.0, 2.5, 5.0, 7.5]))
-    assert not [w for w in recwarn if "spacing" in str(w.message) or "slices at" in str(w.message)]
+    with logs_no_warning(caplog):
+        dicom_reading.read_dicom_volumes(series_of(tmp_path / "even", [0.0, 2.5, 5.0, 7.5]))
 
 
 def test_big_endian_and_32_bit_dicom_are_written(tmp_path):
@@ -519,14 +537,14 @@ def test_the_rescale_agrees_with_pydicoms_modality_lut(name):
     np.testing.assert_allclose(volume.values[0], apply_modality_lut(dataset.pixel_array, dataset), rtol=1e-6)
 
 
-def test_stored_values_beyond_bits_stored_are_clipped_with_a_warning(tmp_path):
+def test_stored_values_beyond_bits_stored_are_clipped_with_a_warning(tmp_path, caplog):
     """CT_small with BitsStored 12 (signed: [-2048, 2047]) and intercept -1024: physical values above 1023 HU or
     below -3072 HU do not fit; they are clipped to the range, counted and named in a warning."""
     dataset = pydicom.dcmread(str(ct_copy(tmp_path, BitsStored=12, HighBit=11)))
     physical = np.array([[-5000.0, -3072.0, 0.0], [1023.0, 1023.6, 4000.0]])
     stored_by_hand = np.round(physical + 1024.0)  # slope 1
-    with pytest.warns(UserWarning, match=r"^ct\.dcm: 3 value\(s\) beyond the stored pixel range \[-2048, 2047\] "
-                                         r"were clipped to it$"):
+    with logs_warning(caplog, "medsr_se.io.dicom_derived", r"^ct\.dcm: 3 value\(s\) beyond the stored pixel range "
+                      r"\[-2048, 2047\] were clipped to it$"):
         stored = dicom_derived.stored_values(dataset, physical, "ct.dcm")
     assert stored.dtype == np.int16
     np.testing.assert_array_equal(stored, np.clip(stored_by_hand, -2048, 2047))

@@ -34,10 +34,12 @@ def test_split_is_deterministic_and_stare_sized():
     assert not set(first["train"]) & set(first["test"])
     assert make_split(stems, 20, 1, None) != first
     assert make_split(stems, 20, 0, ["im0002", "im0001"])["test"] == ["im0001", "im0002"]
-    with pytest.raises(PrepareError, match="im9999"):
+    with pytest.raises(PrepareError, match="^test_list names images that are not in the input: im9999") as raised:
         make_split(stems, 20, 0, ["im9999"])
-    with pytest.raises(PrepareError, match="--n-test 500"):
+    assert raised.value.parameter == "test_list"
+    with pytest.raises(PrepareError, match="^n_test=500: must be between 1 and 396") as raised:  # not the flag
         make_split(stems, 500, 0, None)
+    assert raised.value.parameter == "n_test"
 
 
 def test_layout_manifest_and_verify(prepared):
@@ -134,8 +136,9 @@ def test_existing_output_needs_overwrite(prepared, stare_images, tmp_path):
     run(archive, output)
     marker = output / "manifest.json"
     before = marker.read_text()
-    with pytest.raises(PrepareError, match="already exists.*--overwrite"):
+    with pytest.raises(PrepareError, match="already exists; pass overwrite=True") as raised:
         run(archive, output)
+    assert raised.value.parameter == "output"
     assert marker.read_text() == before
     run(archive, output, overwrite=True, seed=5)
     assert json.loads(marker.read_text())["parameters"]["seed"] == 5
@@ -235,8 +238,9 @@ def test_duplicate_stems_and_bad_names_are_rejected(stare_images, tmp_path):
         run(tmp_path / "dup.zip", tmp_path / "out")
     with pytest.raises(PrepareError, match="not a folder, zip or tar"):
         run(Path(__file__), tmp_path / "out")
-    with pytest.raises(PrepareError, match=r"--crop-size 250"):
+    with pytest.raises(PrepareError, match=r"^crop_size=250 and step=192 must be positive multiples") as raised:
         run(tmp_path / "dup.zip", tmp_path / "out", params=Params((4, 8, 16), 250, 192, False, False))
+    assert raised.value.parameter == "crop_size"
 
 
 def test_images_smaller_than_crop_and_lmdb_growth(retina, tmp_path):

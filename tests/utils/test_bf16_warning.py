@@ -14,6 +14,7 @@ from medsr_se.archs.seedsr_arch import SEEDSRGenerator
 from medsr_se.cli import infer
 from medsr_se.utils import precision
 from medsr_se.utils.options import fix_options
+from tests.logged import command_logging, logs_warning
 
 AVX2_EPYC = {"fpu", "sse2", "avx", "avx2", "fma"}  # no bfloat16 instructions
 AVX512_XEON = AVX2_EPYC | {"avx512f", "avx512bw", "avx512_vnni"}
@@ -48,20 +49,34 @@ def test_slow_only_on_a_cpu_without_native_bfloat16(cpu, flags, slow):
 
 
 def test_training_warns_once_with_the_reason(cpu, capsys):
+    """Shown as a command shows it (log_to_stderr): it failed after a test that ran a command with -q."""
     cpu(AVX512_XEON)
-    for _ in range(3):  # several parses in one process (train.py and test.py, auto-resume): one warning
-        fix_options({"num_gpu": 0, "train": {"precision": "bf16"}})
-    err = capsys.readouterr().err
-    assert err.count("warning:") == 1 and "train:precision bf16" in err and "avx512_bf16" in err
-    fix_options({"num_gpu": 1, "train": {"precision": "bf16"}})  # CUDA
-    fix_options({"num_gpu": 0, "train": {"precision": "fp32"}})
-    assert capsys.readouterr().err == ""
+    with command_logging():
+        for _ in range(3):  # several parses in one process (train.py and test.py, auto-resume): one warning
+            fix_options({"num_gpu": 0, "train": {"precision": "bf16"}})
+        err = capsys.readouterr().err
+        assert err.count("warning:") == 1 and "train:precision bf16" in err and "avx512_bf16" in err
+        fix_options({"num_gpu": 1, "train": {"precision": "bf16"}})  # CUDA
+        fix_options({"num_gpu": 0, "train": {"precision": "fp32"}})
+        assert capsys.readouterr().err == ""
 
 
 def test_training_on_a_bf16_cpu_says_nothing(cpu, capsys):
     cpu(SAPPHIRE_RAPIDS)
-    fix_options({"num_gpu": 0, "train": {"precision": "bf16"}})
+    with command_logging():
+        fix_options({"num_gpu": 0, "train": {"precision": "bf16"}})
     assert capsys.readouterr().err == ""
+
+
+def test_the_warning_is_logged_and_a_callback_is_deprecated(cpu, caplog):
+    """warn_slow_bf16 logs (medsr_se.utils.precision's logger); the callback it took (``emit``, a command's own
+    printer) is ignored with a DeprecationWarning, so the message is never printed twice."""
+    cpu(AVX2_EPYC)
+    printed: list[str] = []
+    with pytest.warns(DeprecationWarning, match="emit"), \
+            logs_warning(caplog, "medsr_se.utils.precision", r"^--precision bf16: this CPU has no native") as logged:
+        message = precision.warn_slow_bf16("cpu", "--precision bf16", printed.append)
+    assert logged == [message] and printed == []
 
 
 @pytest.fixture(scope="module")

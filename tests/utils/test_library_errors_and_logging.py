@@ -13,6 +13,7 @@ import torch
 from medsr_se.integration.patches import resume_state as compat
 from medsr_se.utils import precision
 from tests.helpers import REPO_ROOT, run_python
+from tests.logged import command_logging
 
 
 def options(root) -> dict:
@@ -110,7 +111,7 @@ get_root_logger(log_file=str(root / "train.log")).info("the run's first line")
 def test_the_slow_bf16_warning_is_logged(monkeypatch, caplog, capsys):
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "fma"})
     monkeypatch.setattr(precision, "_warned", set())
-    with caplog.at_level(logging.WARNING, logger="medsr_se"):
+    with command_logging(), caplog.at_level(logging.WARNING, logger="medsr_se"):
         message = precision.warn_slow_bf16("cpu", "train:precision bf16")
     assert message and [r.getMessage() for r in caplog.records] == [message]
     assert caplog.records[0].name == "medsr_se.utils.precision"

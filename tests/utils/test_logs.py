@@ -28,15 +28,18 @@ def test_python_warnings_are_one_line_and_third_party_ones_need_verbose():
     """
     done = _run(code)
     assert done.returncode == 0, done.stderr
-    assert done.stderr.splitlines() == ["shown on one line"]  # Python's own format has file, line, category, source
+    # Python's own format has file, line, category and source line
+    assert done.stderr.splitlines() == ["shown on one line"]
 
 
-def test_a_warning_raised_in_the_package_is_a_warning_line(tmp_path, capsys, monkeypatch):
+def test_a_python_warning_is_a_debug_line_wherever_it_was_raised(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(logs.warnings, "showwarning", logs.warnings.showwarning)  # restored after the test
-    logs.log_to_stderr(logs.NORMAL)
     try:
-        logs.log_python_warning("ours\n spans  lines", UserWarning, logs.__file__, 1)
-        logs.log_python_warning("torch's", UserWarning, str(tmp_path / "torch" / "nn.py"), 1)
+        logs.log_to_stderr(logs.NORMAL)
+        logs.log_python_warning("attributed to\n our  line", UserWarning, logs.__file__, 1)
+        assert capsys.readouterr().err == ""
+        logs.log_to_stderr(logs.VERBOSE)
+        logs.log_python_warning("attributed to\n our  line", UserWarning, logs.__file__, 1)
+        assert capsys.readouterr().err.splitlines() == ["attributed to our line"]
     finally:
         logging.getLogger(logs.PACKAGE_LOGGER).setLevel(logging.NOTSET)
-    assert capsys.readouterr().err.splitlines() == ["warning: ours spans lines"]
