@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from benchmarks.lib.stare_like import stare_like_images, write_stare_tar
+from medsr_se.utils.logs import PACKAGE_LOGGER
 from tests.helpers import STARE_PARAMS, write_pairs
+
+
+@pytest.fixture(autouse=True)
+def _medsr_logging_restored():
+    """Each test starts from the ``medsr_se`` logger as the previous one found it: a command run in-process with
+    ``-q`` sets its level to ERROR and installs a stderr handler (``log_to_stderr``), which would hide a later
+    test's warnings from caplog."""
+    logger = logging.getLogger(PACKAGE_LOGGER)
+    level, handlers, filters = logger.level, list(logger.handlers), list(logger.filters)
+    yield
+    logger.setLevel(level)
+    logger.handlers[:] = handlers
+    logger.filters[:] = filters
 
 
 @pytest.fixture(scope="session")
@@ -33,11 +48,13 @@ def stare_images(retina):
 
 @pytest.fixture(scope="session")
 def prepared(stare_images, tmp_path_factory):
-    """(root, manifest) of a STARE-shaped tar (6 images, one README) prepared for x4/x8/x16, 2 test images."""
+    """(root, manifest) of a STARE-shaped tar (6 images, one README) prepared for x4/x8/x16, 2 test images; in this
+    process (workers=1: a pool's start, each worker importing torch, costs seconds; tests/prepare runs the pool and
+    compares its bytes with these)."""
     from medsr_se.prepare import prepare
 
     base = tmp_path_factory.mktemp("stare")
     archive = write_stare_tar(stare_images, base / "stare.tar", extra={"README.txt": b"STARE"})
     output = base / "STARE"
-    manifest = prepare(archive, output, STARE_PARAMS, n_test=2, workers=2, progress=False)
+    manifest = prepare(archive, output, STARE_PARAMS, n_test=2, workers=1, progress=False)
     return output, manifest

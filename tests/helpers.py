@@ -77,6 +77,8 @@ def tiny_gan_options(pairs: dict[str, Path], name: str, total_iter: int, scale: 
     })
     options["val"]["metrics"] = {"psnr": {"type": "calculate_psnr", **metric},
                                  "ssim": {"type": "calculate_ssim", **metric}}
+    # replaced, not merged: merged into the recipe's {conv5_4: 1} the perceptual term ran all 16 VGG19 convolutions
+    options["train"]["fusion_opt"]["vgg_layers"] = {"conv2_2": 1.0}
     return options
 
 
@@ -142,3 +144,31 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 def run_python(args: list[str], cwd: Path, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=cwd, env=subprocess_env(**env), capture_output=True,
                           text=True, timeout=timeout)
+
+
+def run_in_process(module: str, arguments: list[str], cwd: Path) -> int:
+    """``python -m <module> <arguments>`` in ``cwd``, run in this process: ``<module>.main()`` (``medsr_se.train``
+    or ``medsr_se.test``: BasicSR's pipeline behind our ``parse_options`` wrapper, its checks and one-line errors)
+    with ``sys.argv`` and the working directory set as the command would have them; its exit status. What the
+    command prints goes to this process's stdout / stderr (``capsys``). It saves the interpreter start of a
+    subprocess (torch, torchvision and basicsr: ~6 CPU-seconds); the suite keeps one subprocess test per entry
+    point. BasicSR sets its ``basicsr`` logger up once per process, so it is reset before and after: each run logs
+    into its own experiment's file, and no handler outlives the run."""
+    import importlib
+
+    from medsr_se.integration.experiment_state import forget_basicsr_logger
+
+    command = importlib.import_module(module)
+    saved_argv, saved_cwd = sys.argv[:], Path.cwd()
+    sys.argv[:] = [module, *arguments]
+    os.chdir(cwd)
+    forget_basicsr_logger()
+    try:
+        command.main()
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+    finally:
+        forget_basicsr_logger()
+        os.chdir(saved_cwd)
+        sys.argv[:] = saved_argv
+    raise AssertionError(f"{module}.main() returned instead of exiting with a status")

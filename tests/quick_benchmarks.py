@@ -15,6 +15,7 @@ from __future__ import annotations
 import runpy
 import shlex
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -44,10 +45,12 @@ def main() -> None:
     specs = sys.argv[2:]
     threads = torch.get_num_threads()
     for spec in specs:
+        started = time.perf_counter()
         status = run_one(spec, folder)
         torch.set_num_threads(threads)
         (folder / f"{module_name(spec)}.status").write_text(status)
-        print(f"{spec}: {status.splitlines()[-1] if status else status}", file=sys.stderr, flush=True)
+        print(f"{spec}: {status.splitlines()[-1] if status else status} ({time.perf_counter() - started:.1f} s)",
+              file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

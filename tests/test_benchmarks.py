@@ -7,14 +7,12 @@ from __future__ import annotations
 import ast
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.helpers import REPO_ROOT, subprocess_env
+from tests.helpers import REPO_ROOT, run_python
 
 
 def positive(value: float) -> bool:
@@ -104,36 +102,15 @@ EXTRA_ARGUMENTS = {"train_step": "--scales 4 8", "train_memory": "--scales 4", "
                    "quality": "--models seedsr_skip seedsr_gan", "throughplane": "--profiles nogap gap --noise 0.03"}
 
 
-# Two groups of about equal CPU time, measured per script (ablation alone is a third of the total), run side by side:
-# each interpreter is single-threaded (OMP_NUM_THREADS=1, tests.helpers.subprocess_env), so one group per core.
-QUICK_GROUPS = [["ablation", "gan_iteration", "quality", "prepare_speed", "throughplane", "train_step",
-                 "discriminator", "startup"],
-                ["precision", "baselines", "inference", "loader", "train_memory"]]
-
-
 @pytest.fixture(scope="module")
 def quick_reports(tmp_path_factory) -> Path:
-    """Every script's --quick run in two processes side by side (tests/quick_benchmarks.py: one interpreter start-up
-    per group of scripts, not one per script; each group in its own working directory); the folder holds
-    ``<name>.json`` and ``<name>.status``."""
-    assert sorted(name for group in QUICK_GROUPS for name in group) == sorted(QUICK_SCRIPTS)
+    """Every script's --quick run, all in one process (tests/quick_benchmarks.py: one interpreter start-up, not
+    one per script); the folder holds ``<name>.json`` and ``<name>.status``."""
     folder = tmp_path_factory.mktemp("quick_benchmarks")
-    runs = []
-    for index, group in enumerate(QUICK_GROUPS):
-        cwd = folder / f"group{index}"
-        cwd.mkdir()
-        specs = [f"{script} {EXTRA_ARGUMENTS.get(script, '')}".strip() for script in group]
-        runs.append(subprocess.Popen([sys.executable, str(REPO_ROOT / "tests" / "quick_benchmarks.py"), str(folder),
-                                      *specs], cwd=cwd, env=subprocess_env(), stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True))
-    try:
-        for run in runs:
-            _, err = run.communicate(timeout=1800)
-            assert run.returncode == 0, err[-3000:]
-    finally:
-        for run in runs:
-            run.kill()
-            run.wait()
+    specs = [f"{script} {EXTRA_ARGUMENTS.get(script, '')}".strip() for script in QUICK_SCRIPTS]
+    run = run_python([str(REPO_ROOT / "tests" / "quick_benchmarks.py"), str(folder), *specs], cwd=folder,
+                     timeout=1800)
+    assert run.returncode == 0, run.stderr[-3000:]
     return folder
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import re
-import sys
 from pathlib import Path
 
 import cv2
@@ -22,7 +21,7 @@ from medsr_se.archs.seedsr_arch import SEEDSRGenerator
 from medsr_se.cli import evaluate as evaluate_cli
 from medsr_se.metrics.fov_metrics import calculate_psnr_fov, calculate_ssim_fov, fov_mask
 from medsr_se.utils.bicubic import matlab_bicubic
-from tests.helpers import REPO_ROOT, subprocess_env
+from tests.helpers import REPO_ROOT, run_in_process
 
 OPTION_FILES = sorted((REPO_ROOT / "options").glob("*.yml"))
 
@@ -33,17 +32,15 @@ def load_options(path: Path) -> dict:
 
 
 def train_option_file(option_file: str, name: str, iters: int, cwd: Path, overrides: list[str]) -> str:
-    """Run ``python -m medsr_se.train`` on one of the shipped option files, shrunk by --force_yml; the log text."""
-    import subprocess
-
+    """``python -m medsr_se.train`` on one of the shipped option files, shrunk by --force_yml, run in this process
+    (tests.helpers.run_in_process) in ``cwd``; the log text."""
     shrink = [f"name={name}", "num_gpu=0", f"train:total_iter={iters}", f"val:val_freq={iters}",
               f"logger:save_checkpoint_freq={iters}", "logger:use_tb_logger=false",
               "datasets:train:batch_size_per_gpu=2", "datasets:train:num_worker_per_gpu=0", "network_d:num_feat=8",
               "train:fusion_opt:vgg_weights_path=random", *overrides]
-    run = subprocess.run([sys.executable, "-m", "medsr_se.train", "-opt", str(REPO_ROOT / "options" / option_file),
-                          "--force_yml", *shrink], cwd=cwd, env=subprocess_env(), capture_output=True, text=True,
-                         timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
+    status = run_in_process("medsr_se.train", ["-opt", str(REPO_ROOT / "options" / option_file), "--force_yml",
+                                               *shrink], cwd)
+    assert status == 0, f"medsr_se.train -opt {option_file}: exit status {status}"
     return next((cwd / "experiments" / name).glob("train_*.log")).read_text()
 
 
@@ -181,6 +178,7 @@ def test_gray_16_bit_recipe_trains(retina, tmp_path):
     assert sample["gt"].shape == (1, 64, 64) and sample["lq"].shape == (1, 16, 16)
     levels = sample["gt"].flatten() * 65535
     assert torch.allclose(levels, levels.round(), atol=1e-2) and (levels.round() % 257 != 0).any()  # 16-bit kept
+    del dataset  # closes its LMDB environments: the training below opens them again in this process
 
     log = train_option_file("x4_gray.yml", "gray_x4", 3, tmp_path,
                             ["datasets:train:gt_size=64", "network_g:num_feat=8", "network_g:num_block=1",

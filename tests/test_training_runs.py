@@ -1,4 +1,5 @@
-"""Real BasicSR training runs through ``python -m medsr_se.train`` on CPU (tiny networks, real fundus crops)."""
+"""Real BasicSR training runs through ``python -m medsr_se.train`` on CPU (tiny networks, real fundus crops): the one
+end-to-end kill-and-resume run and the one DDP run launch processes; the others run the command in this process."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers import subprocess_env, tiny_gan_options, write_options
+from tests.helpers import run_in_process, subprocess_env, tiny_gan_options, write_options
 
 pytestmark = pytest.mark.slow  # trainings / subprocess pipelines (the fast loop: pytest -m "not slow")
 
@@ -63,12 +64,11 @@ def test_train_validate_kill_and_auto_resume(pairs_x4, tmp_path):
 
 
 def test_resume_state_path_on_cpu(pairs_x4, tmp_path):
-    """An explicit path:resume_state (a GPU-less machine) continues from that iteration."""
+    """An explicit path:resume_state (a GPU-less machine) continues from that iteration. Both runs are
+    ``python -m medsr_se.train`` in this process (the subprocess launch is the kill-and-resume test's)."""
     options = tiny_gan_options(pairs_x4, "explicit_resume", total_iter=10, checkpoint_every=10, val_every=100)
     first = write_options(options, tmp_path / "first.yml")
-    run = subprocess.run([sys.executable, "-m", "medsr_se.train", "-opt", str(first)], cwd=tmp_path,
-                         env=subprocess_env(), capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
+    assert run_in_process("medsr_se.train", ["-opt", str(first)], tmp_path) == 0
     state = tmp_path / "experiments" / "explicit_resume" / "training_states" / "10.state"
     assert state.exists()
     # the GAN trains: D's logits for HR and SR differ in the log (0.1.x: equal to 4 digits), its check is logged
@@ -85,10 +85,10 @@ def test_resume_state_path_on_cpu(pairs_x4, tmp_path):
     models.mkdir(parents=True)
     for net in ("net_g_10.pth", "net_d_10.pth"):
         (models / net).write_bytes((tmp_path / "experiments" / "explicit_resume" / "models" / net).read_bytes())
-    run = subprocess.run([sys.executable, "-m", "medsr_se.train", "-opt", str(second)], cwd=tmp_path,
-                         env=subprocess_env(), capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert "Resuming training from epoch: " in latest_log(tmp_path / "experiments" / "explicit_resume_2")
+    assert run_in_process("medsr_se.train", ["-opt", str(second)], tmp_path) == 0
+    log = latest_log(tmp_path / "experiments" / "explicit_resume_2")
+    assert "Resuming training from epoch: " in log and "iter: 10." in log.split("Resuming training from epoch: ")[1]
+    assert (models / "net_g_latest.pth").exists()
 
 
 def test_ddp_two_processes_on_cpu(pairs_x4, tmp_path):
@@ -109,14 +109,14 @@ def test_ddp_two_processes_on_cpu(pairs_x4, tmp_path):
     assert (experiment / "models" / "net_g_latest.pth").exists()
 
 
-def test_missing_vgg_weights_end_the_run_with_the_message(pairs_x4, tmp_path):
-    """A user without the VGG19 file gets one message naming it (exit 2), not a traceback."""
+def test_missing_vgg_weights_end_the_run_with_the_message(pairs_x4, tmp_path, capsys):
+    """A user without the VGG19 file gets one message naming it (exit 2), not a traceback (in this process: the
+    command's status and what it printed)."""
     options = tiny_gan_options(pairs_x4, "no_vgg", total_iter=2, checkpoint_every=2, val_every=2)
     missing = tmp_path / "weights" / "vgg19-dcbb9e9d.pth"
     options["train"]["fusion_opt"]["vgg_weights_path"] = str(missing)
     path = write_options(options, tmp_path / "no_vgg.yml")
-    run = subprocess.run([sys.executable, "-m", "medsr_se.train", "-opt", str(path)], cwd=tmp_path,
-                         env=subprocess_env(), capture_output=True, text=True, timeout=300)
-    assert run.returncode == 2
-    assert f"vgg_weights_path: no file at {missing}" in run.stderr
-    assert "Traceback" not in run.stderr
+    assert run_in_process("medsr_se.train", ["-opt", str(path)], tmp_path) == 2
+    err = capsys.readouterr().err
+    assert f"error: vgg_weights_path: no file at {missing}" in err
+    assert "Traceback" not in err

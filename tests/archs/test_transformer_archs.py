@@ -183,16 +183,15 @@ def test_import_medsr_se_leaves_spandrel_unimported(tmp_path):
 
 @pytest.mark.slow
 def test_each_recipe_trains_two_iterations_and_its_checkpoint_infers(retina, tmp_path):
-    """baselines/{hat,dat,drct,atd}_x4 with tiny trunks, 2 iterations through ``python -m medsr_se.train`` (all at
-    once); each net_g_latest.pth gives, in medsr-infer, the network built from the option file (the oracle)."""
-    import subprocess
-
+    """baselines/{hat,dat,drct,atd}_x4 with tiny trunks, 2 iterations through ``python -m medsr_se.train`` (each run
+    in this process: tests.helpers.run_in_process); each net_g_latest.pth gives, in medsr-infer, the network built
+    from the option file (the oracle)."""
     import cv2
 
     from medsr_se.cli import infer as infer_cli
     from medsr_se.utils.options import load_yaml
     from tests.cli.test_basicsr_checkpoints import reference, reference_image, tiny
-    from tests.helpers import subprocess_env, write_options, write_pairs
+    from tests.helpers import run_in_process, write_options, write_pairs
 
     pairs = {"train": write_pairs(retina, tmp_path / "train", 4, 64, 4, seed=1),
              "val": write_pairs(retina, tmp_path / "val", 1, 64, 4, seed=2)}
@@ -204,14 +203,10 @@ def test_each_recipe_trains_two_iterations_and_its_checkpoint_infers(retina, tmp
         options["network_g"] = tiny_options(kind, 4)
         options["train"].update(total_iter=2)
         options["logger"]["save_checkpoint_freq"] = 2
-        path = write_options(options, tmp_path / f"{method}.yml")
-        runs[method] = (path, subprocess.Popen([sys.executable, "-m", "medsr_se.train", "-opt", str(path)],
-                                               cwd=tmp_path, env=subprocess_env(), stdout=subprocess.DEVNULL,
-                                               stderr=subprocess.PIPE, text=True))
+        runs[method] = write_options(options, tmp_path / f"{method}.yml")
+        assert run_in_process("medsr_se.train", ["-opt", str(runs[method])], tmp_path) == 0, method
     image = pairs["val"] / "LR_x4" / "img000.png"
-    for method, (path, process) in runs.items():
-        _, err = process.communicate(timeout=600)
-        assert process.returncode == 0, err[-3000:]
+    for method, path in runs.items():
         checkpoint = tmp_path / "experiments" / f"{method}_tiny" / "models" / "net_g_latest.pth"
         assert torch.load(checkpoint, weights_only=True)[NETWORK_OPTIONS_KEY] == load_yaml(path)["network_g"]
         out = tmp_path / "sr" / method

@@ -5,8 +5,6 @@ BasicSR's network built from the option file (the oracle: ``build_network`` + th
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -22,7 +20,7 @@ from medsr_se.cli import export as export_cli
 from medsr_se.cli import infer as infer_cli
 from medsr_se.inference.checkpoint import NETWORK_OPTIONS_KEY
 from medsr_se.utils.options import derive, load_yaml
-from tests.helpers import subprocess_env, write_options, write_pairs
+from tests.helpers import run_in_process, write_options, write_pairs
 from tests.inference.swinir import padded_forward, swinir_options
 from tests.inference.swinir import reference_image as swinir_reference_image
 
@@ -51,7 +49,8 @@ def tiny(recipe: str, name: str, pairs: dict[str, Path]) -> dict:
 @pytest.fixture(scope="module")
 def trained(retina, tmp_path_factory) -> dict[str, tuple[Path, Path]]:
     """{method: (option file, net_g_latest.pth)} for EDSR (SRModel), RRDBNet (ESRGANModel) and SwinIR
-    (SwinIRModel), trained at once."""
+    (SwinIRModel), each trained by ``python -m medsr_se.train`` run in this process (tests.helpers.run_in_process:
+    three interpreter starts less)."""
     root = tmp_path_factory.mktemp("basicsr_models")
     pairs = {"train": write_pairs(retina, root / "train", 4, 64, SCALE, seed=1),
              "val": write_pairs(retina, root / "val", 1, 64, SCALE, seed=2)}
@@ -63,16 +62,10 @@ def trained(retina, tmp_path_factory) -> dict[str, tuple[Path, Path]]:
     esrgan["network_d"] = {"type": "UNetDiscriminatorSN_basicsr", "num_in_ch": 3, "num_feat": 4}
     swinir = tiny("baselines/edsr_x4", "swinir_tiny", pairs)  # BasicSR's SwinIRModel (it pads to its window)
     swinir.update(model_type="SwinIRModel", network_g=swinir_options(8, upscale=SCALE))
-    runs = {}
+    result = {}
     for method, options in (("edsr", edsr), ("esrgan", esrgan), ("swinir", swinir)):
         path = write_options(options, root / f"{method}.yml")
-        runs[method] = (path, subprocess.Popen([sys.executable, "-m", "medsr_se.train", "-opt", str(path)], cwd=root,
-                                               env=subprocess_env(), stdout=subprocess.DEVNULL,
-                                               stderr=subprocess.PIPE, text=True))
-    result = {}
-    for method, (path, process) in runs.items():
-        _, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err[-3000:]
+        assert run_in_process("medsr_se.train", ["-opt", str(path)], root) == 0, method
         result[method] = (path, root / "experiments" / f"{method}_tiny" / "models" / "net_g_latest.pth")
     result["data"] = (root / "data", root / "data")
     return result

@@ -141,6 +141,7 @@ def test_the_default_budget_is_never_an_error_a_warning_says_how_long_instead(ca
     import logging
 
     monkeypatch.setattr(logging.getLogger("medsr_se"), "handlers", [])  # no command's flags shown in the record
+    caplog.set_level(logging.WARNING, logger="medsr_se")  # an earlier command's -q (ERROR) must not hide it
     options = budget_options()
     budget = choose_budget(options, (33, 41, 8), 2, device="cpu", started=0.0, clock=fake_clock(3.0),
                            measure=lambda *args: StepTimes(2.0, 0.5, 250.0))

@@ -9,35 +9,29 @@ import torch
 
 from medsr_se.inference.checkpoint import load_generator
 from medsr_se.utils.options import OptionError
-from tests.helpers import build_tiny_model, run_python, saved_root, tiny_gan_options, write_options
+from tests.helpers import build_tiny_model, run_in_process, saved_root, tiny_gan_options, write_options
 
 BATCH = {"lq": torch.rand(2, 3, 16, 16), "gt": torch.rand(2, 3, 64, 64)}
 
 
 @pytest.mark.slow
-def test_bf16_step_on_cpu_is_finite_and_keeps_fp32_weights(pairs_x4, tmp_path):
-    torch.manual_seed(0)
-    model = build_tiny_model(pairs_x4, tmp_path, precision="bf16")
-    for iteration in (1, 2):
-        model.feed_data(BATCH)
-        model.optimize_parameters(iteration)
-    log = model.get_current_log()
-    assert all(torch.isfinite(torch.tensor(value)) for value in log.values()) and "l_g_total" in log
-    assert all(p.dtype == torch.float32 for p in model.net_g.parameters())
-    assert all(p.dtype == torch.float32 for p in model.net_g_ema.parameters())
-
-
-@pytest.mark.slow
-def test_bf16_changes_the_forward_precision(pairs_x4, tmp_path):
-    """The option reaches the forward pass: bf16 and fp32 steps from the same weights give different losses."""
-    logs = {}
+def test_bf16_steps_on_cpu_change_the_forward_precision_stay_finite_and_keep_fp32_weights(pairs_x4, tmp_path):
+    """The option reaches the forward pass: bf16 and fp32 steps from the same weights give different, close losses;
+    two bf16 steps log finite values and leave fp32 weights (emulated bf16 on most CPUs: one model, two steps)."""
+    losses = {}
     for precision in ("fp32", "bf16"):
         torch.manual_seed(0)
         model = build_tiny_model(pairs_x4, tmp_path / precision, precision=precision)
         model.feed_data(BATCH)
         model.optimize_parameters(1)
-        logs[precision] = model.get_current_log()["l_g_total"]
-    assert logs["fp32"] != logs["bf16"] and abs(logs["fp32"] - logs["bf16"]) < 0.05 * abs(logs["fp32"])
+        losses[precision] = model.get_current_log()["l_g_total"]
+    assert losses["fp32"] != losses["bf16"] and abs(losses["fp32"] - losses["bf16"]) < 0.05 * abs(losses["fp32"])
+    model.feed_data(BATCH)  # the bf16 model's second step
+    model.optimize_parameters(2)
+    log = model.get_current_log()
+    assert all(torch.isfinite(torch.tensor(value)) for value in log.values()) and "l_g_total" in log
+    assert all(p.dtype == torch.float32 for p in model.net_g.parameters())
+    assert all(p.dtype == torch.float32 for p in model.net_g_ema.parameters())
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without CUDA")
@@ -51,14 +45,14 @@ def test_fp16_is_refused_on_cpu_and_unknown_precisions_are_named(pairs_x4, tmp_p
 @pytest.mark.slow
 def test_bf16_run_through_the_command_checkpoints_in_fp32_and_resumes(pairs_x4, tmp_path):
     """Two iterations through ``python -m medsr_se.train`` in bf16 (emulated on most CPUs: the fewest that checkpoint
-    once), then two more resumed in a second process: the checkpoint holds fp32 weights and the resume reads it."""
+    once), then two more resumed by a second run (both in this process: tests.helpers.run_in_process): the
+    checkpoint holds fp32 weights and the resume reads it."""
     options = tiny_gan_options(pairs_x4, "bf16_run", total_iter=2, checkpoint_every=2, val_every=2)
     options["train"]["precision"] = "bf16"
-    options["train"]["fusion_opt"]["vgg_weight"] = 0  # emulated bf16 VGG costs ~10 s per iteration; not under test
+    options["train"]["fusion_opt"]["vgg_weight"] = 0  # emulated bf16 VGG: the test above runs it; not under test
     options["logger"]["print_freq"] = 1
     path = write_options(options, tmp_path / "bf16.yml")
-    first = run_python(["-m", "medsr_se.train", "-opt", str(path)], cwd=tmp_path)
-    assert first.returncode == 0, first.stderr[-2000:]
+    assert run_in_process("medsr_se.train", ["-opt", str(path)], tmp_path) == 0
     experiment = tmp_path / "experiments" / "bf16_run"
     log = next(experiment.glob("train_*.log")).read_text()
     losses = [float(v) for v in re.findall(r"l_g_total: ([-+0-9.e]+|nan|inf)", log)]
@@ -67,10 +61,9 @@ def test_bf16_run_through_the_command_checkpoints_in_fp32_and_resumes(pairs_x4, 
     assert all(p.dtype == torch.float32 for p in net.parameters())
     options["train"]["total_iter"] = 4
     write_options(options, path)
-    second = run_python(["-m", "medsr_se.train", "-opt", str(path), "--auto_resume"], cwd=tmp_path)
-    assert second.returncode == 0, second.stderr[-2000:]
+    assert run_in_process("medsr_se.train", ["-opt", str(path), "--auto_resume"], tmp_path) == 0
     assert (experiment / "training_states" / "4.state").exists()
-    resumed_log = sorted(experiment.glob("train_*.log"))[-1].read_text()
+    resumed_log = max(experiment.glob("train_*.log"), key=lambda log_file: log_file.stat().st_mtime).read_text()
     assert "Resuming training from epoch" in resumed_log and "iter: 2" in resumed_log
 
 

@@ -31,6 +31,14 @@ def test_vgg_conv_features_are_the_layers_own_output(tmp_path):
         torch.testing.assert_close(got[name], expected[name])
 
 
+def test_the_tests_tiny_model_computes_vgg_features_up_to_conv2_2_only(pairs_x4, tmp_path):
+    """tests.helpers' tiny GAN (every test training but the recipes' and the demo's) asks for the random VGG's
+    conv2_2 alone; merged into the recipe's {conv5_4: 1} it ran all 16 VGG19 convolutions in every step."""
+    vgg = build_tiny_model(pairs_x4, tmp_path).cri_fusion.vgg
+    assert vgg.layer_names == ["conv2_2"] and vgg.names[-1] == "conv2_2"
+    assert sum(isinstance(layer, torch.nn.Conv2d) for layer in vgg.features) == 4
+
+
 def test_unused_basicsr_loss_options_are_an_error_naming_them(pairs_x4, tmp_path):
     with pytest.raises(OptionError, match=r"train:pixel_opt, train:gan_opt: not used by RelativisticGANModel"):
         build_tiny_model(pairs_x4, tmp_path, pixel_opt={"type": "L1Loss", "loss_weight": 1.0},
