@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +16,30 @@ from tests.helpers import STARE_PARAMS, write_pairs
 
 @pytest.fixture(autouse=True)
 def _medsr_logging_restored():
-    """Each test starts from the ``medsr_se`` logger as the previous one found it: a command run in-process with
-    ``-q`` sets its level to ERROR and installs a stderr handler (``log_to_stderr``), which would hide a later
-    test's warnings from caplog."""
-    logger = logging.getLogger(PACKAGE_LOGGER)
-    level, handlers, filters = logger.level, list(logger.handlers), list(logger.filters)
+    """Each test starts from the ``medsr_se`` and root loggers as the previous one found them: a command run
+    in-process with ``-q`` sets the ``medsr_se`` level to ERROR and installs a stderr handler (``log_to_stderr``),
+    which would hide a later test's warnings from caplog; BasicSR's ``train.py`` run in-process calls
+    ``logging.basicConfig``, whose root handler keeps that test's captured stderr and fails on every later record
+    ("I/O operation on closed file") once it is closed."""
+    loggers = [logging.getLogger(PACKAGE_LOGGER), logging.getLogger()]
+    saved = [(logger.level, list(logger.handlers), list(logger.filters)) for logger in loggers]
+    _no_stream_left_closed()
     yield
-    logger.setLevel(level)
-    logger.handlers[:] = handlers
-    logger.filters[:] = filters
+    for logger, (level, handlers, filters) in zip(loggers, saved):
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+        logger.filters[:] = filters
+    _no_stream_left_closed()
+
+
+def _no_stream_left_closed() -> None:
+    """BasicSR's ``get_root_logger`` binds a handler of its ``basicsr`` logger to the ``sys.stderr`` of the moment
+    (a module fixture building a network under one test's ``capsys``): once that closes, the handler writes to the
+    session's stderr instead of failing on every later record."""
+    for logger in (logging.getLogger(), logging.getLogger("basicsr"), logging.getLogger(PACKAGE_LOGGER)):
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and getattr(handler.stream, "closed", False):
+                handler.stream = sys.stderr  # not setStream: it flushes the closed one first
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ recipes (``options/x4.yml``) by overriding only what a test on two CPU cores mus
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -160,6 +161,8 @@ def run_in_process(module: str, arguments: list[str], cwd: Path) -> int:
 
     command = importlib.import_module(module)
     saved_argv, saved_cwd = sys.argv[:], Path.cwd()
+    root = logging.getLogger()
+    saved_root = root.level, list(root.handlers)  # BasicSR's logging.basicConfig adds one on this stderr
     sys.argv[:] = [module, *arguments]
     os.chdir(cwd)
     forget_basicsr_logger()
@@ -169,6 +172,8 @@ def run_in_process(module: str, arguments: list[str], cwd: Path) -> int:
         return stop.code if isinstance(stop.code, int) else int(stop.code is not None)
     finally:
         forget_basicsr_logger()
+        root.setLevel(saved_root[0])
+        root.handlers[:] = saved_root[1]
         os.chdir(saved_cwd)
         sys.argv[:] = saved_argv
     raise AssertionError(f"{module}.main() returned instead of exiting with a status")
