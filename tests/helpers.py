@@ -177,3 +177,17 @@ def run_in_process(module: str, arguments: list[str], cwd: Path) -> int:
         os.chdir(saved_cwd)
         sys.argv[:] = saved_argv
     raise AssertionError(f"{module}.main() returned instead of exiting with a status")
+
+
+def measured_reach(net: torch.nn.Module, scale: int, size: int) -> int:
+    """The oracle of a halo bound: one LR pixel changed in the middle of a (seeded) random size x size input; how
+    far, in LR pixels, the output changes at all."""
+    x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+    y = x.clone()
+    y[..., size // 2, size // 2] += 0.5
+    with torch.no_grad():
+        changed = (net(x) - net(y)).abs().amax(dim=(0, 1)) > 0
+    rows, cols = torch.nonzero(changed, as_tuple=True)
+    centre = (size // 2 + 0.5) * scale
+    furthest = max(float((rows.float() + 0.5 - centre).abs().max()), float((cols.float() + 0.5 - centre).abs().max()))
+    return int(np.ceil(furthest / scale))

@@ -25,9 +25,8 @@ from medsr_se.inference.halo import MAX_HALO, halo_forward, pools_globally, rece
 from medsr_se.inference.tiling import tiled_forward
 from medsr_se.utils.options import load_recipe, recipe_path
 from tests.archs.transformers import TYPES, WINDOW, spandrel_network, tiny_options
-from tests.helpers import run_python
+from tests.helpers import measured_reach, run_python
 from tests.inference.swinir import built, padded_forward
-from tests.inference.test_window_attention import measured_reach
 
 # the parameter counts the authors published for their x4 networks (3 channels), and where
 PUBLISHED = {

@@ -13,6 +13,7 @@ from medsr_se.inference import load_generator, upscale
 from medsr_se.inference.checkpoint import NETWORK_OPTIONS_KEY
 from medsr_se.inference.halo import MAX_HALO, halo_forward, receptive_radius
 from medsr_se.inference.tiling import tiled_forward
+from tests.helpers import measured_reach
 from tests.inference.swinir import padded_forward, reference, reference_image, save_swinir, swinir_options
 from tests.logged import logs_no_warning, logs_warning
 
@@ -69,7 +70,7 @@ def test_shallow_tiles_equal_the_whole_image(tmp_path, window, caplog):
     options = swinir_options(window)
     net = load_generator(str(save_swinir(tmp_path / "s.pth", options)))
     radius = receptive_radius(net, 3)
-    assert measured_reach(net, 2) <= radius <= MAX_HALO
+    assert measured_reach(net, 2, 64) <= radius <= MAX_HALO
     x = rand(1, 3, 83, 70)
     with torch.no_grad():
         whole = net(x)
@@ -106,20 +107,6 @@ def test_the_padded_forward_is_basicsr_s_on_a_batch(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(load_generator(str(path))(x), padded_forward(reference(path, options), x, 8),
                                    atol=1e-6, rtol=0)
-
-
-def measured_reach(net: torch.nn.Module, scale: int, size: int = 64) -> int:
-    """The oracle of the bound: one LR pixel changed in the middle of a size x size input; how far (LR pixels)
-    the output changes at all."""
-    x = rand(1, 3, size, size)
-    y = x.clone()
-    y[..., size // 2, size // 2] += 0.5
-    with torch.no_grad():
-        changed = (net(x) - net(y)).abs().amax(dim=(0, 1)) > 0
-    rows, cols = torch.nonzero(changed, as_tuple=True)
-    centre = (size // 2 + 0.5) * scale
-    furthest = max(float((rows.float() + 0.5 - centre).abs().max()), float((cols.float() + 0.5 - centre).abs().max()))
-    return int(np.ceil(furthest / scale))
 
 
 def test_a_globally_pooling_network_warns_when_tiled(tmp_path, caplog):
