@@ -38,9 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from medsr_se import errors
 from medsr_se.cli.console import Console, add_verbosity_arguments, log_to_stderr
-from medsr_se.cli.messages import show_flags
+from medsr_se.cli.messages import error_line, show_flags
 from medsr_se.data.degradations import load_profile
 from medsr_se.data.profile_estimation import estimate_thickness
 from medsr_se.data.slice_profile_notes import assumed_thickness_warning, slice_profile_note
@@ -190,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args, Console(args.verbosity), started)
     except MedSRError as error:
-        print(f"error: {errors.for_command(error, FLAGS)}", file=sys.stderr)
+        print(f"error: {error_line(error, FLAGS)}", file=sys.stderr)
     except OSError as error:  # a bug unless it is about a path the user named
         if not on_user_path(error, args):
             raise

@@ -394,3 +394,16 @@ def test_the_librarys_parameters_are_shown_as_this_commands_flags(tmp_path, caps
     line = error_line(capsys)
     assert line.startswith(f"error: {tmp_path / 'thick.json'}: not valid JSON") and "give --slice-thickness MM" in line
     assert "slice_thickness" not in line and not (tmp_path / "o").exists()
+
+
+def test_every_parameter_an_error_mentions_is_shown_as_its_flag(tmp_path, monkeypatch, capsys):
+    """The error's own parameter and any other it names as advice (``give scale=4``) both appear as this command's
+    flags, as in the other commands (medsr_se.cli.messages.error_line; was: only the error's own parameter)."""
+    from medsr_se.errors import CheckpointError
+
+    def refused(*args, **kwargs):
+        raise CheckpointError("model=/x/r4.pth: trained for r = 4; give scale=4 to apply it", parameter="model")
+
+    monkeypatch.setattr(selfsr, "run", refused)
+    assert selfsr.main(["-i", str(tmp_path / "thick.nii.gz"), "-o", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == "error: --model /x/r4.pth: trained for r = 4; give --scale 4 to apply it"
