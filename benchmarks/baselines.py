@@ -35,9 +35,10 @@ import medsr_se  # noqa: F401  (compat + registration)
 from benchmarks.lib import training
 from benchmarks.lib.fundus import centre_crop, fundus_regions
 from benchmarks.lib.reports import write_report
-from benchmarks.lib.timing import cpu_seconds_per_call
+from benchmarks.lib.timing import cpu_seconds_per_call, interleaved_medians
 from medsr_se.evaluation import image_metrics
 from medsr_se.inference import image_to_tensor, tensor_to_image
+from medsr_se.metrics.complexity import gflops_per_megapixel, parameter_count
 from medsr_se.utils.bicubic import matlab_bicubic
 from medsr_se.utils.options import deep_update, for_in_process_model, load_recipe
 
@@ -45,10 +46,37 @@ HR_PATCH = 128
 BATCH = 4
 COLUMNS = ("psnr", "ssim", "psnr_fov", "vessel_f1", "niqe", "lr_psnr")
 GAN_METHODS = ("srgan", "esrgan", "pgan")
+TRANSFORMERS = ("swinir", "hat", "dat", "drct", "atd")  # narrowed: transformer_options
+WINDOW = 8  # attention windows of the narrowed transformers (SwinIR's published size; HAT / DRCT / ATD use 16)
+
+
+def transformer_options(method: str, scale: int, width: int, depth: int) -> dict:
+    """The ``network_g`` of a transformer row, narrowed as the CNN rows are: ``width`` channels in 4 heads,
+    ``depth`` // 4 blocks in each of 4 residual groups (DRCT: 4 groups of its fixed 5 blocks), windows of 8
+    (DAT: 8 x 16 / 16 x 8), MLPs twice as wide; the rest scaled down with the width (HAT's channel attention, ATD's
+    dictionary and categories); at least 16 channels (DAT's interaction branches divide the width by 16)."""
+    width = max(16, width)
+    groups = [max(1, depth // 4)] * 4
+    common = {"upscale": scale, "img_size": HR_PATCH // scale, "embed_dim": width, "depths": groups,
+              "num_heads": [4] * 4}
+    return {
+        "swinir": {"type": "SwinIR", "in_chans": 3, "window_size": WINDOW, "mlp_ratio": 2.0, "img_range": 1.0,
+                   "upsampler": "pixelshuffle", "resi_connection": "1conv", **common},
+        "hat": {"type": "HATSR", "num_in_ch": 3, "num_out_ch": 3, "window_size": WINDOW, "mlp_ratio": 2.0,
+                "compress_ratio": 2, "squeeze_factor": max(1, min(8, width // 4)), **common},
+        "dat": {"type": "DATSR", "num_in_ch": 3, "num_out_ch": 3, "split_size": [WINDOW, 2 * WINDOW],
+                "expansion_factor": 2.0, **common},
+        "drct": {"type": "DRCTSR", "num_in_ch": 3, "num_out_ch": 3, "window_size": WINDOW, "mlp_ratio": 2.0,
+                 "gc": max(8, width // 2), **common},
+        "atd": {"type": "ATDSR", "num_in_ch": 3, "num_out_ch": 3, "window_size": WINDOW, "mlp_ratio": 2.0,
+                "category_size": 64, "num_tokens": 32, "reducted_dim": 8, **common},
+    }[method]
 
 
 def network_options(method: str, scale: int, width: int, depth: int) -> dict:
     """The ``network_g`` of a row: the recipe's type, narrowed."""
+    if method in TRANSFORMERS:
+        return transformer_options(method, scale, width, depth)
     stages = scale.bit_length() - 1
     srresnet_type = "MSRResNet" if scale <= 4 else "LargeScaleMSRResNet"  # BasicSR's builds x2-x4 only
     return {
@@ -73,8 +101,22 @@ def network_options(method: str, scale: int, width: int, depth: int) -> dict:
 def build(method: str, scale: int, args, seed: int) -> nn.Module:
     from basicsr.archs import build_network
 
+    from medsr_se.inference.window import any_size
+
     torch.manual_seed(seed)
-    return build_network(network_options(method, scale, args.width, args.depth))
+    return any_size(build_network(network_options(method, scale, args.width, args.depth)))  # SwinIR: padded
+
+
+@torch.no_grad()
+def inference_costs(method: str, scale: int, regions, args) -> dict[str, float]:
+    """Parameters, GFLOPs per output megapixel (:func:`medsr_se.metrics.complexity.gflops_per_megapixel`, the
+    comparison table's: convolutions, linear layers and attention's products) and wall seconds per held-out image
+    (its LR region; median of 3 after a warm-up, ``--threads`` threads)."""
+    model = build(method, scale, args, 0).eval()
+    lr = image_to_tensor(regions["test"][1])
+    seconds = interleaved_medians({"infer": lambda: model(lr)}, repeats=3, warmup=1)["infer"]
+    return {"parameters": parameter_count(model), "gflops_per_mp": gflops_per_megapixel(model, 3),
+            "s_per_image": seconds}
 
 
 def gan_model(method: str, generator: nn.Module, scale: int, args, tmp: Path):
@@ -172,25 +214,44 @@ def cpu_seconds_cell(row: dict) -> str:
     return f"{np.mean([run['cpu_seconds'] + run.get('gan_cpu_seconds', 0.0) for run in row['runs']]):.0f}"
 
 
-def format_table(scale: int, rows: dict[str, dict], bicubic: dict) -> str:
+def cost_cells(costs: dict | None) -> str:
+    """``GFLOPs/MP | s/image`` of a row (``–`` where the report has none)."""
+    if not costs:
+        return "– | –"
+    return f"{costs['gflops_per_mp']:.1f} | {costs['s_per_image']:.2f}"
+
+
+def format_table(scale: int, rows: dict[str, dict], bicubic: dict, costs: dict[str, dict]) -> str:
     lines = [f"x{scale}, {len(next(iter(rows.values()))['runs']) if rows else 0} seed(s)",
-             "| method | iterations | CPU-s | PSNR | SSIM | PSNR-FOV | vessel F1 | NIQE | LR-PSNR |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-             "| bicubic | – | – | " + " | ".join(f"{bicubic[c]:.3f}" for c in COLUMNS) + " |"]
+             "| method | iterations | CPU-s | GFLOPs/MP | s/image | PSNR | SSIM | PSNR-FOV | vessel F1 | NIQE "
+             "| LR-PSNR |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+             "| bicubic | – | – | – | – | " + " | ".join(f"{bicubic[c]:.3f}" for c in COLUMNS) + " |"]
     for method, row in rows.items():
         cells = " | ".join(f"{row['summary'][c][0]:.3f} ± {row['summary'][c][1]:.3f}" for c in COLUMNS)
-        lines.append(f"| {method} | {iterations_cell(row)} | {cpu_seconds_cell(row)} | {cells} |")
+        lines.append(f"| {method} | {iterations_cell(row)} | {cpu_seconds_cell(row)} | "
+                     f"{cost_cells(costs.get(f'x{scale} {method}'))} | {cells} |")
         if "l1_metrics" in row["runs"][0]:  # a GAN row: where its GAN stage started
             start = {c: mean_std([run["l1_metrics"][c] for run in row["runs"]]) for c in COLUMNS}
             cells = " | ".join(f"{start[c][0]:.3f} ± {start[c][1]:.3f}" for c in COLUMNS)
-            lines.append(f"| {method}, its L1 stage | {row['runs'][0]['iterations']} | – | {cells} |")
+            lines.append(f"| {method}, its L1 stage | {row['runs'][0]['iterations']} | – | – | – | {cells} |")
+    return "\n".join(lines)
+
+
+def cost_table(costs: dict[str, dict]) -> str:
+    """Parameters, GFLOPs per output megapixel and seconds per held-out image of every row measured."""
+    lines = ["| row | parameters | GFLOPs/MP | s/image |", "| --- | --- | --- | --- |"]
+    lines += [f"| {key} | {c['parameters']:,} | {c['gflops_per_mp']:.1f} | {c['s_per_image']:.2f} |"
+              for key, c in costs.items()]
     return "\n".join(lines)
 
 
 def tables(report: dict) -> str:
-    """The markdown tables of a report (one per scale)."""
-    return "\n\n".join(format_table(int(key[1:]), report[key]["rows"], report[key]["bicubic"])
-                       for key in report if key[:1] == "x" and key[1:].isdigit())
+    """The markdown tables of a report (one per scale, and the inference costs)."""
+    costs = report.get("inference_costs", {})
+    blocks = [format_table(int(key[1:]), report[key]["rows"], report[key]["bicubic"], costs)
+              for key in report if key[:1] == "x" and key[1:].isdigit()]
+    return "\n\n".join(blocks + ([cost_table(costs)] if costs else []))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -199,7 +260,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--gan-start", type=float, default=0.5, help="share of a GAN row's budget in its L1 stage")
     parser.add_argument("--scales", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--methods", nargs="+", default=["srcnn", "vdsr", "edsr", "srresnet", "srgan", "esrgan",
-                                                        "pgan", "seedsr"])
+                                                        "pgan", "seedsr", *TRANSFORMERS])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--depth", type=int, default=16)
@@ -207,8 +268,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--calibration-calls", type=int, default=10)
     parser.add_argument("--test-crop", type=int, default=0, help="evaluate on a centred crop of this size (0: all)")
     parser.add_argument("--quick", action="store_true", help="tiny networks and budgets, x4, one seed; for the tests")
+    parser.add_argument("--costs-only", action="store_true",
+                        help="measure parameters, GFLOPs/MP and s/image of every row, train nothing")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--table", type=Path, metavar="REPORT", help="print the tables of a saved report and stop")
+    parser.add_argument("--costs", type=Path, metavar="REPORT",
+                        help="with --table: take the inference costs from this --costs-only report")
     args = parser.parse_args(argv)
     if args.quick:
         args.cpu_seconds, args.width, args.depth, args.seeds = 0.2, 4, 2, [0]
@@ -219,7 +284,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.table:
-        print(tables(json.loads(args.table.read_text())))
+        report = json.loads(args.table.read_text())
+        if args.costs:
+            report["inference_costs"] = json.loads(args.costs.read_text())["inference_costs"]
+        print(tables(report))
         return 0
     torch.set_num_threads(args.threads)
     started = time.time()
@@ -228,11 +296,18 @@ def main(argv: list[str] | None = None) -> int:
         for scale, regions in regions_by_scale.items():
             regions["test"] = centre_crop(*regions["test"], args.test_crop, scale)
     rows = [(scale, method) for scale in args.scales for method in args.methods]
+    inference = {f"x{scale} {method}": inference_costs(method, scale, regions_by_scale[scale], args)
+                 for scale, method in rows}  # first, while the process is alone, like the calibration
+    if args.costs_only:
+        report = {"inference_costs": inference, "threads": args.threads, "test_crop": args.test_crop}
+        write_report("baselines_costs", report, args.out)
+        print(cost_table(inference))
+        return 0
     costs = calibrate(rows, regions_by_scale, args)
     report: dict = {"cpu_seconds": args.cpu_seconds, "gan_start": args.gan_start, "seeds": args.seeds,
                     "width": args.width, "depth": args.depth, "hr_patch": HR_PATCH, "batch": BATCH,
                     "test_crop": args.test_crop, "perceptual_loss": "none (no ImageNet VGG19 here)",
-                    "calibration_cpu_seconds_per_iteration": costs}
+                    "calibration_cpu_seconds_per_iteration": costs, "inference_costs": inference}
     for scale in args.scales:
         regions = regions_by_scale[scale]
         bicubic = evaluate(None, regions, scale)

@@ -402,7 +402,11 @@ def test_baselines_quick_runs_every_method_at_equal_budget(quick_reports):
     report = quick_report(quick_reports, "baselines")
     assert report["benchmark"] == "baselines" and report["seeds"] == [0]
     rows, costs = report["x4"]["rows"], report["calibration_cpu_seconds_per_iteration"]
-    assert set(rows) == {"srcnn", "vdsr", "edsr", "srresnet", "srgan", "esrgan", "pgan", "seedsr"}
+    assert set(rows) == {"srcnn", "vdsr", "edsr", "srresnet", "srgan", "esrgan", "pgan", "seedsr",
+                         "swinir", "hat", "dat", "drct", "atd"}
+    for method in rows:  # every row's inference costs, measured before the training
+        cost = report["inference_costs"][f"x4 {method}"]
+        assert cost["parameters"] > 0 and positive(cost["gflops_per_mp"]) and positive(cost["s_per_image"])
     for method, row in rows.items():
         share = report["gan_start"] if method in ("srgan", "esrgan", "pgan") else 1.0
         assert row["iterations"] == max(1, round(report["cpu_seconds"] * share / costs[f"x4 {method}"]))
@@ -424,11 +428,11 @@ def test_baselines_every_row_network_upscales_by_its_scale(scale):
     from benchmarks import baselines
 
     args = baselines.parse_args(["--width", "4", "--depth", "4"])
-    lr = torch.rand(1, 3, 5, 6)
+    lr = torch.rand(1, 3, 9, 11)  # odd sides, as large as reflection to DAT's multiple of 16 needs
     for method in args.methods:
         with torch.no_grad():
-            output = baselines.build(method, scale, args, seed=0)(lr)
-        assert tuple(output.shape) == (1, 3, 5 * scale, 6 * scale), method
+            output = baselines.build(method, scale, args, seed=0).eval()(lr)  # DAT: BatchNorm on pooled maps
+        assert tuple(output.shape) == (1, 3, 9 * scale, 11 * scale), method
 
 
 @pytest.mark.slow

@@ -70,3 +70,23 @@ def test_srcnn_parameters_and_flops(channels):
     biases = 64 + 32 + channels
     assert parameter_count(net) == weights + biases
     assert gflops_per_megapixel(net, channels) == pytest.approx((2 * weights + biases) * 1e6 / 1e9)
+
+
+def test_flops_count_the_attention_products():
+    """A windowed-attention network (BasicSR's SwinIR) does, besides its layers, queries · keysᵀ and weights ·
+    values: 2 · w² · D FLOPs each per token and block (w² tokens a window, width D), which layer hooks cannot see.
+    The oracle: the same network's count with its attention disabled is lower by exactly that, computed by hand."""
+    from basicsr.archs.swinir_arch import SwinIR
+
+    from medsr_se.metrics.complexity import PROBE_LR
+
+    window, width, blocks = 8, 16, 2
+    net = SwinIR(upscale=SCALE, in_chans=3, img_size=PROBE_LR, window_size=window, img_range=1.0, depths=[blocks],
+                 embed_dim=width, num_heads=[2], mlp_ratio=2.0, upsampler="pixelshuffle", resi_connection="1conv")
+    tokens, megapixels = PROBE_LR ** 2, (PROBE_LR * SCALE) ** 2 / 1e6
+    attention = blocks * 2 * (2 * tokens * window ** 2 * width)  # two products per block
+    layers_only = gflops_per_megapixel(net, 3) - attention / 1e9 / megapixels
+    for layer in net.modules():  # the same network, its attention products replaced by nothing
+        if type(layer).__name__ == "WindowAttention":
+            layer.forward = lambda x, mask=None, layer=layer: layer.proj(layer.qkv(x)[..., :layer.dim])
+    assert gflops_per_megapixel(net, 3) == pytest.approx(layers_only, rel=1e-9)
