@@ -9,12 +9,14 @@ from basicsr.archs import build_network
 from basicsr.utils.registry import MODEL_REGISTRY
 
 import medsr_se  # noqa: F401
+from medsr_se.inference.window import any_size
 from medsr_se.utils.options import load_recipe, recipe_names, recipe_path
 from tests.archs.transformers import TINY
 
 BASELINES = [name for name in recipe_names() if name.startswith("baselines/")]
 METHODS = {"srcnn", "vdsr", "edsr", "srresnet", "srgan", "esrgan", "pgan"}
-TRANSFORMERS = {"hat", "dat", "drct", "atd"}  # spandrel's networks beside the seed's methods (HATSR, ...)
+TRANSFORMERS = {"hat", "dat", "drct", "atd", "swinir"}  # spandrel's HATSR, ... and BasicSR's own SwinIR
+NARROW = {**TINY, "SwinIR": {"embed_dim": 12, "depths": [1], "num_heads": [2]}}  # transformers: a tiny trunk
 
 
 def test_every_method_is_shipped():
@@ -39,11 +41,13 @@ def test_recipe_matches_the_seed_recipe(name):
                                                 seed["train"]["scheduler"]["milestones"]]
     network = opt["network_g"]
     assert network.get("upscale", network.get("scale")) == scale
-    narrow = TINY.get(network["type"], {"num_feat": 4})  # transformers: a tiny trunk
+    narrow = NARROW.get(network["type"], {"num_feat": 4})
     net = build_network(dict(network, **narrow))  # the type exists and takes these arguments (narrowed: fast)
-    lr = torch.rand(2, network["num_in_ch"], 6, 5)  # 2: DAT's batch norm after global pooling needs two in training
+    channels = network.get("num_in_ch", network.get("in_chans"))  # SwinIR: in_chans (it gives as many out)
+    lr = torch.rand(2, channels, 6, 5)  # 2: DAT's batch norm after global pooling needs two in training
     with torch.no_grad():  # the network upscales by the recipe's scale (BasicSR's RRDBNet at scale 8 gives x4)
-        assert tuple(net(lr).shape) == (2, network["num_out_ch"], 6 * scale, 5 * scale)
+        # any_size: SwinIR takes multiples of its window only (its SwinIRModel pads in validation)
+        assert tuple(any_size(net)(lr).shape) == (2, network.get("num_out_ch", channels), 6 * scale, 5 * scale)
     if "network_d" in opt:
         d = dict(opt["network_d"], num_feat=4)
         if d["type"] == "VGGStyleDiscriminator":
