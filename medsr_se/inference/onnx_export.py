@@ -17,7 +17,9 @@ level (:func:`export_onnx`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +33,7 @@ from medsr_se.inference.window import attention_window, input_multiple, multiple
 from medsr_se.io.publish import write_atomically
 
 __all__ = ["CHECK_BATCH", "CHECK_SIZE", "DYNAMIC_AXES", "TRACE_SIZE", "batch_size", "check_onnx", "dynamic_axes",
-           "export_checked", "export_onnx", "summary", "trace_size"]
+           "export_checked", "export_onnx", "exporter_log_as_debug", "summary", "trace_size"]
 
 DYNAMIC_AXES = {"lr": {0: "batch", 2: "height", 3: "width"}, "sr": {0: "batch", 2: "out_height", 3: "out_width"}}
 TRACE_SIZE = (32, 40)  # LR height, width of the traced example (rounded up to the multiple the input needs)
@@ -76,11 +78,33 @@ def export_onnx(net: torch.nn.Module, path: Path, opset: int = 17) -> None:
     with ``-v`` (:func:`medsr_se.utils.logs.log_to_stderr`)."""
     example = torch.rand(1, input_channels(net), *trace_size(net))
     try:
-        torch.onnx.export(net.eval().cpu(), (example,), str(path), input_names=["lr"], output_names=["sr"],
-                          dynamic_axes=dynamic_axes(net), opset_version=opset, dynamo=False)
+        with exporter_log_as_debug():
+            torch.onnx.export(net.eval().cpu(), (example,), str(path), input_names=["lr"], output_names=["sr"],
+                              dynamic_axes=dynamic_axes(net), opset_version=opset, dynamo=False)
     except torch.onnx.OnnxExporterError as error:  # an operator ONNX cannot express (ATD's stable sort)
         reason = " ".join(str(error).split("Please feel free")[0].split())
         raise CheckpointError(f"{type(net).__name__} cannot be exported to ONNX (opset {opset}): {reason}") from error
+
+
+@contextlib.contextmanager
+def exporter_log_as_debug() -> Iterator[None]:
+    """The TorchScript exporter's own log (``torch._C._jit_onnx_log``: the whole traced graph when an operator
+    cannot be exported, written by C++ to stdout; torch switches that log on for every export) as debug records of
+    this module's logger while the export runs; a torch without that hook is left as it is."""
+    original = getattr(torch._C, "_jit_onnx_log", None)
+    if original is None:
+        yield
+        return
+
+    def log(*parts: object) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("torch.onnx: %s", "".join(map(str, parts)))
+
+    torch._C._jit_onnx_log = log
+    try:
+        yield
+    finally:
+        torch._C._jit_onnx_log = original
 
 
 def check_onnx(net: torch.nn.Module, path: Path, shape: tuple[int, int, int, int], name: Path | None = None) -> float:
