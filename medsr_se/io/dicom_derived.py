@@ -1,6 +1,6 @@
 """Derived DICOM results: physical values back to stored ones, the attributes in input pixels scaled to the result's
 grid, and the derived series of a result, in-plane (:func:`derived_series`: medsr-infer, s on both in-plane axes)
-and through-plane (:func:`through_plane_series`: medsr-selfsr, r times the slices), each written whole or not at all
+and through-plane (:func:`through_plane_series`: medsr-selfsr, slices D / s apart), each written whole or not at all
 (:func:`write_dicom_series`).
 
 Every result instance is *derived* (:func:`derived_dataset`): DERIVED\\SECONDARY, a new SOPInstanceUID in a new
@@ -336,15 +336,16 @@ def keep_padding(dataset, physical_in: np.ndarray, stored_out: np.ndarray, scale
     return kept
 
 
-def through_plane_series(volume: Volume, values: np.ndarray, scale: int,
+def through_plane_series(volume: Volume, values: np.ndarray, scale: float,
                          description: str) -> Iterator[tuple[str, object]]:
-    """(file name, derived dataset) for each of the scale·N instances of a through-plane result of a DICOM series
-    (``values``: (scale·N, rows, columns), physical units). Output slice j lies at input slice index
-    t = (j + 0.5)/scale − 0.5: ImagePositionPatient = IPP_0 + t·(IPP_{N−1} − IPP_0)/(N − 1) (along the slice
+    """(file name, derived dataset) for each of the M instances of a through-plane result of a DICOM series
+    (``values``: (M, rows, columns), physical units; M = scale·N for a whole ``scale`` r; ``scale`` = D / t, the
+    slice spacing's divisor, may be fractional: :mod:`medsr_se.io.slice_grid`). Output slice j lies at input slice
+    index u = (j + 0.5)/scale − 0.5: ImagePositionPatient = IPP_0 + u·(IPP_{N−1} − IPP_0)/(N − 1) (along the slice
     normal for an even series), SliceLocation likewise where the input has it, SpacingBetweenSlices and
-    SliceThickness the input's / scale, InstanceNumber j + 1; every other attribute that of the nearest input
-    slice, with the DERIVED semantics of :func:`derived_dataset` (new series and instance UIDs, the source
-    referenced)."""
+    SliceThickness the input's / scale, InstanceNumber j + 1, SeriesDescription ending ``through-plane SR x<r>``
+    (``... SR <D / scale> mm`` for a fractional one); every other attribute that of the nearest input slice, with
+    the DERIVED semantics of :func:`derived_dataset` (new series and instance UIDs, the source referenced)."""
     from pydicom.uid import generate_uid
 
     sources = volume.source
@@ -355,8 +356,9 @@ def through_plane_series(volume: Volume, values: np.ndarray, scale: int,
     has_locations = all(value not in (None, "") for value in locations)
     location_step = (float(locations[-1]) - float(locations[0])) / (count - 1) if has_locations else 0.0
     spacing = float(np.linalg.norm(step))
+    label = _scale_label(scale, step, sources[0])
     series_uid = generate_uid()
-    for j in range(count * scale):
+    for j in range(len(values)):
         t = (j + 0.5) / scale - 0.5
         nearest = int(np.clip(round(t), 0, count - 1))
         source = sources[nearest]
@@ -372,8 +374,20 @@ def through_plane_series(volume: Volume, values: np.ndarray, scale: int,
         dataset.SpacingBetweenSlices = round(spacing / scale, 5)
         dataset.InstanceNumber = j + 1
         base = str(source.get("SeriesDescription", "") or "").strip()
-        dataset.SeriesDescription = f"{base} through-plane SR x{scale}".strip()[:64]
+        dataset.SeriesDescription = f"{base} through-plane SR {label}".strip()[:64]
         yield f"IM{j + 1:05d}.dcm", dataset
+
+
+def _scale_label(scale: float, step: np.ndarray, source) -> str:
+    """``x<r>`` for a whole ``scale``; else the result's slice spacing, the distance between its planes (``step``,
+    the input's position step, along the slice normal: a gantry tilt's shift left out), e.g. ``0.9 mm``."""
+    if float(scale).is_integer():
+        return f"x{scale:g}"
+    orientation = source.get("ImageOrientationPatient")
+    if orientation is None:
+        return f"{float(np.linalg.norm(step)) / scale:.4g} mm"
+    row, column = np.asarray(orientation[:3], float), np.asarray(orientation[3:], float)
+    return f"{abs(float(np.dot(step, np.cross(row, column)))) / scale:.4g} mm"
 
 
 def write_dicom_series(items: Iterable[tuple[object, Path]]) -> None:

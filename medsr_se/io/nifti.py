@@ -5,8 +5,9 @@ CIFTI-2, RGB / complex voxels, non-finite values (unless a replacement is given:
 one voxel (a 2-D NIfTI takes axis 2 only).
 
 Writing (:func:`write_nifti`): a result with per-axis scale factors (s0, s1, s2), the input's flavour and on-disk
-type. medsr-infer's result is s on both in-plane axes, medsr-selfsr's r along the slice axis. With the pixel-centre
-convention of :mod:`medsr_se.io.volumes` on each axis a,
+type. medsr-infer's result is s on both in-plane axes, medsr-selfsr's s = D / t along the slice axis (r, or any
+ratio when resampled to a target spacing t: :mod:`medsr_se.io.slice_grid`). With the pixel-centre convention of
+:mod:`medsr_se.io.volumes` on each axis a,
 
     affine' = affine · M,   M = diag(1/s0, 1/s1, 1/s2, 1) with translation (0.5/s_a − 0.5) on axis a
 
@@ -113,7 +114,7 @@ def _finite(values: np.ndarray, name: str, nonfinite: float | None) -> np.ndarra
         raise VolumeError(str(error), parameter=error.parameter) from error
 
 
-def _resize(scales: Sequence[int]) -> np.ndarray:
+def _resize(scales: Sequence[float]) -> np.ndarray:
     """M (module docstring): 1/s_a on the diagonal and (0.5/s_a − 0.5) in the translation of each axis a; the
     identity on an axis with s_a = 1."""
     resize = np.eye(4)
@@ -135,25 +136,26 @@ def scaled_affine(affine: np.ndarray, axes: Iterable[int], scale: int) -> np.nda
     return np.asarray(affine, np.float64) @ _resize([scale if a in axes else 1 for a in range(3)])
 
 
-def axis_scales(volume: Volume, scale: int | Sequence[int]) -> tuple[int, int, int]:
+def axis_scales(volume: Volume, scale: int | Sequence[float]) -> tuple[float, float, float]:
     """(s0, s1, s2) for :func:`write_nifti`: an int s is medsr-infer's result (s on both in-plane axes of
-    ``volume``), a sequence is taken as the three factors."""
+    ``volume``), a sequence is taken as the three factors (each an int when it is a whole number)."""
     if isinstance(scale, (int, np.integer)):
         return tuple(int(scale) if a in volume.in_plane_axes else 1 for a in range(3))
-    scales = tuple(int(s) for s in scale)
+    scales = tuple(int(s) if float(s).is_integer() else float(s) for s in scale)
     if len(scales) != 3:
         raise TypeError(f"scale {scale!r}: one factor (in-plane) or three (one per axis)")
     return scales
 
 
-def write_nifti(volume: Volume, values: np.ndarray, scale: int | Sequence[int], path: Path) -> None:
+def write_nifti(volume: Volume, values: np.ndarray, scale: int | Sequence[float], path: Path) -> None:
     """A NIfTI of the input's flavour and on-disk type with ``values`` (physical units) and the scaled geometry.
 
-    ``scale``: s (both in-plane axes × s: medsr-infer) or (s0, s1, s2), one factor per axis (through-plane: r on
-    ``volume.axis``, 1 on the others); ``values`` has the input's shape times those factors. The qform and the sform
-    are each scaled from themselves (affine · M, module docstring) and keep their codes, an uncoded (code 0) one
-    too, so that every reader's choice of form keeps the voxel centres; pixdim follows; slice timing is cleared
-    when its slice dimension is upscaled (a warning, logged)."""
+    ``scale``: s (both in-plane axes × s: medsr-infer) or (s0, s1, s2), one factor per axis (through-plane: s = D / t
+    on ``volume.axis``, not necessarily whole, 1 on the others); ``values`` has the input's shape times those factors
+    (along an axis of a fractional factor: the result's own count, its voxel k at input index (k + 0.5)/s − 0.5,
+    from the slab's start). The qform and the sform are each scaled from themselves (affine · M, module docstring)
+    and keep their codes, an uncoded (code 0) one too, so that every reader's choice of form keeps the voxel
+    centres; pixdim follows; slice timing is cleared when its slice dimension is upscaled (a warning, logged)."""
     scales = axis_scales(volume, scale)
     upscaled = tuple(a for a in range(3) if scales[a] != 1)
     source = volume.source

@@ -86,8 +86,8 @@ class SliceGeometry:
         """T / d: the slice profile's FWHM in in-plane pixels."""
         return self.slice_thickness / self.in_plane_spacing
 
-    def upscaled(self, scale: int) -> SliceGeometry:
-        """The result's geometry: slice spacing and thickness divided by ``scale``."""
+    def upscaled(self, scale: float) -> SliceGeometry:
+        """The result's geometry: slice spacing and thickness divided by ``scale`` (r, or D / t: any ratio)."""
         return replace(self, slice_spacing=self.slice_spacing / scale, slice_thickness=self.slice_thickness / scale)
 
 
@@ -478,10 +478,11 @@ def in_plane_slices(values: np.ndarray, axis: int) -> Iterator[np.ndarray]:
         yield np.take(values, index, axis=axis)
 
 
-def write_result(scan: Scan, values: np.ndarray, r: int, target: Path, description: str) -> None:
-    """The through-plane result (``values``: r·N slices along the slice axis) as the scan's kind: a NIfTI file
-    ``target`` (:func:`~medsr_se.io.volumes.write_nifti_through_plane`), or for a DICOM series a derived series in
-    the folder ``target`` (:func:`~medsr_se.io.dicom_derived.through_plane_series`, SeriesDescription
+def write_result(scan: Scan, values: np.ndarray, r: float, target: Path, description: str) -> None:
+    """The through-plane result (``values``: r·N slices along the slice axis; for a fractional ``r`` = D / t, the M
+    slices t mm apart of :class:`~medsr_se.io.slice_grid.SliceGrid`, ``r`` its ``scale``) as the scan's kind: a NIfTI
+    file ``target`` (:func:`~medsr_se.io.volumes.write_nifti_through_plane`), or for a DICOM series a derived series
+    in the folder ``target`` (:func:`~medsr_se.io.dicom_derived.through_plane_series`, SeriesDescription
     ``description``), written whole or not at all."""
     if scan.volume.kind == "nifti":
         volumes.write_nifti_through_plane(scan.volume, values, r, target)

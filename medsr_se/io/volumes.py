@@ -125,8 +125,9 @@ def upscale_volume(volume: Volume, upscale_slice: Callable[[np.ndarray], np.ndar
     return result
 
 
-def write_nifti_through_plane(volume: Volume, values: np.ndarray, scale: int, path: Path) -> None:
-    """The through-plane NIfTI result (``values``: ``scale`` times the slices along ``volume.axis``):
+def write_nifti_through_plane(volume: Volume, values: np.ndarray, scale: float, path: Path) -> None:
+    """The through-plane NIfTI result (``values``: ``scale`` times the slices along ``volume.axis``; a fractional
+    ``scale`` = D / t: slices t mm apart from the slab's start, :mod:`medsr_se.io.slice_grid`):
     :func:`medsr_se.io.nifti.write_nifti` with ``scale`` on the slice axis alone."""
     from medsr_se.io.nifti import write_nifti
 
