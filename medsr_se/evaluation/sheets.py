@@ -120,11 +120,12 @@ LABEL_HEIGHT = 36  # pixels of the title strip above each row of panels (two lin
 
 
 def sheet_image(source: np.ndarray, result: np.ndarray, axis: int, r: int,
-                intensity: IntensityModel) -> np.ndarray:
+                intensity: IntensityModel, caption: list[str] | None = None) -> np.ndarray:
     """medsr-selfsr's sheet as a uint8 image. ``source``: the 3-D scan (slice axis ``axis``); ``result``: its r·N-slice
     result. One row per in-plane axis (the middle slice across it; title ``across axis A, slice M``), three
     panels per row: the input with each slice repeated r times | cubic B-spline (scipy) | the result; each voxel a
-    block of ``enlarge`` pixels (nearest), the same for every panel."""
+    block of ``enlarge`` pixels (nearest), the same for every panel. ``caption``: lines of text in a strip below
+    (:func:`caption_strip`)."""
     from scipy import ndimage
 
     zoom = [1.0] * 3
@@ -142,7 +143,22 @@ def sheet_image(source: np.ndarray, result: np.ndarray, axis: int, r: int,
     enlarge = max(1, -(-SHEET_MIN_HEIGHT // height), -(-SHEET_MIN_PANEL_WIDTH // narrowest))
     images = [labelled_row(title, views, enlarge) for title, views in rows]
     width = max(image.shape[1] for image in images)
-    return np.vstack([np.pad(image, ((0, 2), (0, width - image.shape[1]))) for image in images])
+    sheet = np.vstack([np.pad(image, ((0, 2), (0, width - image.shape[1]))) for image in images])
+    return np.vstack([sheet, caption_strip(caption, width)]) if caption else sheet
+
+
+CAPTION_LINE_HEIGHT = 18  # pixels per line of the strip below a through-plane sheet
+
+
+def caption_strip(lines: list[str], width: int) -> np.ndarray:
+    """``lines`` of white text on black, ``width`` pixels wide (uint8), each scaled down to fit when it must."""
+    import cv2
+
+    strip = np.zeros((CAPTION_LINE_HEIGHT * len(lines) + 6, width), np.uint8)
+    for index, text in enumerate(lines):
+        cv2.putText(strip, text, (4, CAPTION_LINE_HEIGHT * (index + 1) - 4), cv2.FONT_HERSHEY_SIMPLEX,
+                    fitted_scale(text, width, 0.4), 255, 1, cv2.LINE_AA)
+    return strip
 
 
 def labelled_row(title: str, views: list[np.ndarray], enlarge: int) -> np.ndarray:
@@ -162,9 +178,10 @@ def labelled_row(title: str, views: list[np.ndarray], enlarge: int) -> np.ndarra
     return np.vstack([strip, np.hstack(panels)])
 
 
-def write_sheet(scan: Scan, values: np.ndarray, r: int, path: Path) -> None:
-    """:func:`sheet_image` of the scan's first 3-D volume, written atomically as a PNG
+def write_sheet(scan: Scan, values: np.ndarray, r: int, path: Path, caption: list[str] | None = None) -> None:
+    """:func:`sheet_image` of the scan's first 3-D volume (``caption`` below it), written atomically as a PNG
     (:func:`medsr_se.io.images.write_image`: a :class:`~medsr_se.errors.WriteError` naming ``path`` on failure)."""
     first = (...,) + (0,) * (scan.values.ndim - 3)
-    image = sheet_image(scan.values[first], values[first], scan.geometry.axis, r, intensity_for(scan.values))
+    image = sheet_image(scan.values[first], values[first], scan.geometry.axis, r, intensity_for(scan.values),
+                        caption)
     write_image(path, image)
