@@ -25,7 +25,8 @@ the slice spacing, what it assumed before it estimated.
 Methods, each returning r·N slices on the truth's grid: ``cubic`` / ``linear`` (``scipy.ndimage.zoom`` order 3 / 1
 along the axis, pixel-centre grid), ``selfsr`` (the whole ``medsr-selfsr`` command in its own process, a recipe
 derived from ``options/selfsr.yml`` with ``manual_seed``, ``--iterations``; timed from the interpreter's start to
-the written result), ``eclare`` (``--eclare-venv``: ``run-eclare`` of that virtual environment). ``--quick``: the
+the written result; ``--data-consistency`` passes that flag on: its result corrected to give the thick slices back,
+each row saying so), ``eclare`` (``--eclare-venv``: ``run-eclare`` of that virtual environment). ``--quick``: the
 anatomical volume, one configuration, a tiny network for 10 iterations in this process (a check of the script).
 
 Metrics inside the head: PSNR, SSIM (3-D) against the truth, LR-PSNR (the result degraded again, against the input
@@ -192,6 +193,20 @@ def told_thickness(case: Case, spacing: float) -> float:
     return case.fwhm * spacing
 
 
+def selfsr_arguments(case: Case, args: argparse.Namespace, spacing: float, recipe: Path, out: Path) -> list[str]:
+    """medsr-selfsr's command line (after the program name) for ``case``."""
+    arguments = ["-i", str(case.path), "-o", str(out), "-opt", str(recipe), "--scale", str(case.config.r), "-q"]
+    # one or the other: medsr-selfsr refuses both; --time in seconds ("180.0" is a duration it reads)
+    arguments += ["--time", str(args.time)] if args.time is not None else ["--iterations", str(args.iterations)]
+    if args.tell_thickness:
+        arguments += ["--slice-thickness", f"{told_thickness(case, spacing):g}"]
+    elif args.assume_spacing:
+        arguments += ["--slice-thickness", f"{case.config.r * spacing:g}"]
+    if args.data_consistency:
+        arguments.append("--data-consistency")
+    return arguments
+
+
 def run_selfsr(case: Case, seed: int, args: argparse.Namespace, spacing: float,
                work: Path) -> tuple[np.ndarray, float, dict]:
     """(result, seconds, what medsr-selfsr used: its options file's slice thickness and where it came from).
@@ -207,13 +222,7 @@ def run_selfsr(case: Case, seed: int, args: argparse.Namespace, spacing: float,
     stem = case.path.name.removesuffix(".nii.gz")
     recipe = dump_yaml(derive("selfsr", overrides), work / f"recipe_{stem}_s{seed}.yml")
     out = work / f"selfsr_{stem}_s{seed}"
-    arguments = ["-i", str(case.path), "-o", str(out), "-opt", str(recipe), "--scale", str(r), "-q"]
-    # one or the other: medsr-selfsr refuses both; --time in seconds ("180.0" is a duration it reads)
-    arguments += ["--time", str(args.time)] if args.time is not None else ["--iterations", str(args.iterations)]
-    if args.tell_thickness:
-        arguments += ["--slice-thickness", f"{told_thickness(case, spacing):g}"]
-    elif args.assume_spacing:
-        arguments += ["--slice-thickness", f"{r * spacing:g}"]
+    arguments = selfsr_arguments(case, args, spacing, recipe, out)
     start = time.perf_counter()
     if args.quick:  # in this process: no second interpreter start (the quick mode is a check of the script)
         from medsr_se.cli import selfsr
@@ -298,7 +307,7 @@ def selfsr_row(case: Case, args: argparse.Namespace, spacing: float, work: Path,
         result, seconds, used = run_selfsr(case, seed, args, spacing, work)
         runs.append({"seed": seed, **evaluate(result, case), "seconds": seconds})
     mean = {key: statistics.fmean(run[key] for run in runs) for key in (*METRICS, "seconds")}
-    extra = {"iterations": args.iterations, **used}
+    extra = {"iterations": args.iterations, "data_consistency": args.data_consistency, **used}
     if len(runs) > 1:
         extra.update(std={key: statistics.pstdev(run[key] for run in runs) for key in (*METRICS, "seconds")},
                      runs=runs)
@@ -318,6 +327,7 @@ def format_table(report: dict) -> str:
     told = ("told" if report.get("tell_thickness") else "given = the slice spacing" if report.get("assume_spacing")
             else "not told (medsr-selfsr estimates it; see each row's thickness_source)")
     budget = f"--time {report['time']:g} s" if report.get("time") else f"{report['iterations']} iterations"
+    budget += ", --data-consistency" if report.get("data_consistency") else ""
     lines = [f"{report['volume']} {' x '.join(map(str, report['shape']))} voxels of {report['spacing_mm']:g} mm; "
              f"medsr-selfsr {budget}, {report['seeds']} seed(s); thickness {told}",
              "",
@@ -368,6 +378,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--time", type=float, help="medsr-selfsr --time SECONDS (instead of --iterations)")
     parser.add_argument("--seeds", type=int, default=1, help="medsr-selfsr runs per configuration (manual_seed)")
     parser.add_argument("--ema-decay", type=float, help="train:ema_decay (default: the recipe's)")
+    parser.add_argument("--data-consistency", action="store_true",
+                        help="give medsr-selfsr --data-consistency (its result corrected to give the thick slices "
+                             "back): run once with and once without to compare")
     parser.add_argument("--eclare-venv", type=Path, help="a virtual environment with run-eclare (pip install eclare)")
     parser.add_argument("--eclare-patches", type=int, default=2048, help="ECLARE's --n-patches")
     parser.add_argument("--eclare-gpu-id", default="-1", help="ECLARE's --gpu-id")
@@ -433,6 +446,7 @@ def run(args: argparse.Namespace) -> dict:
               "spacing_mm": gt.spacing, "head_mean": float(gt.values[ts.head_mask(gt.values)].mean()),
               "quick": args.quick, "iterations": args.iterations, "time": args.time, "seeds": args.seeds,
               "tell_thickness": args.tell_thickness, "assume_spacing": args.assume_spacing,
+              "data_consistency": args.data_consistency,
               "noise_seed": args.noise_seed,
               "eclare_options": sorted(eclare) if eclare is not None else None, "configs": [], "rows": []}
     with tempfile.TemporaryDirectory() as folder:

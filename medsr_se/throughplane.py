@@ -29,7 +29,10 @@ r·k + (r − 1)/2.
     values, geometry = tp.apply_network(scan.values, scan.geometry, net)   # r·N slices, spacing D / r
     values, spacing = tp.super_resolve(array, (0.8, 0.8, 4.0), net)          # any array with its voxel size
     net = tp.load_through_plane_model("net_g_latest.pth", r)                 # checked: upscale [r, 1], gray
+    fixed = tp.make_consistent(values, scan.values, scan.geometry.axis, profile, r)  # fixed.values: A x' = y
     tp.write_result(scan, values, r, "out/scan_x4.nii.gz", "description")   # NIfTI, or a derived DICOM series
+    grid = tp.choose_grid(scan.geometry, n, scan.name, target_spacing=0.9)  # any spacing: r = ceil(D / 0.9)
+    tp.write_result(scan, tp.to_grid(values, axis, grid), grid.scale, "out/scan_0.9mm.nii.gz", "description")
 
 Errors name the parameter they are about (``scale=9: ...``, ``error.parameter == "scale"``).
 """
@@ -49,6 +52,8 @@ from medsr_se.data.degradations import (
     sample_rows,
     training_pair,
 )
+from medsr_se.inference.data_consistency import Consistency, consistency_operator, make_consistent
+from medsr_se.inference.slice_resampling import to_grid
 from medsr_se.inference.through_plane import (
     APPLY_BATCH,
     apply_network,
@@ -75,11 +80,12 @@ from medsr_se.io.scans import (
     sidecar_thickness,
     write_result,
 )
+from medsr_se.io.slice_grid import SliceGrid, choose_grid
 
-__all__ = ["APPLY_BATCH", "ASSUMED", "FROM_OPTION", "FWHM_PER_SIGMA", "MAX_PROFILE_TAPS", "MAX_SCALE",
-           "MIN_FWHM_PIXELS", "MIN_SCALE", "PROFILE_SIGMAS", "Scan", "SliceGeometry", "SliceProfile",
+__all__ = ["APPLY_BATCH", "ASSUMED", "Consistency", "FROM_OPTION", "FWHM_PER_SIGMA", "MAX_PROFILE_TAPS", "MAX_SCALE",
+           "MIN_FWHM_PIXELS", "MIN_SCALE", "PROFILE_SIGMAS", "Scan", "SliceGeometry", "SliceGrid", "SliceProfile",
            "ThroughPlaneError", "apply_network", "blur_rows", "check_kernel_layout", "check_series_plane",
-           "choose_scale", "degrade", "dicom_thickness", "gaussian_profile", "geometry_from_spacing",
-           "in_plane_slices", "intensity_for", "kernel_profile", "load_profile", "load_through_plane_model",
-           "read_scan", "sample_rows", "series_files", "sidecar_of", "sidecar_thickness", "super_resolve",
-           "training_pair", "write_result"]
+           "choose_grid", "choose_scale", "consistency_operator", "degrade", "dicom_thickness", "gaussian_profile",
+           "geometry_from_spacing", "in_plane_slices", "intensity_for", "kernel_profile", "load_profile",
+           "load_through_plane_model", "make_consistent", "read_scan", "sample_rows", "series_files", "sidecar_of",
+           "sidecar_thickness", "super_resolve", "to_grid", "training_pair", "write_result"]

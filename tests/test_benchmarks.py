@@ -346,6 +346,25 @@ def test_throughplane_eclare_command_tells_the_relative_thickness_only_when_aske
         bench.eclare_command(tmp_path / "venv", options - {"--n-patches"}, case, args, tmp_path / "out")
 
 
+@pytest.mark.parametrize("consistency", [False, True])
+def test_throughplane_passes_data_consistency_to_selfsr_only_when_asked(tmp_path, consistency):
+    """--data-consistency reaches medsr-selfsr's command line (and the report's table header says so); without it
+    the command line is as before. The flag given is one medsr-selfsr's parser takes."""
+    from benchmarks import throughplane as bench
+    from medsr_se.cli import selfsr
+
+    truth = np.ones((4, 4, 16), np.float32)
+    case = bench.make_case(bench.GroundTruth(truth, np.diag([2.0, 2.0, 2.0, 1.0]), 2.0, "ones", truth.shape, None),
+                           bench.Config(4, 2, "gap", 0.0), tmp_path, 0)
+    args = bench.parse_args(["--data-consistency"] if consistency else [])
+    arguments = bench.selfsr_arguments(case, args, 2.0, tmp_path / "recipe.yml", tmp_path / "out")
+    assert arguments.count("--data-consistency") == int(consistency)
+    assert selfsr.build_parser().parse_args(arguments).data_consistency is consistency
+    report = {"volume": "ones", "shape": [4, 4, 16], "spacing_mm": 2.0, "iterations": 10, "seeds": 1, "rows": [],
+              "data_consistency": args.data_consistency}
+    assert ("--data-consistency" in bench.format_table(report).splitlines()[0]) is consistency
+
+
 def test_throughplane_crop_is_the_head_box_with_its_margin_on_the_same_world_grid():
     """--crop: the box of the voxels above 10 % of the maximum, 2 voxels wider where the volume allows (the head
     touching a face is cut there), and the cropped affine puts voxel 0 where the full one has the box's corner
