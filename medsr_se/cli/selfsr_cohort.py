@@ -1,6 +1,6 @@
 """``medsr-selfsr -i folder_of_scans/ -o out/``: every scan of a cohort folder (:mod:`medsr_se.io.cohorts`: NIfTI
 files and DICOM series sub-folders, sub-folders recursed) processed as ``medsr-selfsr -i <scan>`` alone would
-(:func:`medsr_se.cli.selfsr.run`, the same options), one model per scan, into ``out/`` (a scan of a sub-folder:
+(:func:`medsr_se.cli.selfsr.run_scan`, the same options), one model per scan, into ``out/`` (a scan of a sub-folder:
 into the same sub-folder of ``out/``), with ``out/cohort_summary.csv``.
 
 - Checked once, before anything is made: the options as a single run checks them, the ``--slice-profile`` kernel
@@ -34,8 +34,9 @@ from medsr_se.cli.messages import error_line
 from medsr_se.data.degradations import load_profile
 from medsr_se.errors import MedSRError, OptionError, UsageError
 from medsr_se.evaluation import selfsr_report as reports
+from medsr_se.integration.selfsr_pipeline import ResultExists
 from medsr_se.io import cohorts, volumes
-from medsr_se.io.publish import WriteError, make_folder_checked, write_atomically
+from medsr_se.io.publish import write_atomically
 
 SUMMARY = cohorts.SUMMARY
 COLUMNS = ("scan", "status", "result", "r", "slice_thickness_mm", "thickness_source", "iterations", "seconds",
@@ -125,11 +126,11 @@ def process(scan: cohorts.CohortScan, args: argparse.Namespace, console: Console
     scan_args = copy.copy(args)
     scan_args.input, scan_args.output = scan.path, args.output / scan.relative.parent
     try:
-        selfsr.run(scan_args, console, began)
-    except selfsr.ResultExists:
-        console.note(f"{name}: done already ({scan_args.result}; remove it to process the scan again)")
-        return {**facts_of(scan_args.result), "scan": name, "status": DONE_ALREADY,
-                "result": relative_to(scan_args.result, args.output)}
+        result = selfsr.run_scan(scan_args, console, began)
+    except ResultExists as exists:
+        console.note(f"{name}: done already ({exists.path}; remove it to process the scan again)")
+        return {**facts_of(exists.path), "scan": name, "status": DONE_ALREADY,
+                "result": relative_to(exists.path, args.output)}
     except MedSRError as error:
         message = error_line(error, selfsr.FLAGS)
     except OSError as error:  # a bug unless it is about a path the user named
@@ -137,8 +138,8 @@ def process(scan: cohorts.CohortScan, args: argparse.Namespace, console: Console
             raise
         message = f"{os.fsdecode(error.filename)}: {error.strerror or error}"
     else:
-        return {**facts_of(scan_args.result), "scan": name, "status": DONE,
-                "result": relative_to(scan_args.result, args.output), "seconds": f"{time.monotonic() - began:.1f}"}
+        return {**facts_of(result), "scan": name, "status": DONE,
+                "result": relative_to(result, args.output), "seconds": f"{time.monotonic() - began:.1f}"}
     message = message if str(scan.path) in message else f"{scan.path}: {message}"
     print(f"error: {message}", file=sys.stderr, flush=True)
     return {"scan": name, "status": FAILED, "seconds": f"{time.monotonic() - began:.1f}", "error": message}
@@ -148,10 +149,7 @@ def run_cohort(args: argparse.Namespace, console: Console) -> int:
     """Every scan of the cohort ``args.input`` (module docstring); 0, or :data:`SOME_FAILED`."""
     cohort = check_cohort(args)
     say_what_is_shared(args, cohort, console)
-    try:
-        make_folder_checked(args.output)
-    except WriteError as error:
-        raise UsageError(f"-o {error}") from error
+    selfsr.make_output_folder(args.output)
     summary = args.output / SUMMARY
     rows = {scan.relative: {"scan": scan.relative.as_posix(), "status": NOT_REACHED} for scan in cohort.scans}
     write_summary(summary, rows.values())

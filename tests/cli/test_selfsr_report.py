@@ -88,18 +88,31 @@ def test_quiet_prints_nothing_and_still_writes_the_report(tmp_path, capsys):
     assert json.loads((tmp_path / "out" / "thick_selfsr_x3_report.json").read_text())["r"] == 3
 
 
-def test_an_existing_report_refuses_the_run_before_anything_is_written(tmp_path, capsys):
-    """One error line naming the report, exit 2; the old report untouched, no result, no sheet (was: no report at
-    all, the run went on)."""
+def test_a_report_without_its_result_is_moved_aside_not_overwritten(tmp_path, capsys):
+    """A report whose result is gone (the user deleted the result to run again) neither blocks the run nor is
+    overwritten: it is moved aside as ``<report>_archived_<time>`` with a note, and the new report is written
+    (was: the run refused, so deleting a result was not enough to run again)."""
     out = tmp_path / "out"
     out.mkdir()
     (out / "thick_selfsr_x3_report.json").write_bytes(b"keep me")
+    assert run_with_model(tmp_path) == 0
+    (archived,) = out.glob("thick_selfsr_x3_report.json_archived_*")
+    assert archived.read_bytes() == b"keep me"
+    assert json.loads((out / "thick_selfsr_x3_report.json").read_text())["r"] == 3
+    assert "moved aside to thick_selfsr_x3_report.json_archived_" in capsys.readouterr().err
+
+
+def test_an_existing_result_refuses_the_run_and_keeps_its_report(tmp_path, capsys):
+    """With the result there, one error line naming it, exit 2; result and report untouched."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "thick_selfsr_x3.nii.gz").write_bytes(b"result")
+    (out / "thick_selfsr_x3_report.json").write_bytes(b"keep me")
     assert run_with_model(tmp_path, "--sheet") == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ")
-    assert "thick_selfsr_x3_report.json: exists" in lines[0] and "nothing was overwritten" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "thick_selfsr_x3.nii.gz: exists" in lines[0]
     assert (out / "thick_selfsr_x3_report.json").read_bytes() == b"keep me"
-    assert sorted(p.name for p in out.iterdir()) == ["thick_selfsr_x3_report.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["thick_selfsr_x3.nii.gz", "thick_selfsr_x3_report.json"]
 
 
 @pytest.mark.slow
