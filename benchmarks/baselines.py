@@ -167,6 +167,17 @@ def calibrate(rows: list[tuple[int, str]], regions_by_scale, args) -> dict[str, 
     return costs
 
 
+def saved_calibration(report: Path, rows: list[tuple[int, str]]) -> dict[str, float]:
+    """The CPU seconds per iteration a saved report measured, for every row of this run (each must be there)."""
+    saved = json.loads(report.read_text())["calibration_cpu_seconds_per_iteration"]
+    wanted = {key for scale, method in rows for key in saved if key.split(" gan")[0] == f"x{scale} {method}"}
+    missing = {f"x{scale} {method}" for scale, method in rows} - {key.split(" gan")[0] for key in wanted}
+    if missing:
+        raise SystemExit(f"error: --calibration {report}: no calibration of {', '.join(sorted(missing))}")
+    print(f"calibration: from {report}", flush=True)
+    return {key: saved[key] for key in wanted}
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module | None, regions, scale: int) -> dict:
     hr, lr = regions["test"]
@@ -268,6 +279,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--calibration-calls", type=int, default=10)
     parser.add_argument("--test-crop", type=int, default=0, help="evaluate on a centred crop of this size (0: all)")
     parser.add_argument("--quick", action="store_true", help="tiny networks and budgets, x4, one seed; for the tests")
+    parser.add_argument("--calibration", type=Path, metavar="REPORT",
+                        help="take the CPU seconds per iteration from a saved report (measured alone) instead of "
+                             "measuring them again")
     parser.add_argument("--costs-only", action="store_true",
                         help="measure parameters, GFLOPs/MP and s/image of every row, train nothing")
     parser.add_argument("--out", type=Path)
@@ -296,14 +310,15 @@ def main(argv: list[str] | None = None) -> int:
         for scale, regions in regions_by_scale.items():
             regions["test"] = centre_crop(*regions["test"], args.test_crop, scale)
     rows = [(scale, method) for scale in args.scales for method in args.methods]
-    inference = {f"x{scale} {method}": inference_costs(method, scale, regions_by_scale[scale], args)
-                 for scale, method in rows}  # first, while the process is alone, like the calibration
+    saved = json.loads(args.calibration.read_text()).get("inference_costs", {}) if args.calibration else {}
+    inference = {f"x{scale} {method}": saved.get(f"x{scale} {method}") or inference_costs(
+        method, scale, regions_by_scale[scale], args) for scale, method in rows}  # first, alone, like the calibration
     if args.costs_only:
         report = {"inference_costs": inference, "threads": args.threads, "test_crop": args.test_crop}
         write_report("baselines_costs", report, args.out)
         print(cost_table(inference))
         return 0
-    costs = calibrate(rows, regions_by_scale, args)
+    costs = saved_calibration(args.calibration, rows) if args.calibration else calibrate(rows, regions_by_scale, args)
     report: dict = {"cpu_seconds": args.cpu_seconds, "gan_start": args.gan_start, "seeds": args.seeds,
                     "width": args.width, "depth": args.depth, "hr_patch": HR_PATCH, "batch": BATCH,
                     "test_crop": args.test_crop, "perceptual_loss": "none (no ImageNet VGG19 here)",
