@@ -17,9 +17,9 @@ from medsr_se.io import dicom_derived, volumes
 from tests.io.test_through_plane_geometry import (
     COLUMN_DIRECTION,
     ROW_DIRECTION,
-    edit_slices,
     mr_series,
     oblique_affine,
+    tilt_along_rows,
 )
 
 
@@ -169,13 +169,7 @@ def test_a_tilted_series_at_the_target_spacing(tmp_path):
     """A gantry tilt (each slice 0.3 mm further along the row direction): slice k on the line through the input's
     positions at input index u_k, and the description names t along the normal (0.3125 mm, not the tilted step's)."""
     folder = mr_series(tmp_path / "in", count=5, gap=1.0)
-
-    def tilt(dataset, index):
-        k = int(dataset.InstanceNumber) - 1
-        dataset.ImagePositionPatient = [round(float(p) + 0.3 * k * float(d), 5) for p, d in
-                                        zip(dataset.ImagePositionPatient, ROW_DIRECTION)]
-
-    edit_slices(folder, tilt)
+    tilt_along_rows(folder, 0.3)
     scan = tp.read_scan(folder)
     grid = tp.choose_grid(scan.geometry, 5, "in")
     assert (grid.network_scale, grid.count) == (4, 16)

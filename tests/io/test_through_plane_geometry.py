@@ -237,6 +237,18 @@ def edit_slices(folder, edit, names=None):
     return folder
 
 
+def tilt_along_rows(folder, step):
+    """A gantry tilt: slice k of the series moved k·``step`` mm along the row direction (positions stored rounded
+    to 1e-5 mm, as scanners write them)."""
+
+    def tilt(dataset, index):
+        k = int(dataset.InstanceNumber) - 1
+        dataset.ImagePositionPatient = [round(float(p) + step * k * float(d), 5) for p, d in
+                                        zip(dataset.ImagePositionPatient, ROW_DIRECTION)]
+
+    edit_slices(folder, tilt)
+
+
 @pytest.mark.parametrize("keyword", ["ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"])
 def test_a_slice_without_a_plane_attribute_is_refused_at_read_time(tmp_path, keyword):
     """Every slice needs ImagePositionPatient, ImageOrientationPatient and PixelSpacing: the through-plane writer
@@ -309,13 +321,7 @@ def test_a_tilted_series_keeps_its_slice_positions(tmp_path):
     output slice r·k + (r − 1)/2. Oracle: the positions written into the input files."""
     r = 3
     folder = mr_series(tmp_path / "in", count=4, gap=0.3125 * r)
-
-    def tilt(dataset, index):
-        k = int(dataset.InstanceNumber) - 1
-        dataset.ImagePositionPatient = [round(float(p) + 0.3 * k * float(d), 5) for p, d in
-                                        zip(dataset.ImagePositionPatient, ROW_DIRECTION)]
-
-    edit_slices(folder, tilt)
+    tilt_along_rows(folder, 0.3)
     scan = tp.read_scan(folder)
     assert scan.geometry.slice_spacing == pytest.approx(0.3125 * r, abs=1e-4)
     series = dicom_derived.through_plane_series(scan.volume, np.repeat(scan.values, r, axis=0), r, "test")
