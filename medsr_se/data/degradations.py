@@ -153,17 +153,23 @@ def blur_rows(image: np.ndarray, profile: SliceProfile, offset: float = 0.0) -> 
     i + ``offset`` (weights normalised to sum 1; rows beyond the border repeat the border row)."""
     image = np.asarray(image)
     height = image.shape[0]
-    reach = int(math.ceil(profile.radius)) + 1
-    taps = np.arange(-reach, reach + 2)  # integer row offsets around floor(i + offset)
     base = math.floor(offset)
-    weights = profile.weights(taps + base - offset)
-    weights = weights / weights.sum()
+    taps, weights = row_weights(profile, offset)
     out = np.zeros(image.shape, np.float64)
     rows = np.arange(height)
     for tap, weight in zip(taps, weights):
         if weight:
             out += weight * image[np.clip(rows + base + tap, 0, height - 1)]
     return out.astype(np.float32)
+
+
+def row_weights(profile: SliceProfile, offset: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(taps, weights) of :func:`blur_rows`: row i of the blurred image is Σ weights[k] · row[floor(i + offset) +
+    taps[k]], the weights normalised to sum 1."""
+    reach = int(math.ceil(profile.radius)) + 1
+    taps = np.arange(-reach, reach + 2)  # integer row offsets around floor(i + offset)
+    weights = profile.weights(taps + math.floor(offset) - offset)
+    return taps, weights / weights.sum()
 
 
 def sample_rows(r: int) -> tuple[int, float]:

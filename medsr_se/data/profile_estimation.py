@@ -168,7 +168,7 @@ def estimate_fwhm(values: np.ndarray, geometry: SliceGeometry, *, name: str = "t
                                 f"the slice profile is estimated for slices at least {MIN_RATIO:g} pixels apart")
     volume = np.moveaxis(volume, geometry.axis, -1).astype(np.float32)
     _check_size(volume.shape, ratio, geometry.axis, name)
-    mask = _anatomy(volume, name)
+    mask = anatomy_mask(volume, name)
     sigma = noise_sigma(volume, mask)
     axes = [_InPlaneAxis(volume, mask, ratio), _InPlaneAxis(np.swapaxes(volume, 0, 1), np.swapaxes(mask, 0, 1),
                                                            ratio)]
@@ -256,7 +256,7 @@ def _check_size(shape: tuple[int, ...], ratio: float, slice_axis: int, name: str
                                     f"the scan (it needs {SEGMENT})")
 
 
-def _anatomy(volume: np.ndarray, name: str) -> np.ndarray:
+def anatomy_mask(volume: np.ndarray, name: str) -> np.ndarray:
     """Voxels above low + 10 % (high − low), low / high the 1st / 99th percentiles (0 for MR background, −1000
     HU for CT air)."""
     low, high = np.percentile(volume, [1, 99])

@@ -20,6 +20,8 @@ Options (``datasets:train``):
     nonfinite: the finite value that replaces NaN / ±inf voxels (default: they are an error)
     use_hflip / use_vflip: random flips (default true)
     samples_per_epoch: the dataset's length (default 1000; patches are random, so this only paces epochs)
+    lr_noise: noise matching (:mod:`medsr_se.data.noise_matching`): ``auto`` (estimate the scan's noise σ), σ in
+        the scan's units, or 0 / ~ (off, the default here; the shipped recipe's choice is in options/selfsr.yml)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import torch
 from torch.utils import data
 
 from medsr_se.data.degradations import SliceProfile, blur_rows, gaussian_profile, load_profile, sample_rows
+from medsr_se.data.noise_matching import top_up_sigma, training_noise_sigma
 from medsr_se.io.scans import in_plane_slices, intensity_for, read_scan
 
 DEFAULT_GT_SIZE = 64
@@ -54,17 +57,24 @@ class ThroughPlaneVolumeDataset(data.Dataset):
         profile_file = opt.get("slice_profile")
         self.slices: list[np.ndarray] = []  # in-plane slices in [0, 1]
         self.profiles: list[SliceProfile] = []  # the profile of each slice's volume
+        self.noise_sigmas: list[float] = []  # σ̂ of each slice's volume, [0, 1] units (0: no noise matching)
+        self.top_up: list[float] = []  # σ_add of each slice's LR (noise_matching)
         for path in paths:
             scan = read_scan(path, opt.get("axis"), opt.get("slice_thickness"), opt.get("nonfinite"))
             profile = load_profile(profile_file) if profile_file else gaussian_profile(scan.geometry.fwhm_pixels)
-            unit = np.clip(intensity_for(scan.values).to_unit(scan.values), 0, 1)
+            intensity = intensity_for(scan.values)
+            unit = np.clip(intensity.to_unit(scan.values), 0, 1)
             for index in list(np.ndindex(*unit.shape[3:])) or [()]:
+                sigma = training_noise_sigma(opt.get("lr_noise"), unit[(...,) + index], scan.geometry.axis,
+                                             1.0 / (intensity.high - intensity.low), str(path))
+                self.noise_sigmas.append(sigma)
                 for image in in_plane_slices(unit[(...,) + index], scan.geometry.axis):
                     if min(image.shape) < self.gt_size:
                         raise ValueError(f"{path}: in-plane slices of {image.shape[1]}x{image.shape[0]} are smaller "
                                          f"than gt_size {self.gt_size}; lower datasets:train:gt_size")
                     self.slices.append(np.ascontiguousarray(image, np.float32))
                     self.profiles.append(profile)
+                    self.top_up.append(top_up_sigma(sigma, profile, self.scale))
         self.samples = int(opt.get("samples_per_epoch") or DEFAULT_SAMPLES)
 
     def __len__(self) -> int:
@@ -89,6 +99,8 @@ class ThroughPlaneVolumeDataset(data.Dataset):
         if self.opt.get("use_vflip", True) and self.profiles[index].symmetric and rng.random() < 0.5:
             # flipping the rows reverses the LR grid too: LR row k <-> h − 1 − k, HR row i <-> r·h − 1 − i
             lr, hr = lr[::-1], hr[::-1]
+        if self.top_up[index] > 0:
+            lr = lr + rng.normal(0.0, self.top_up[index], lr.shape).astype(np.float32)
         return np.ascontiguousarray(lr), np.ascontiguousarray(hr)
 
     def __getitem__(self, item: int) -> dict:

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from medsr_se.data.degradations import SliceProfile, gaussian_profile
+from medsr_se.data.noise_matching import ESTIMATED as ESTIMATED_NOISE
+from medsr_se.data.noise_matching import top_up_sigma
 from medsr_se.data.profile_estimation import ESTIMATED
 from medsr_se.errors import WriteError
 from medsr_se.evaluation.through_plane_consistency import WHAT_IT_SHOWS, Agreement, lr_consistency
@@ -70,7 +72,9 @@ class SelfSRRun:
     trained (None when ``model`` was given); ``device``: where the network ran (:func:`network_device`);
     ``corrected``: the result was corrected to give the input's slices back (data consistency) before it was
     written, so its LR consistency is exact by construction; ``written``: (slices, slice spacing mm) of the file
-    written when it was resampled from the network's r·N slices ``values`` (None: it holds them as they are)."""
+    written when it was resampled from the network's r·N slices ``values`` (None: it holds them as they are);
+    ``training_noise``: (σ̂ in the scan's units, where it came from) of the noise matching of the training pairs
+    (:mod:`medsr_se.data.noise_matching`; None: a model was given)."""
 
     input_path: Path
     result_path: Path
@@ -86,6 +90,7 @@ class SelfSRRun:
     kernel_source: str = "slice_profile"
     corrected: bool = False
     written: tuple[int, float] | None = None
+    training_noise: tuple[float, str] | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -160,6 +165,16 @@ def _agreement(agreement: Agreement) -> dict:
             "rmse_mask": agreement.rmse_mask, "rmse_whole": agreement.rmse_whole}
 
 
+def _training_noise(run: SelfSRRun) -> dict | None:
+    """σ̂ of the noise matching, the σ added to each training LR (σ_add) and the source (None: no training here)."""
+    if run.training_noise is None:
+        return None
+    sigma, source = run.training_noise
+    return {"sigma": sigma, "added_to_each_lr": top_up_sigma(sigma, run.profile, run.r), "source": source,
+            "what": "independent Gaussian noise of added_to_each_lr in every training LR, so that its noise equals "
+                    "the thick slices' sigma (the slice profile averages the in-plane noise down)"}
+
+
 def _notes(run: SelfSRRun, source: str) -> list[str]:
     notes = list(run.notes)
     if source == "assumed":
@@ -168,6 +183,11 @@ def _notes(run: SelfSRRun, source: str) -> list[str]:
     elif source == "estimated":
         notes.append("the slice thickness was estimated from the scan: the training and the LR consistency rest on "
                      "that estimate")
+    if run.training_noise is not None and run.training_noise[1] == ESTIMATED_NOISE:
+        notes.append(f"the training inputs were given noise up to the scan's own, sigma {run.training_noise[0]:.4g} "
+                     "in its units, estimated from the scan assuming white noise of one level (its finest in-plane "
+                     "detail counts too): the network learns to suppress noise of that level (lr_noise in the "
+                     "recipe: 0 switches it off)")
     if run.corrected:
         notes.append("the result was corrected to give the input's slices back (data consistency) before it was "
                      "written: its LR consistency is exact by construction (up to float rounding) and says nothing "
@@ -198,7 +218,7 @@ def run_report(run: SelfSRRun) -> dict:
         "r": run.r,
         "slice_profile": profile,
         "network": {"model": str(Path(run.model).resolve()), "trained_here": run.iterations is not None,
-                    "iterations": run.iterations},
+                    "iterations": run.iterations, "training_noise": _training_noise(run)},
         "seconds": seconds,
         "device": run.device,
         "versions": versions(),

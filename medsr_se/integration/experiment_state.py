@@ -21,7 +21,7 @@ from medsr_se.io.publish import archive_folder
 
 log = logging.getLogger(__name__)
 FINGERPRINT_KEY = "selfsr_fingerprint"  # in the options file; BasicSR copies it into experiments/<name>/<name>.yml
-RUNTIME_DATASET_KEYS = ("volumes", "slice_profile", "slice_thickness_source", "num_worker_per_gpu",
+RUNTIME_DATASET_KEYS = ("volumes", "slice_profile", "slice_thickness_source", "lr_noise_source", "num_worker_per_gpu",
                         "persistent_workers", "pin_memory", "prefetch_mode")  # where and how the data is read or
 # described, not what it is (the two paths: their content is hashed instead)
 

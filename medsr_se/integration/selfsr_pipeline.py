@@ -199,6 +199,14 @@ def finish_plan(plan: SelfSRPlan, *, iterations: int | None = None, time_budget_
                       time_budget_s=time_budget_s, device=plan.device, started=started)
 
 
+def training_noise(training: dict | None) -> tuple[float, str] | None:
+    """(σ̂, source) of the noise matching in the training options (None: no training here)."""
+    if training is None:
+        return None
+    train_set = training["datasets"]["train"]
+    return float(train_set.get("lr_noise") or 0.0), str(train_set.get("lr_noise_source", "off"))
+
+
 def made_consistent(plan: SelfSRPlan, values: np.ndarray) -> np.ndarray:
     """The network's r·N slices corrected to give the scan's slices back (float64, before the writer rounds to the
     scan's type), with a note on the correction."""
@@ -222,7 +230,8 @@ def produce(plan: SelfSRPlan, values: np.ndarray, net, model: Path, clock: repor
         plan.scan_path, plan.result, scan, values, r, model,
         plan.training["train"]["total_iter"] if plan.training else None, reports.network_device(net), clock,
         kernel=plan.kernel, kernel_file=plan.kernel_file, kernel_source=plan.given_name("slice_profile"),
-        corrected=plan.data_consistency, written=(grid.count, grid.spacing) if grid.resampled else None))
+        corrected=plan.data_consistency, written=(grid.count, grid.spacing) if grid.resampled else None,
+        training_noise=training_noise(plan.training)))
     if plan.sheet is not None:
         write_sheet(scan, values, r, plan.sheet, reports.sheet_caption(report))
     if plan.report.exists() or plan.report.is_symlink():  # its result is gone (plan_run refused otherwise)

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from medsr_se.data.noise_matching import resolve_for_scan
 from medsr_se.errors import MedSRError, OptionError
 from medsr_se.integration.experiment_state import FINGERPRINT_KEY, may_resume, training_fingerprint
 from medsr_se.integration.training_budget import scale_schedule
@@ -51,6 +52,11 @@ def training_options(recipe: str | Path, scan: Scan, r: int, name: str, *, scan_
                      slice_thickness=scan.geometry.slice_thickness,
                      slice_thickness_source=scan.geometry.thickness_source,
                      slice_profile=str(Path(slice_profile).resolve()) if slice_profile else None, nonfinite=nonfinite)
+    try:
+        sigma, source = resolve_for_scan(train_set.get("lr_noise"), scan.values, scan.geometry.axis, scan.name)
+    except OptionError as error:
+        raise OptionError(f"recipe={recipe}: datasets:train:{error}", parameter="recipe") from error
+    train_set.update(lr_noise=sigma, lr_noise_source=source)  # "auto" resolved: the options file says the σ used
     options["name"] = name
     options["scale"] = r
     options.setdefault("network_g", {})["upscale"] = [r, 1]

@@ -199,3 +199,35 @@ def test_basicsrs_log_lines_go_to_the_log_file_alone(tmp_path, capsys):
     assert "INFO: a line of BasicSR's" in log_file.read_text()
     assert capsys.readouterr().err == "" and not (tmp_path / "other.log").exists()
     assert "basicsr" not in basicsr_logger.initialized_logger
+
+
+def test_the_recipes_noise_matching_is_resolved_to_the_scans_sigma(tmp_path):
+    """``lr_noise: auto`` (the shipped recipe's) becomes σ̂ in the scan's own units, with its source, in the options
+    file: what the run used is written down, not re-estimated. Oracle: white noise of σ = 30 added to a scan
+    (numpy), the estimate within 15 % (the anatomy's finest detail counts too); a number stays the recipe's; 0 is
+    off; anything else names the recipe and lr_noise."""
+    # a smooth blob: its own Haar band is ~0, so the estimate is the noise's
+    import nibabel
+    import numpy as np
+
+    from medsr_se.data.noise_matching import ESTIMATED, FROM_RECIPE, OFF
+    from medsr_se.utils.options import derive, dump_yaml
+
+    x, y, z = np.meshgrid(np.arange(48), np.arange(44), np.arange(10), indexing="ij")
+    smooth = 1000.0 * np.exp(-((x - 24) ** 2 + (y - 22) ** 2) / 300.0 - (z - 5) ** 2 / 40.0)  # no fine detail
+    noisy = smooth + np.random.default_rng(0).normal(0, 30.0, smooth.shape)
+    path = tmp_path / "noisy.nii.gz"
+    image = nibabel.Nifti1Image(noisy.astype(np.float32), np.diag([2.0, 2.0, 6.0, 1.0]))
+    nibabel.save(image, str(path))
+    scan = tp.read_scan(path)
+    train = training_options("selfsr", scan, R, "n", scan_path=path, iterations=2)["datasets"]["train"]
+    assert train["lr_noise_source"] == ESTIMATED
+    assert train["lr_noise"] == pytest.approx(30.0, rel=0.15)
+    for value, source_text in ((12.5, FROM_RECIPE), (0, OFF)):
+        recipe = dump_yaml(derive("selfsr", {"datasets": {"train": {"lr_noise": value}}}), tmp_path / "r.yml")
+        train = training_options(recipe, scan, R, "n", scan_path=path, iterations=2)["datasets"]["train"]
+        assert (train["lr_noise"], train["lr_noise_source"]) == (value, source_text)
+    recipe = dump_yaml(derive("selfsr", {"datasets": {"train": {"lr_noise": "loud"}}}), tmp_path / "bad.yml")
+    with pytest.raises(OptionError, match=r"^recipe=.*bad.yml: datasets:train:lr_noise='loud'") as raised:
+        training_options(recipe, scan, R, "n", scan_path=path, iterations=2)
+    assert raised.value.parameter == "recipe"
