@@ -30,7 +30,11 @@ each row saying so), ``eclare`` (``--eclare-venv``: ``run-eclare`` of that virtu
 anatomical volume, one configuration, a tiny network for 10 iterations in this process (a check of the script).
 
 Metrics inside the head: PSNR, SSIM (3-D) against the truth, LR-PSNR (the result degraded again, against the input
-slices); ``gain_*``: the method's value minus cubic's. One report row per configuration and method.
+slices), LR-PSNR clean (the same against the thick slices before the noise: with noise, a result that reproduces
+the input's noise scores high on LR-PSNR and one that removes it cannot exceed the noise's own PSNR there;
+without noise both are the same); ``gain_*``: the method's value minus cubic's. One report row per configuration
+and method. ``--default-budget`` runs medsr-selfsr as a user does (its own budget), ``--resume`` continues a report
+over several sittings.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]  # on the PYTHONPATH of medsr-se
 MNI_FILE = Path("datasets") / "data" / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"  # inside nilearn's package
 CROP_MARGIN = 2  # voxels around the head's bounding box
 DEFAULT_ITERATIONS = 300  # the recipe's 2000 is sized for a GPU (about an hour a run on 2 CPU cores)
-METRICS = ("psnr", "ssim", "lr_psnr")
+METRICS = ("psnr", "ssim", "lr_psnr", "lr_psnr_clean")
 ECLARE_BATCH = 128  # run-eclare --batch-size, as its README runs it
 QUICK_OVERRIDES = {"network_g": {"num_feat": 8, "num_block": 1, "reduction": 4},
                    "datasets": {"train": {"batch_size_per_gpu": 4, "num_worker_per_gpu": 0,
@@ -109,6 +113,7 @@ class Case:
     lr_mask: np.ndarray  # the head on the thick grid
     data_range: float
     noise_lr_psnr: float | None  # the noisy input slices against the noise-free ones
+    clean: np.ndarray  # the thick slices before the noise (= thick without noise)
 
 
 # ------------------------------------------------------------------------------------------------------ ground truth
@@ -168,7 +173,7 @@ def make_case(gt: GroundTruth, config: Config, work: Path, noise_seed: int) -> C
     affine = np.array(gt.affine, np.float64)  # the cut keeps voxel 0: the truth's affine is the volume's
     path = work / f"thick_x{r}_axis{axis}_{config.profile}_noise{config.noise:g}.nii.gz"
     nibabel.save(nibabel.Nifti1Image(thick, ts.thick_affine(affine, axis, r)), str(path))
-    return Case(config, truth, affine, thick, path, fwhm, sigma, mask, lr_mask, data_range, noise_psnr)
+    return Case(config, truth, affine, thick, path, fwhm, sigma, mask, lr_mask, data_range, noise_psnr, clean)
 
 
 def evaluate(result: np.ndarray, case: Case) -> dict:
@@ -178,7 +183,9 @@ def evaluate(result: np.ndarray, case: Case) -> dict:
     c = case.config
     return {"psnr": ts.psnr(result, case.truth, case.mask, case.data_range),
             "ssim": ts.ssim(result, case.truth, case.mask, case.data_range),
-            "lr_psnr": ts.lr_consistency(result, case.thick, case.lr_mask, c.axis, c.r, case.fwhm, case.data_range)}
+            "lr_psnr": ts.lr_consistency(result, case.thick, case.lr_mask, c.axis, c.r, case.fwhm, case.data_range),
+            "lr_psnr_clean": ts.lr_consistency(result, case.clean, case.lr_mask, c.axis, c.r, case.fwhm,
+                                               case.data_range)}
 
 
 # ----------------------------------------------------------------------------------------------------------- methods
@@ -197,7 +204,10 @@ def selfsr_arguments(case: Case, args: argparse.Namespace, spacing: float, recip
     """medsr-selfsr's command line (after the program name) for ``case``."""
     arguments = ["-i", str(case.path), "-o", str(out), "-opt", str(recipe), "--scale", str(case.config.r), "-q"]
     # one or the other: medsr-selfsr refuses both; --time in seconds ("180.0" is a duration it reads)
-    arguments += ["--time", str(args.time)] if args.time is not None else ["--iterations", str(args.iterations)]
+    if args.time is not None:
+        arguments += ["--time", str(args.time)]
+    elif not args.default_budget:  # --default-budget: neither, as a user runs it (on a CPU: its 4-minute default)
+        arguments += ["--iterations", str(args.iterations)]
     if args.tell_thickness:
         arguments += ["--slice-thickness", f"{told_thickness(case, spacing):g}"]
     elif args.assume_spacing:
@@ -219,6 +229,9 @@ def run_selfsr(case: Case, seed: int, args: argparse.Namespace, spacing: float,
     overrides = {"manual_seed": seed, **(QUICK_OVERRIDES if args.quick else {})}
     if args.ema_decay is not None:
         overrides["train"] = {**overrides.get("train", {}), "ema_decay": args.ema_decay}
+    if args.lr_noise is not None:
+        train_set = overrides.get("datasets", {}).get("train", {})
+        overrides["datasets"] = {"train": {**train_set, "lr_noise": args.lr_noise}}
     stem = case.path.name.removesuffix(".nii.gz")
     recipe = dump_yaml(derive("selfsr", overrides), work / f"recipe_{stem}_s{seed}.yml")
     out = work / f"selfsr_{stem}_s{seed}"
@@ -307,7 +320,8 @@ def selfsr_row(case: Case, args: argparse.Namespace, spacing: float, work: Path,
         result, seconds, used = run_selfsr(case, seed, args, spacing, work)
         runs.append({"seed": seed, **evaluate(result, case), "seconds": seconds})
     mean = {key: statistics.fmean(run[key] for run in runs) for key in (*METRICS, "seconds")}
-    extra = {"iterations": args.iterations, "data_consistency": args.data_consistency, **used}
+    extra = {"iterations": args.iterations, "data_consistency": args.data_consistency, "lr_noise": args.lr_noise,
+             **used}
     if len(runs) > 1:
         extra.update(std={key: statistics.pstdev(run[key] for run in runs) for key in (*METRICS, "seconds")},
                      runs=runs)
@@ -326,22 +340,25 @@ def format_table(report: dict) -> str:
     """A markdown table: one line per configuration and method (an error row says its error)."""
     told = ("told" if report.get("tell_thickness") else "given = the slice spacing" if report.get("assume_spacing")
             else "not told (medsr-selfsr estimates it; see each row's thickness_source)")
-    budget = f"--time {report['time']:g} s" if report.get("time") else f"{report['iterations']} iterations"
+    budget = (f"--time {report['time']:g} s" if report.get("time") else
+              "its default budget" if report.get("default_budget") else f"{report['iterations']} iterations")
     budget += ", --data-consistency" if report.get("data_consistency") else ""
     lines = [f"{report['volume']} {' x '.join(map(str, report['shape']))} voxels of {report['spacing_mm']:g} mm; "
              f"medsr-selfsr {budget}, {report['seeds']} seed(s); thickness {told}",
              "",
-             "| config | method | PSNR | SSIM | LR-PSNR | s | ΔPSNR | ΔSSIM | ΔLR-PSNR |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| config | method | PSNR | SSIM | LR-PSNR | LR-PSNR clean | s | ΔPSNR | ΔSSIM | ΔLR-PSNR | "
+             "ΔLR-PSNR clean |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for entry in report["rows"]:
         if "error" in entry:
             lines.append(f"| {entry['config']} | {entry['method']} | error: {' '.join(entry['error'].split())[:120]} "
-                         "| | | | | | |")
+                         "| | | | | | | | |")
             continue
         gains = [f"{entry[f'gain_{m}']:+.{3 if m == 'ssim' else 2}f}" if f"gain_{m}" in entry else "–"
                  for m in METRICS]
+        clean = f"{entry['lr_psnr_clean']:.2f}" if "lr_psnr_clean" in entry else "–"  # reports before it: none
         lines.append(f"| {entry['config']} | {entry['method']} | {entry['psnr']:.2f} | {entry['ssim']:.4f} | "
-                     f"{entry['lr_psnr']:.2f} | {entry['seconds']:.1f} | {' | '.join(gains)} |")
+                     f"{entry['lr_psnr']:.2f} | {clean} | {entry['seconds']:.1f} | {' | '.join(gains)} |")
     return "\n".join(lines)
 
 
@@ -376,8 +393,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--iterations", type=int,
                         help=f"medsr-selfsr --iterations (default: {DEFAULT_ITERATIONS}; --quick: {QUICK_ITERATIONS})")
     parser.add_argument("--time", type=float, help="medsr-selfsr --time SECONDS (instead of --iterations)")
+    parser.add_argument("--default-budget", action="store_true",
+                        help="give medsr-selfsr neither --iterations nor --time: its own default (on a CPU, as many "
+                             "iterations as fit 4 minutes for the whole command)")
     parser.add_argument("--seeds", type=int, default=1, help="medsr-selfsr runs per configuration (manual_seed)")
     parser.add_argument("--ema-decay", type=float, help="train:ema_decay (default: the recipe's)")
+    parser.add_argument("--lr-noise", type=lambda text: text if text == "auto" else float(text),
+                        help="datasets:train:lr_noise (auto, 0 or σ; default: the recipe's): noise matching")
     parser.add_argument("--data-consistency", action="store_true",
                         help="give medsr-selfsr --data-consistency (its result corrected to give the thick slices "
                              "back): run once with and once without to compare")
@@ -386,10 +408,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--eclare-gpu-id", default="-1", help="ECLARE's --gpu-id")
     parser.add_argument("--quick", action="store_true", help="a check of the script: see the module docstring")
     parser.add_argument("--out", type=Path, help="the JSON report (rewritten after each configuration)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the configurations --out holds already (run with the same settings) and run the "
+                             "others: a long table over several sittings")
     parser.add_argument("--table", type=Path, metavar="REPORT", help="print a saved report's table and stop")
     args = parser.parse_args(argv)
     if args.tell_thickness and args.assume_spacing:
         parser.error("--tell-thickness and --assume-spacing: give one (the true thickness or the spacing)")
+    if args.default_budget and (args.time is not None or args.iterations is not None):
+        parser.error("--default-budget with --time or --iterations: give one budget")
+    if args.resume and args.out is None:
+        parser.error("--resume: give --out, the report to continue")
     quick = args.quick
     args.volume = args.volume or ("anatomical" if quick else "mni")
     args.scales = args.scales or ([4] if quick else [4, 6])
@@ -398,7 +427,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.noise = args.noise if args.noise is not None else ([0.0] if quick else [0.0, 0.03])
     for name in ("scales", "axes", "profiles", "noise"):  # each configuration once, in the order given
         setattr(args, name, list(dict.fromkeys(getattr(args, name))))
-    if args.iterations is None:  # (0 is checked, not replaced)
+    if args.iterations is None and not args.default_budget:  # (0 is checked, not replaced)
         args.iterations = QUICK_ITERATIONS if quick else DEFAULT_ITERATIONS
     return args
 
@@ -414,7 +443,7 @@ def check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"--noise {level}: a level is a fraction >= 0 (0.03: sigma = 3 % of the head's mean)")
     for option, value in (("--iterations", args.iterations), ("--seeds", args.seeds),
                           ("--eclare-patches", args.eclare_patches)):
-        if value < 1:
+        if value is not None and value < 1:
             raise UsageError(f"{option} {value}: must be at least 1")
     if args.out is not None:
         if args.out.is_dir():
@@ -435,6 +464,31 @@ def configs(args: argparse.Namespace, gt: GroundTruth) -> list[Config]:
     return chosen
 
 
+SETTINGS = ("volume", "crop", "shape", "quick", "iterations", "time", "default_budget", "seeds", "tell_thickness",
+            "assume_spacing", "data_consistency", "lr_noise", "ema_decay", "noise_seed", "eclare_patches")
+
+
+def earlier_rows(args: argparse.Namespace, report: dict) -> tuple[list[dict], list[dict]]:
+    """(configs, rows) of ``--out`` to keep with ``--resume``: :class:`UsageError` when it cannot be read, is not
+    this benchmark's, or was run with other settings (its rows would not be comparable)."""
+    try:
+        earlier = json.loads(args.out.read_text())
+    except FileNotFoundError:
+        return [], []
+    except (OSError, ValueError) as error:
+        raise UsageError(f"--resume: {args.out}: cannot read a JSON report ({' '.join(str(error).split())})") from error
+    if not isinstance(earlier, dict) or earlier.get("benchmark") != "throughplane":
+        raise UsageError(f"--resume: {args.out}: not a report of this benchmark")
+    differ = [key for key in SETTINGS if earlier.get(key) != report.get(key)]
+    if differ:
+        raise UsageError(f"--resume: {args.out} was run with other settings ({', '.join(differ)}: "
+                         f"{', '.join(f'{earlier.get(k)!r} now {report.get(k)!r}' for k in differ)})")
+    if (earlier.get("eclare_options") is None) != (report.get("eclare_options") is None):
+        raise UsageError(f"--resume: {args.out}: ECLARE was {'not ' if report['eclare_options'] else ''}run there")
+    done = {entry["name"] for entry in earlier.get("configs", [])}
+    return earlier.get("configs", []), [entry for entry in earlier.get("rows", []) if entry["config"] in done]
+
+
 def run(args: argparse.Namespace) -> dict:
     check_args(args)
     eclare = eclare_options(args.eclare_venv) if args.eclare_venv is not None else None
@@ -446,9 +500,16 @@ def run(args: argparse.Namespace) -> dict:
               "spacing_mm": gt.spacing, "head_mean": float(gt.values[ts.head_mask(gt.values)].mean()),
               "quick": args.quick, "iterations": args.iterations, "time": args.time, "seeds": args.seeds,
               "tell_thickness": args.tell_thickness, "assume_spacing": args.assume_spacing,
-              "data_consistency": args.data_consistency,
+              "data_consistency": args.data_consistency, "default_budget": args.default_budget,
+              "lr_noise": args.lr_noise, "ema_decay": args.ema_decay, "eclare_patches": args.eclare_patches,
               "noise_seed": args.noise_seed,
               "eclare_options": sorted(eclare) if eclare is not None else None, "configs": [], "rows": []}
+    if args.resume:
+        report["configs"], report["rows"] = earlier_rows(args, report)
+        kept = {entry["name"] for entry in report["configs"]}
+        if kept:
+            print(f"--resume: {len(kept)} configuration(s) kept from {args.out}", file=sys.stderr)
+        chosen = [config for config in chosen if config.name not in kept]
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         for config in chosen:

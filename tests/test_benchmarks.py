@@ -200,8 +200,9 @@ def test_throughplane_table_from_a_saved_quick_report(quick_reports, capsys):
     assert len(cells) == len(report["rows"]) == 3 * len(THROUGHPLANE_QUICK_CONFIGS)
     for line, row in zip(cells, report["rows"]):
         assert line[:2] == [row["config"], row["method"]]
-        assert line[2:5] == [f"{row['psnr']:.2f}", f"{row['ssim']:.4f}", f"{row['lr_psnr']:.2f}"]
-        assert line[6] == ("–" if row["method"] == "cubic" else f"{row['gain_psnr']:+.2f}")
+        assert line[2:6] == [f"{row['psnr']:.2f}", f"{row['ssim']:.4f}", f"{row['lr_psnr']:.2f}",
+                             f"{row['lr_psnr_clean']:.2f}"]
+        assert line[7] == ("–" if row["method"] == "cubic" else f"{row['gain_psnr']:+.2f}")
 
 
 def gaussian_weight(offset: np.ndarray, fwhm: float) -> np.ndarray:
@@ -544,3 +545,70 @@ def test_layout_check_catches_a_deliberate_break(tmp_path, line, found):
     assert layout_breaks(script, copy) == []
     script.write_text(script.read_text() + "\n" + line + "\n")
     assert any(found in b for b in layout_breaks(script, copy))
+
+
+def tiny_case(tmp_path):
+    from benchmarks import throughplane as bench
+
+    truth = np.ones((4, 4, 16), np.float32)
+    return bench.make_case(bench.GroundTruth(truth, np.diag([2.0, 2.0, 2.0, 1.0]), 2.0, "ones", truth.shape, None),
+                           bench.Config(4, 2, "gap", 0.0), tmp_path, 0)
+
+
+@pytest.mark.parametrize("budget", [[], ["--iterations", "50"], ["--time", "90"], ["--default-budget"]])
+def test_throughplane_gives_selfsr_the_budget_asked(tmp_path, budget):
+    """--default-budget gives medsr-selfsr neither --iterations nor --time (its own default, as a user runs it);
+    otherwise the benchmark's 300 iterations, or what was given. medsr-selfsr's parser takes the line."""
+    from benchmarks import throughplane as bench
+    from medsr_se.cli import selfsr
+
+    args = bench.parse_args(budget)
+    parsed = selfsr.build_parser().parse_args(bench.selfsr_arguments(tiny_case(tmp_path), args, 2.0,
+                                                                     tmp_path / "r.yml", tmp_path / "out"))
+    expected = {(): (300, None), ("--iterations", "50"): (50, None), ("--time", "90"): (None, "90.0"),
+                ("--default-budget",): (None, None)}[tuple(budget)]
+    assert (parsed.iterations, parsed.time) == expected
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--default-budget", "--iterations", "10"])
+
+
+def test_throughplane_resume_keeps_done_configurations_and_refuses_other_settings(tmp_path, capsys):
+    """--resume: the configurations a report holds are kept (their rows too) and not run again; a report made with
+    other settings (here another --lr-noise) is refused naming the setting, and nothing is run."""
+    from benchmarks import throughplane as bench
+
+    out = tmp_path / "report.json"
+    args = bench.parse_args(["--quick", "--out", str(out)])
+    bench.run(args)
+    first = json.loads(out.read_text())
+    assert [c["name"] for c in first["configs"]] == ["x4 axis 2 nogap noise 0"]
+    again = bench.parse_args(["--quick", "--out", str(out), "--resume", "--profiles", "nogap", "gap"])
+    second = bench.run(again)
+    assert [c["name"] for c in second["configs"]] == ["x4 axis 2 nogap noise 0", "x4 axis 2 gap noise 0"]
+    assert second["rows"][:3] == first["rows"]  # kept as they were, not run again
+    assert "1 configuration(s) kept" in capsys.readouterr().err
+    other = bench.parse_args(["--quick", "--out", str(out), "--resume", "--lr-noise", "0"])
+    with pytest.raises(bench.UsageError, match="other settings.*lr_noise"):
+        bench.run(other)
+    unchanged = json.loads(out.read_text())
+    assert (unchanged["configs"], unchanged["rows"]) == (json.loads(json.dumps(second["configs"])),
+                                                         json.loads(json.dumps(second["rows"])))
+
+
+def test_throughplane_lr_consistency_clean_does_not_reward_keeping_the_noise(tmp_path):
+    """With noise, LR-PSNR (against the noisy input) is highest for a result that keeps the noise: the truth itself
+    scores about the noise's own PSNR there. LR-PSNR clean (against the slices before the noise) scores the truth far
+    higher. Without noise the two are equal. Oracle: the noise's PSNR from the case (numpy)."""
+    from benchmarks import throughplane as bench
+
+    truth = np.zeros((40, 40, 24), np.float32)
+    truth[4:36, 4:36, :] = 200.0
+    truth[10:20, 10:20, :] = 100.0
+    gt = bench.GroundTruth(truth, np.eye(4), 1.0, "blocks", truth.shape, None)
+    noisy = bench.make_case(gt, bench.Config(4, 2, "nogap", 0.03), tmp_path, 7)
+    scores = bench.evaluate(noisy.truth, noisy)
+    assert scores["lr_psnr"] == pytest.approx(noisy.noise_lr_psnr, abs=1.0)
+    assert scores["lr_psnr_clean"] > scores["lr_psnr"] + 15
+    clean = bench.make_case(gt, bench.Config(4, 2, "nogap", 0.0), tmp_path, 7)
+    scores = bench.evaluate(np.roll(clean.truth, 1, axis=0), clean)
+    assert scores["lr_psnr_clean"] == scores["lr_psnr"]
