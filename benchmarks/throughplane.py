@@ -26,7 +26,10 @@ Methods, each returning r·N slices on the truth's grid: ``cubic`` / ``linear`` 
 along the axis, pixel-centre grid), ``selfsr`` (the whole ``medsr-selfsr`` command in its own process, a recipe
 derived from ``options/selfsr.yml`` with ``manual_seed``, ``--iterations``; timed from the interpreter's start to
 the written result; ``--data-consistency`` passes that flag on: its result corrected to give the thick slices back,
-each row saying so), ``eclare`` (``--eclare-venv``: ``run-eclare`` of that virtual environment). ``--quick``: the
+each row saying so), ``eclare`` (``--eclare-venv``: ``run-eclare`` of that virtual environment, ``--eclare-patches``
+patches; or ``eclare x<F>`` for each ``--eclare-match F``: the patches that fit F times medsr-selfsr's wall time in
+that configuration, from ECLARE's cost measured once, two runs on the first configuration, fixed + per-patch
+seconds; ``--tell-eclare`` gives ECLARE the true profile while medsr-selfsr estimates it). ``--quick``: the
 anatomical volume, one configuration, a tiny network for 10 iterations in this process (a check of the script).
 
 Metrics inside the head: PSNR, SSIM (3-D) against the truth, LR-PSNR (the result degraded again, against the input
@@ -40,29 +43,35 @@ over several sittings.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
+import math
 import os
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.lib import thick_slices as ts
+from benchmarks.lib.eclare import EclareCost, eclare_command, eclare_options, run_eclare
+from benchmarks.lib.head_cases import (
+    METRICS,
+    Case,
+    Config,
+    GroundTruth,
+    UsageError,
+    evaluate,
+    load_ground_truth,
+    make_case,
+)
 from benchmarks.lib.reports import write_report
 
 REPO_ROOT = Path(__file__).resolve().parents[1]  # on the PYTHONPATH of medsr-selfsr's process: this checkout's medsr_se
-MNI_FILE = Path("datasets") / "data" / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"  # inside nilearn's package
-CROP_MARGIN = 2  # voxels around the head's bounding box
 DEFAULT_ITERATIONS = 300  # the recipe's 2000 is sized for a GPU (about an hour a run on 2 CPU cores)
-METRICS = ("psnr", "ssim", "lr_psnr", "lr_psnr_clean")
-ECLARE_BATCH = 128  # run-eclare --batch-size, as its README runs it
+ECLARE_CALIBRATION_PATCHES = (128, 1280)  # --eclare-match: ECLARE's cost measured at these (1 and 10 batches)
 QUICK_OVERRIDES = {"network_g": {"num_feat": 8, "num_block": 1, "reduction": 4},
                    "datasets": {"train": {"batch_size_per_gpu": 4, "num_worker_per_gpu": 0,
                                           "persistent_workers": False, "pin_memory": False, "gt_size": 24,
@@ -70,122 +79,6 @@ QUICK_OVERRIDES = {"network_g": {"num_feat": 8, "num_block": 1, "reduction": 4},
                    "train": {"total_iter": 10, "ema_decay": 0},
                    "logger": {"print_freq": 10, "save_checkpoint_freq": 10}}
 QUICK_ITERATIONS = 10
-
-
-class UsageError(ValueError):
-    """A bad option or input; one line naming it."""
-
-
-@dataclass
-class GroundTruth:
-    values: np.ndarray  # float32, isotropic, cropped
-    affine: np.ndarray  # of ``values``
-    spacing: float  # mm
-    source: str
-    source_shape: tuple[int, ...]
-    box: list[tuple[int, int]] | None  # the crop, in source voxels
-
-
-@dataclass(frozen=True)
-class Config:
-    r: int
-    axis: int
-    profile: str
-    noise: float
-
-    @property
-    def name(self) -> str:
-        return f"x{self.r} axis {self.axis} {self.profile} noise {self.noise:g}"
-
-
-@dataclass
-class Case:
-    """One configuration made: the truth cut to r·N, the input slices (noisy where asked) and their file."""
-
-    config: Config
-    truth: np.ndarray
-    affine: np.ndarray
-    thick: np.ndarray
-    path: Path
-    fwhm: float  # voxels
-    sigma: float  # Rician sigma (0: none)
-    mask: np.ndarray  # the head on the truth's grid
-    lr_mask: np.ndarray  # the head on the thick grid
-    data_range: float
-    noise_lr_psnr: float | None  # the noisy input slices against the noise-free ones
-    clean: np.ndarray  # the thick slices before the noise (= thick without noise)
-
-
-# ------------------------------------------------------------------------------------------------------ ground truth
-def mni_path() -> Path:
-    """nilearn's MNI152 2009a T1 (found through ``importlib.util.find_spec``; nilearn is never imported)."""
-    spec = importlib.util.find_spec("nilearn")
-    if spec is None or not spec.submodule_search_locations:
-        raise UsageError("--volume mni: nilearn is not installed in this environment (a benchmark-only dependency: "
-                         "pip install nilearn), or give --volume anatomical")
-    path = Path(next(iter(spec.submodule_search_locations))) / MNI_FILE
-    if not path.is_file():
-        raise UsageError(f"--volume mni: {path}: not in this nilearn (its wheel ships the MNI152 2009a template there)")
-    return path
-
-
-def anatomical_path() -> Path:
-    import nibabel
-
-    return Path(nibabel.__file__).parent / "tests" / "data" / "anatomical.nii"
-
-
-def load_ground_truth(volume: str, crop: bool) -> GroundTruth:
-    """The isotropic volume (its voxel sizes from the NIfTI header; :class:`UsageError` if they differ), cut to the
-    head's bounding box (:data:`CROP_MARGIN` voxels around) when ``crop``."""
-    import nibabel
-
-    path = mni_path() if volume == "mni" else anatomical_path()
-    image = nibabel.load(str(path))
-    values = np.asarray(image.dataobj, np.float32)
-    zooms = [float(z) for z in image.header.get_zooms()[:3]]
-    if values.ndim != 3 or not np.allclose(zooms, zooms[0], rtol=1e-3):
-        raise UsageError(f"--volume {volume}: {path}: not a 3-D isotropic volume (shape {values.shape}, voxels "
-                         f"{zooms} mm)")
-    box = ts.bounding_box(ts.head_mask(values), CROP_MARGIN) if crop else None
-    affine = image.affine
-    if box is not None:
-        affine = ts.crop_affine(affine, box)
-        values = values[tuple(slice(start, stop) for start, stop in box)]
-    return GroundTruth(np.ascontiguousarray(values), affine, zooms[0], str(path), image.shape, box)
-
-
-def make_case(gt: GroundTruth, config: Config, work: Path, noise_seed: int) -> Case:
-    """The configuration's truth (cut to r·N along the axis) and thick input, written as ``work/<name>.nii.gz``
-    (float32, the thick grid's affine)."""
-    import nibabel
-
-    r, axis = config.r, config.axis
-    truth = ts.cut(gt.values, axis, r)
-    fwhm = ts.fwhm_pixels(config.profile, r)
-    clean = ts.simulate(truth, axis, r, fwhm)
-    mask = ts.head_mask(truth)
-    sigma = config.noise * float(gt.values[ts.head_mask(gt.values)].mean())
-    thick = ts.rician(clean, sigma, noise_seed) if sigma > 0 else clean
-    data_range = float(truth.max() - truth.min())
-    lr_mask = clean > ts.FOREGROUND * truth.max()
-    noise_psnr = ts.psnr(thick, clean, lr_mask, data_range) if sigma > 0 else None
-    affine = np.array(gt.affine, np.float64)  # the cut keeps voxel 0: the truth's affine is the volume's
-    path = work / f"thick_x{r}_axis{axis}_{config.profile}_noise{config.noise:g}.nii.gz"
-    nibabel.save(nibabel.Nifti1Image(thick, ts.thick_affine(affine, axis, r)), str(path))
-    return Case(config, truth, affine, thick, path, fwhm, sigma, mask, lr_mask, data_range, noise_psnr, clean)
-
-
-def evaluate(result: np.ndarray, case: Case) -> dict:
-    """PSNR and SSIM inside the head, and the LR consistency (module docstring)."""
-    if result.shape != case.truth.shape:
-        raise RuntimeError(f"a result of shape {result.shape}; the truth is {case.truth.shape}")
-    c = case.config
-    return {"psnr": ts.psnr(result, case.truth, case.mask, case.data_range),
-            "ssim": ts.ssim(result, case.truth, case.mask, case.data_range),
-            "lr_psnr": ts.lr_consistency(result, case.thick, case.lr_mask, c.axis, c.r, case.fwhm, case.data_range),
-            "lr_psnr_clean": ts.lr_consistency(result, case.clean, case.lr_mask, c.axis, c.r, case.fwhm,
-                                               case.data_range)}
 
 
 # ----------------------------------------------------------------------------------------------------------- methods
@@ -261,49 +154,31 @@ def run_selfsr(case: Case, seed: int, args: argparse.Namespace, spacing: float,
     return np.asarray(image.dataobj, np.float32), seconds, used
 
 
-def eclare_options(venv: Path) -> set[str]:
-    """The long options that ``run-eclare --help`` of ``venv`` lists; :class:`UsageError` naming ``--eclare-venv``
-    when it has no run-eclare or its --help fails."""
-    command = venv / "bin" / "run-eclare"
-    if not command.is_file():
-        raise UsageError(f"--eclare-venv {venv}: no bin/run-eclare (pip install eclare into that environment)")
-    run = subprocess.run([str(command), "--help"], capture_output=True, text=True)
-    if run.returncode:
-        raise UsageError(f"--eclare-venv {venv}: run-eclare --help failed: {' '.join(run.stderr.split())[-300:]}")
-    return set(re.findall(r"--[a-z][a-z0-9-]*", run.stdout))
+# ------------------------------------------------------------------------------------- ECLARE at a matched wall time
+def measure_eclare_cost(venv: Path, options: set[str], case: Case, args: argparse.Namespace,
+                        work: Path) -> EclareCost:
+    """Two ECLARE runs on ``case`` (:data:`ECLARE_CALIBRATION_PATCHES`) and the line through them."""
+    runs = []
+    for patches in ECLARE_CALIBRATION_PATCHES:
+        out = work / f"eclare_cost_{patches}"
+        result, seconds = run_eclare(eclare_command(venv, options, case, args, out, patches), out, case)
+        runs.append((patches, seconds, evaluate(result, case)["psnr"]))
+        print(f"ECLARE timing: {patches} patches in {seconds:.1f} s", file=sys.stderr, flush=True)
+    (n1, s1, _), (n2, s2, _) = runs
+    per_patch = max((s2 - s1) / (n2 - n1), 1e-6)
+    return EclareCost(max(s1 - per_patch * n1, 0.0), per_patch, tuple(runs), case.config.name)
 
 
-def eclare_command(venv: Path, options: set[str], case: Case, args: argparse.Namespace, out: Path) -> list[str]:
-    """run-eclare's command line; :class:`RuntimeError` naming an option this ECLARE's --help does not list."""
-    wanted = {"--in-fpath": str(case.path), "--out-dir": str(out), "--gpu-id": args.eclare_gpu_id,
-              "--n-patches": str(args.eclare_patches), "--batch-size": str(ECLARE_BATCH)}
-    if args.tell_thickness:  # relative to the in-plane voxel: FWHM / in-plane spacing (ECLARE's README)
-        wanted["--relative-slice-thickness"] = f"{case.fwhm:g}"
-        wanted["--relative-slice-profile-type"] = "gaussian"  # the profile the thick slices were made with
-    missing = sorted(set(wanted) - options)
-    if missing:
-        raise RuntimeError(f"this run-eclare's --help lists no {', '.join(missing)}")
-    return [str(venv / "bin" / "run-eclare"), *(part for item in wanted.items() for part in item)]
-
-
-def run_eclare(command: list[str], out: Path, case: Case) -> tuple[np.ndarray, float]:
-    """(result, seconds); :class:`RuntimeError` (its row's error) when it fails, writes nothing, or writes a result
-    off the truth's grid (its affine not the truth's: a voxel-wise comparison would be shifted)."""
-    import nibabel
-
-    start = time.perf_counter()
-    run = subprocess.run(command, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if run.returncode:
-        raise RuntimeError(f"run-eclare failed:\n{run.stderr[-2000:]}")
-    results = sorted(out.glob("*_eclare.nii*"))
-    if not results:
-        raise RuntimeError(f"run-eclare wrote no *_eclare.nii.gz in {out}")
-    image = nibabel.load(str(results[0]))
-    if not np.allclose(image.affine, case.affine, atol=1e-3):
-        raise RuntimeError(f"{results[0].name} is not on the truth's grid: affine {image.affine.round(3).tolist()}, "
-                           f"the truth's {case.affine.round(3).tolist()}")
-    return np.asarray(image.dataobj, np.float32), seconds
+def eclare_matched_row(venv: Path, options: set[str], case: Case, args: argparse.Namespace, work: Path,
+                       cubic: dict, factor: float, selfsr_seconds: float, cost: EclareCost) -> dict:
+    """ECLARE with the patches whose predicted wall time is ``factor`` x medsr-selfsr's in this configuration; the
+    row says the target, the patches and the seconds it took (over the target when even one batch does not fit)."""
+    target = factor * selfsr_seconds
+    patches = cost.patches_for(target)
+    out = work / f"eclare_x{factor:g}_{case.path.name.removesuffix('.nii.gz')}"
+    result, seconds = run_eclare(eclare_command(venv, options, case, args, out, patches), out, case)
+    return row(case.config, f"eclare x{factor:g}", evaluate(result, case), seconds, cubic, patches=patches,
+               target_seconds=target, time_factor=factor, told=bool(args.tell_thickness or args.tell_eclare))
 
 
 # ------------------------------------------------------------------------------------------------------------ report
@@ -406,6 +281,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--eclare-venv", type=Path, help="a virtual environment with run-eclare (pip install eclare)")
     parser.add_argument("--eclare-patches", type=int, default=2048, help="ECLARE's --n-patches")
     parser.add_argument("--eclare-gpu-id", default="-1", help="ECLARE's --gpu-id")
+    parser.add_argument("--eclare-match", type=float, nargs="+", metavar="FACTOR",
+                        help="instead of --eclare-patches: ECLARE runs given the patches that fit FACTOR x "
+                             "medsr-selfsr's wall time in each configuration (1: equal time; 4: four times), from its "
+                             "cost measured once (two runs on the first configuration, kept in the report)")
+    parser.add_argument("--tell-eclare", action="store_true",
+                        help="give ECLARE the true slice profile even when medsr-selfsr is not told it")
     parser.add_argument("--quick", action="store_true", help="a check of the script: see the module docstring")
     parser.add_argument("--out", type=Path, help="the JSON report (rewritten after each configuration)")
     parser.add_argument("--resume", action="store_true",
@@ -438,6 +319,12 @@ def check_args(args: argparse.Namespace) -> None:
     for r in args.scales:
         if not MIN_SCALE <= r <= MAX_SCALE:
             raise UsageError(f"--scales {r}: medsr-selfsr takes r from {MIN_SCALE} to {MAX_SCALE}")
+    if args.eclare_match is not None:
+        if args.eclare_venv is None:
+            raise UsageError("--eclare-match: give --eclare-venv too (the environment with run-eclare)")
+        for factor in args.eclare_match:
+            if not (math.isfinite(factor) and factor > 0):
+                raise UsageError(f"--eclare-match {factor}: a factor of medsr-selfsr's wall time, > 0")
     for level in args.noise:
         if not np.isfinite(level) or level < 0:
             raise UsageError(f"--noise {level}: a level is a fraction >= 0 (0.03: sigma = 3 % of the head's mean)")
@@ -465,7 +352,8 @@ def configs(args: argparse.Namespace, gt: GroundTruth) -> list[Config]:
 
 
 SETTINGS = ("volume", "crop", "shape", "quick", "iterations", "time", "default_budget", "seeds", "tell_thickness",
-            "assume_spacing", "data_consistency", "lr_noise", "ema_decay", "noise_seed", "eclare_patches")
+            "assume_spacing", "data_consistency", "lr_noise", "ema_decay", "noise_seed")
+# (ECLARE's rows say their own patches / time factor: ECLARE rows can be added to a table made without them)
 
 
 def earlier_rows(args: argparse.Namespace, report: dict) -> tuple[list[dict], list[dict]]:
@@ -483,10 +371,55 @@ def earlier_rows(args: argparse.Namespace, report: dict) -> tuple[list[dict], li
     if differ:
         raise UsageError(f"--resume: {args.out} was run with other settings ({', '.join(differ)}: "
                          f"{', '.join(f'{earlier.get(k)!r} now {report.get(k)!r}' for k in differ)})")
-    if (earlier.get("eclare_options") is None) != (report.get("eclare_options") is None):
-        raise UsageError(f"--resume: {args.out}: ECLARE was {'not ' if report['eclare_options'] else ''}run there")
     done = {entry["name"] for entry in earlier.get("configs", [])}
-    return earlier.get("configs", []), [entry for entry in earlier.get("rows", []) if entry["config"] in done]
+    if earlier.get("eclare_cost") and not report.get("eclare_cost"):
+        report["eclare_cost"] = earlier["eclare_cost"]  # ECLARE's timing, measured once
+    return earlier.get("configs", []), [entry for entry in earlier.get("rows", [])
+                                        if entry["config"] in done and "error" not in entry]
+
+
+def methods_wanted(args: argparse.Namespace, eclare: set[str] | None) -> list[str]:
+    """The report's methods per configuration: cubic, linear, selfsr, and ECLARE's (one per --eclare-match factor,
+    else one at --eclare-patches) when --eclare-venv is given."""
+    methods = ["cubic", "linear", "selfsr"]
+    if eclare is not None:
+        methods += [f"eclare x{factor:g}" for factor in args.eclare_match] if args.eclare_match else ["eclare"]
+    return methods
+
+
+def config_rows(case: Case, args: argparse.Namespace, spacing: float, work: Path, done: dict[str, dict],
+                wanted: list[str], eclare: set[str] | None, report: dict) -> list[dict]:
+    """The rows of ``wanted`` methods that ``done`` (this configuration's rows kept by --resume) lacks; ECLARE's
+    failures are their rows' errors, not fatal to the others."""
+    config, rows = case.config, []
+    if "cubic" in done:
+        cubic = {m: done["cubic"][m] for m in METRICS}
+    else:
+        result, seconds = interpolation(case, 3)
+        cubic = evaluate(result, case)
+        rows.append(row(config, "cubic", cubic, seconds, None))
+    if "linear" not in done:
+        result, seconds = interpolation(case, 1)
+        rows.append(row(config, "linear", evaluate(result, case), seconds, cubic))
+    selfsr = done.get("selfsr") or selfsr_row(case, args, spacing, work, cubic)
+    if "selfsr" not in done:
+        rows.append(selfsr)
+    for method in (m for m in wanted if m.startswith("eclare") and m not in done):
+        try:
+            if method == "eclare":
+                out = work / f"eclare_{case.path.name.removesuffix('.nii.gz')}"
+                result, seconds = run_eclare(eclare_command(args.eclare_venv, eclare, case, args, out), out, case)
+                rows.append(row(config, "eclare", evaluate(result, case), seconds, cubic, patches=args.eclare_patches,
+                                told=bool(args.tell_thickness or args.tell_eclare)))
+                continue
+            if "eclare_cost" not in report:
+                report["eclare_cost"] = measure_eclare_cost(args.eclare_venv, eclare, case, args, work).as_json()
+            factor = float(method.removeprefix("eclare x"))
+            rows.append(eclare_matched_row(args.eclare_venv, eclare, case, args, work, cubic, factor,
+                                           selfsr["seconds"], EclareCost.from_json(report["eclare_cost"])))
+        except (RuntimeError, OSError) as error:
+            rows.append({"config": config.name, "method": method, "error": str(error)[-2000:]})
+    return rows
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -508,27 +441,19 @@ def run(args: argparse.Namespace) -> dict:
         report["configs"], report["rows"] = earlier_rows(args, report)
         kept = {entry["name"] for entry in report["configs"]}
         if kept:
-            print(f"--resume: {len(kept)} configuration(s) kept from {args.out}", file=sys.stderr)
-        chosen = [config for config in chosen if config.name not in kept]
+            print(f"--resume: {len(kept)} configuration(s) kept from {args.out} (their missing rows are run)",
+                  file=sys.stderr)
+    wanted = methods_wanted(args, eclare)
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         for config in chosen:
+            done = {entry["method"]: entry for entry in report["rows"] if entry["config"] == config.name}
+            if all(method in done for method in wanted):
+                continue
             case = make_case(gt, config, work, args.noise_seed)
-            report["configs"].append(config_entry(case, gt.spacing))
-            result, seconds = interpolation(case, 3)
-            cubic = evaluate(result, case)
-            rows = [row(config, "cubic", cubic, seconds, None)]
-            result, seconds = interpolation(case, 1)
-            rows.append(row(config, "linear", evaluate(result, case), seconds, cubic))
-            rows.append(selfsr_row(case, args, gt.spacing, work, cubic))
-            if eclare is not None:  # what stops ECLARE is its row's error, not fatal to the others
-                out = work / f"eclare_{case.path.name.removesuffix('.nii.gz')}"
-                try:
-                    result, seconds = run_eclare(eclare_command(args.eclare_venv, eclare, case, args, out), out, case)
-                    rows.append(row(config, "eclare", evaluate(result, case), seconds, cubic,
-                                    patches=args.eclare_patches))
-                except (RuntimeError, OSError) as error:
-                    rows.append({"config": config.name, "method": "eclare", "error": str(error)[-2000:]})
+            if config.name not in {entry["name"] for entry in report["configs"]}:
+                report["configs"].append(config_entry(case, gt.spacing))
+            rows = config_rows(case, args, gt.spacing, work, done, wanted, eclare, report)
             for entry in rows:
                 print(json.dumps(entry), flush=True)
             report["rows"] += rows

@@ -97,7 +97,7 @@ CHECKS = {"train_step": check_train_step, "gan_iteration": check_gan_iteration, 
 
 # the scripts, as modules of the benchmarks package (python -m benchmarks.NAME)
 QUICK_SCRIPTS = ["train_step", "gan_iteration", "quality", "prepare_speed", "inference", "train_memory", "startup",
-                 "loader", "precision", "ablation", "discriminator", "throughplane", "baselines"]
+                 "loader", "precision", "ablation", "discriminator", "throughplane", "baselines", "selfsr_speed"]
 EXTRA_ARGUMENTS = {"train_step": "--scales 4 8", "train_memory": "--scales 4", "loader": "--scales 4",
                    "quality": "--models seedsr_skip seedsr_gan", "throughplane": "--profiles nogap gap --noise 0.03"}
 
@@ -372,12 +372,12 @@ def test_throughplane_crop_is_the_head_box_with_its_margin_on_the_same_world_gri
     (nibabel's apply_affine)."""
     from nibabel.affines import apply_affine
 
-    from benchmarks import throughplane as bench
     from benchmarks.lib import thick_slices as ts
+    from benchmarks.lib.head_cases import CROP_MARGIN
 
     values = np.full((30, 20, 25), 1.0, np.float32)  # background below 10 %
     values[5:12, 0:8, 10:25] = 100.0
-    box = ts.bounding_box(ts.head_mask(values), bench.CROP_MARGIN)
+    box = ts.bounding_box(ts.head_mask(values), CROP_MARGIN)
     assert box == [(3, 14), (0, 10), (8, 25)]
     affine = np.array([[0.0, -1.0, 0.0, 50.0], [1.2, 0.0, 0.0, -3.0], [0.0, 0.0, 0.9, 7.0], [0, 0, 0, 1]])
     cropped = ts.crop_affine(affine, box)
@@ -572,6 +572,7 @@ def test_throughplane_gives_selfsr_the_budget_asked(tmp_path, budget):
         bench.parse_args(["--default-budget", "--iterations", "10"])
 
 
+@pytest.mark.slow  # quick benchmark runs (medsr-selfsr trained in this process)
 def test_throughplane_resume_keeps_done_configurations_and_refuses_other_settings(tmp_path, capsys):
     """--resume: the configurations a report holds are kept (their rows too) and not run again; a report made with
     other settings (here another --lr-noise) is refused naming the setting, and nothing is run."""
@@ -612,3 +613,99 @@ def test_throughplane_lr_consistency_clean_does_not_reward_keeping_the_noise(tmp
     clean = bench.make_case(gt, bench.Config(4, 2, "nogap", 0.0), tmp_path, 7)
     scores = bench.evaluate(np.roll(clean.truth, 1, axis=0), clean)
     assert scores["lr_psnr_clean"] == scores["lr_psnr"]
+
+
+FAKE_ECLARE = '''#!{python}
+"""A stand-in for run-eclare: cubic B-spline along the slice axis onto the truth's grid, taking
+FIXED + PER_PATCH * patches seconds (sleeping), its command line appended to calls.txt."""
+import sys, time
+from pathlib import Path
+import nibabel, numpy as np
+from scipy import ndimage
+OPTIONS = ["--in-fpath", "--out-dir", "--gpu-id", "--n-patches", "--batch-size", "--relative-slice-thickness",
+           "--relative-slice-profile-type"]
+if "--help" in sys.argv:
+    print(" ".join(OPTIONS)); sys.exit(0)
+args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+with open(Path(__file__).parent / "calls.txt", "a") as calls:
+    calls.write(" ".join(sys.argv[1:]) + "\\n")
+time.sleep(0.05 + 0.0002 * int(args["--n-patches"]))
+image = nibabel.load(args["--in-fpath"])
+zooms = image.header.get_zooms()[:3]
+axis = int(np.argmax(zooms)); r = int(round(zooms[axis] / min(zooms)))
+values = np.asarray(image.dataobj, np.float32)
+result = ndimage.zoom(values, [r if a == axis else 1 for a in range(3)], order=3, grid_mode=True, mode="nearest")
+affine = image.affine.copy()
+affine[:, 3] = image.affine @ np.array([-(r - 1) / (2 * r) if a == axis else 0 for a in range(3)] + [1.0])
+affine[:3, axis] /= r
+out = Path(args["--out-dir"]); out.mkdir(parents=True, exist_ok=True)
+name = Path(args["--in-fpath"]).name.removesuffix(".nii.gz")
+nibabel.save(nibabel.Nifti1Image(result, affine), str(out / f"{{name}}_eclare.nii.gz"))
+'''
+
+
+def fake_eclare_venv(tmp_path):
+    import stat
+    import sys
+
+    venv = tmp_path / "eclare_venv"
+    (venv / "bin").mkdir(parents=True)
+    script = venv / "bin" / "run-eclare"
+    script.write_text(FAKE_ECLARE.format(python=sys.executable))
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return venv
+
+
+def test_throughplane_eclare_patches_for_a_time_are_whole_batches_that_fit():
+    """fixed + per_patch · patches ≤ the time, patches a multiple of the batch (128), at least one batch."""
+    from benchmarks import throughplane as bench
+
+    cost = bench.EclareCost(100.0, 0.1, ((128, 112.8, 20.0), (1280, 228.0, 21.0)), "c")
+    assert cost.patches_for(300.0) == 1920  # floor(200 / 12.8) = 15 batches
+    assert 100 + 0.1 * 1920 <= 300 < 100 + 0.1 * (1920 + 128)
+    assert cost.patches_for(50.0) == 128  # even one batch is over: one batch, its row says the seconds it took
+    assert bench.EclareCost.from_json(cost.as_json()) == cost
+
+
+@pytest.mark.slow  # quick benchmark runs (medsr-selfsr trained in this process)
+def test_throughplane_eclare_at_matched_times_and_added_to_a_table_made_without_it(tmp_path):
+    """A table made without ECLARE, then --resume --eclare-match 1 4: the kept rows stay as they were (medsr-selfsr
+    is not run again), ECLARE's cost is measured once (two runs), and each "eclare x<F>" row gets the patches that
+    fit F x that configuration's medsr-selfsr seconds (the arithmetic of EclareCost), told the true profile with
+    --tell-eclare. A third run with the same options runs nothing."""
+    from benchmarks import throughplane as bench
+
+    out, venv = tmp_path / "report.json", fake_eclare_venv(tmp_path)
+    first = bench.run(bench.parse_args(["--quick", "--out", str(out)]))
+    assert [r["method"] for r in first["rows"]] == ["cubic", "linear", "selfsr"]
+    with_eclare = ["--quick", "--out", str(out), "--resume", "--eclare-venv", str(venv), "--eclare-match", "1", "4",
+                   "--tell-eclare"]
+    second = bench.run(bench.parse_args(with_eclare))
+    assert second["rows"][:3] == json.loads(json.dumps(first["rows"]))
+    rows = {r["method"]: r for r in second["rows"]}
+    assert set(rows) == {"cubic", "linear", "selfsr", "eclare x1", "eclare x4"}
+    cost = bench.EclareCost.from_json(second["eclare_cost"])
+    assert [run[0] for run in cost.runs] == list(bench.ECLARE_CALIBRATION_PATCHES)
+    for factor in (1, 4):
+        entry = rows[f"eclare x{factor}"]
+        assert "error" not in entry, entry.get("error")
+        assert entry["patches"] == cost.patches_for(factor * rows["selfsr"]["seconds"])
+        assert entry["target_seconds"] == pytest.approx(factor * rows["selfsr"]["seconds"]) and entry["told"]
+        assert math.isfinite(entry["psnr"]) and "gain_psnr" in entry
+    calls = (venv / "bin" / "calls.txt").read_text().splitlines()
+    assert len(calls) == 4 and all("--relative-slice-thickness 4" in call for call in calls)  # nogap, r = 4
+    third = bench.run(bench.parse_args(with_eclare))
+    assert len((venv / "bin" / "calls.txt").read_text().splitlines()) == 4
+    assert json.loads(json.dumps(third["rows"])) == json.loads(json.dumps(second["rows"]))
+
+
+@pytest.mark.slow  # three medsr-selfsr processes
+def test_selfsr_speed_quick_times_every_variant(quick_reports):
+    """python -m benchmarks.selfsr_speed --quick: one run per variant, each the whole command with the recipe changed
+    as the variant says; iterations per second = the report's iterations / its training seconds."""
+    report = quick_report(quick_reports, "selfsr_speed")
+    assert [run["variant"] for run in report["runs"]] == ["recipe", "workers-1", "workers-0"]
+    for run in report["runs"]:
+        assert run["iterations"] == 4 and positive(run["training_s"]) and run["total_s"] > run["training_s"]
+        assert run["iterations_per_s"] == pytest.approx(run["iterations"] / run["training_s"])
+    assert set(report["median"]) == {"recipe", "workers-1", "workers-0"}

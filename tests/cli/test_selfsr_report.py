@@ -136,6 +136,7 @@ def test_a_trained_run_reports_its_iterations_and_the_estimated_thickness(tmp_pa
     assert report["seconds"]["total"] > report["seconds"]["training"]
 
 
+@pytest.mark.slow  # trains, then applies the model
 def test_the_report_says_the_noise_the_training_inputs_were_given(tmp_path, capsys):
     """The noise matching the run rests on (σ̂ estimated from the scan, the σ added to each training LR) is in the
     report with a note naming the assumption; a run with a model given trained nothing and says null."""
