@@ -63,6 +63,7 @@ def training_options(recipe: str | Path, scan: Scan, r: int, name: str, *, scan_
     scale_schedule(options, iterations if iterations is not None else options.get("train", {}).get("total_iter"))
     if device == "cpu":
         options["num_gpu"] = 0
+    resolve_precision(options, device)
     try:
         check_training_options(options)
     except OptionError as error:
@@ -70,6 +71,21 @@ def training_options(recipe: str | Path, scan: Scan, r: int, name: str, *, scan_
     options[FINGERPRINT_KEY] = training_fingerprint(options, scan.values, Path(slice_profile) if slice_profile
                                                     else None)
     return options
+
+
+def resolve_precision(options: dict, device: str) -> None:
+    """``train:precision: auto`` -> ``bf16`` or ``fp32`` for the device the training will run on
+    (:func:`~medsr_se.utils.precision.resolve_auto_precision`), with ``train:precision_source`` saying why; another
+    value stays as the recipe gives it."""
+    import torch
+
+    from medsr_se.utils.precision import AUTO, resolve_auto_precision
+
+    train = options.setdefault("train", {})
+    if train.get("precision") != AUTO:
+        return
+    on_gpu = device != "cpu" and options.get("num_gpu", "auto") != 0 and torch.cuda.is_available()
+    train["precision"], train["precision_source"] = resolve_auto_precision(on_gpu)
 
 
 @contextlib.contextmanager

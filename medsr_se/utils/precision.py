@@ -75,3 +75,28 @@ def warn_slow_bf16(device: str | torch.device, what: str, emit: object = None) -
     message = f"{what}: {reason}"
     logger.warning("%s", message)
     return message
+
+
+# ------------------------------------------------------------------------------------------ train:precision: auto
+AUTO = "auto"
+
+
+def native_bf16_cpu() -> str | None:
+    """The first of :data:`NATIVE_BF16_FLAGS` this CPU has, or None."""
+    flags = cpu_flags()
+    return next((flag for flag in NATIVE_BF16_FLAGS if flag in flags), None)
+
+
+def resolve_auto_precision(on_gpu: bool) -> tuple[str, str]:
+    """(``fp32`` or ``bf16``, why) for ``train:precision: auto``: bf16 autocast where the device computes in
+    bfloat16 natively (a CUDA GPU that supports it; a CPU with ``avx512_bf16`` / ``amx_bf16``: a GAN iteration
+    measured 1.79x fp32's on such an EPYC, BENCHMARKS.md section 7), else fp32 (without them bfloat16 is emulated
+    and slower, :func:`slow_bf16_reason`)."""
+    if on_gpu:
+        if torch.cuda.is_bf16_supported():
+            return "bf16", "auto: this GPU computes in bfloat16"
+        return "fp32", "auto: this GPU has no bfloat16"
+    flag = native_bf16_cpu()
+    if flag is not None:
+        return "bf16", f"auto: this CPU computes in bfloat16 ({flag})"
+    return "fp32", f"auto: this CPU has no native bfloat16 ({' / '.join(NATIVE_BF16_FLAGS)})"

@@ -231,3 +231,23 @@ def test_the_recipes_noise_matching_is_resolved_to_the_scans_sigma(tmp_path):
     with pytest.raises(OptionError, match=r"^recipe=.*bad.yml: datasets:train:lr_noise='loud'") as raised:
         training_options(recipe, scan, R, "n", scan_path=path, iterations=2)
     assert raised.value.parameter == "recipe"
+
+
+@pytest.mark.parametrize("flags, expected", [({"avx2", "avx512_bf16"}, "bf16"), ({"avx2", "amx_bf16"}, "bf16"),
+                                             ({"avx2", "avx512f"}, "fp32"), (set(), "fp32")])
+def test_precision_auto_is_bf16_only_on_a_cpu_that_computes_in_it(tmp_path, monkeypatch, flags, expected):
+    """The recipe's ``train:precision: auto`` on a CPU: bf16 autocast where the CPU has native bfloat16 (its flags
+    played by replacing ``cpu_flags``), fp32 where bfloat16 would be emulated; the options file says which and why.
+    A recipe's explicit precision stays as it is."""
+    from medsr_se.utils import precision
+    from medsr_se.utils.options import derive, dump_yaml
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: flags)
+    scan_path = thick_scan(tmp_path / "thick.nii.gz")
+    scan = tp.read_scan(scan_path)
+    train = training_options("selfsr", scan, R, "x", scan_path=scan_path, iterations=2, device="cpu")["train"]
+    assert train["precision"] == expected and train["precision_source"].startswith("auto: this CPU")
+    assert ("avx512_bf16" in train["precision_source"] or "amx_bf16" in train["precision_source"])
+    given = dump_yaml(derive("selfsr", {"train": {"precision": "fp32"}}), tmp_path / "fp32.yml")
+    train = training_options(given, scan, R, "x", scan_path=scan_path, iterations=2, device="cpu")["train"]
+    assert train["precision"] == "fp32" and "precision_source" not in train
