@@ -89,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     from medsr_se.utils.options import deep_update
 
     args = parse_args(argv)
-    gt = cases.load_ground_truth("anatomical" if args.quick else "mni", True)
+    try:
+        gt = cases.load_ground_truth("anatomical" if args.quick else "mni", True)
+    except cases.UsageError as error:  # no nilearn (the MNI T1's package), or not the volume expected
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     runs = []
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)

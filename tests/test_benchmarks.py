@@ -709,3 +709,17 @@ def test_selfsr_speed_quick_times_every_variant(quick_reports):
         assert run["iterations"] == 4 and positive(run["training_s"]) and run["total_s"] > run["training_s"]
         assert run["iterations_per_s"] == pytest.approx(run["iterations"] / run["training_s"])
     assert set(report["median"]) == {"recipe", "workers-1", "workers-0"}
+
+
+def test_selfsr_speed_without_nilearn_is_one_error_line(monkeypatch, capsys):
+    """The MNI T1 comes from nilearn's wheel (a benchmark-only dependency): without it, one line naming the fix,
+    exit status 2, no traceback."""
+    import importlib.util
+
+    from benchmarks import selfsr_speed
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "nilearn" else real(name, *a))
+    assert selfsr_speed.main(["--iterations", "5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --volume mni: nilearn is not installed")
