@@ -29,8 +29,9 @@ adds to SRResNet: + 147,712 parameters (9·64·256 + 256) per factor 2 beyond x4
 an x8 one with ``strict: false`` (``upsample.4`` is new).
 
 Parameters at the defaults (x4, 3 channels): HAT 20,772,507; DAT 14,802,051; DRCT 14,139,579; ATD 20,260,929.
-Tiling: HAT and DAT pool over the whole image (channel attention), ATD's token dictionary and category attention
-read every token of the image, so only DRCT's halo tiles equal the whole image (docs/baselines.md).
+Tiling: DRCT's halo tiles equal the whole image; HAT and DAT read the whole image (channel attention), which the
+tiles measure pass by pass (:mod:`medsr_se.inference.global_reads`), so theirs do too; ATD's token dictionary and
+category attention read every token of the image, so its tiles cannot (docs/baselines.md).
 """
 
 from __future__ import annotations

@@ -8,8 +8,11 @@ LR pixels for a bicubic upsampling inside the network); it is an upper bound. Ve
 (RRDBNet's 23 blocks: hundreds of LR pixels), so the halo is capped at :data:`MAX_HALO`; their far reach carries
 almost no weight, and the difference to whole-image inference is then measured, not zero (README, Tiling).
 SEEDSRGenerator's SE pooling is global: it is tiled exactly by :mod:`medsr_se.inference.tiling` instead. Other
-networks that pool globally (RCAN's channel attention: adaptive pooling) cannot be tiled exactly this way: their
-tiles are computed with a warning (logged) that says so.
+networks that read their whole feature map (channel attention's adaptive pooling: RCAN, HAT, DAT; DAT's channel
+self-attention) get the whole image's statistics measured tile by tile, one pass per read
+(:mod:`medsr_se.inference.global_reads`), so their tiles are exact too. Reads that cannot be measured so (ATD's
+token categories: tokens sorted into groups over the whole image) leave tiles inexact: they are computed with a
+warning (logged) that says so.
 
 Windowed attention (BasicSR's SwinIR: :mod:`medsr_se.inference.window`) counts too: a block attends within windows
 of w x w pixels, so it reaches w − 1 pixels further, and the bound is the convolutions' reach plus w − 1 per
@@ -29,7 +32,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
-from medsr_se.inference.window import attention_window, input_multiple, own_window
+from medsr_se.inference.global_reads import measured_reads, multipass, padded_size, unmeasured_reads
+from medsr_se.inference.window import attention_span, attention_window, input_multiple
 
 MAX_HALO = 32  # LR pixels: the widest halo chosen by default (a larger tile_pad is used as given)
 BICUBIC_REACH = 2  # LR pixels a bicubic upsampling inside the network reads beyond its own pixel
@@ -68,10 +72,10 @@ def receptive_radius(net: nn.Module, channels: int) -> int:
         reach.append(module.dilation[-1] * (module.kernel_size[-1] - 1) / 2 * ratio)
 
     def attention(module: nn.Module, inputs: tuple[torch.Tensor, ...], _output) -> None:
-        reach.append((own_window(module) - 1) * probe / _side(inputs[0]))
+        reach.append((attention_span(module) - 1) * probe / _side(inputs[0]))
 
     hooks = [m.register_forward_hook(convolution) for m in net.modules() if isinstance(m, nn.Conv2d)]
-    hooks += [m.register_forward_hook(attention) for m in net.modules() if m is not net and own_window(m)]
+    hooks += [m.register_forward_hook(attention) for m in net.modules() if m is not net and attention_span(m)]
     parameter = next(net.parameters())
     try:
         net(torch.zeros(1, channels, probe, probe, dtype=parameter.dtype, device=parameter.device))
@@ -108,19 +112,21 @@ GLOBAL_POOLING = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)  # RCAN's / RIDNet
 
 def pools_globally(net: nn.Module) -> bool:
     """Whether ``net`` reads its whole feature map: adaptive pooling (RCAN's, HAT's channel attention), or a
-    network that says so (``sees_whole_image``: ATD's token dictionary and categories), so that each halo tile
-    sees its own statistics instead of the whole image's."""
+    network that says so (``sees_whole_image``: ATD's token dictionary and categories): a halo alone cannot make
+    its tiles exact (what :mod:`medsr_se.inference.global_reads` measures pass by pass can)."""
     return (getattr(net, "sees_whole_image", False)
             or any(isinstance(module, GLOBAL_POOLING) for module in net.modules()))
 
 
 def warn_inexact(net: nn.Module, channels: int, halo: int) -> None:
-    """One warning (logged) when halo tiles are not exact: for a network that pools over the whole image (no halo
-    makes them exact), or one with windowed attention whose reach is beyond ``halo``."""
-    if pools_globally(net):
-        logger.warning("%s reads the whole image (channel attention, a token dictionary): each tile reads itself, so "
-                       "tiles differ from whole-image inference; tile=0 (no tiles) gives the exact result",
-                       type(net).__name__)
+    """One warning (logged) when halo tiles are not exact: for a network that reads its whole image in a way the
+    tiles cannot measure (:func:`medsr_se.inference.global_reads.unmeasured_reads`: no halo makes them exact), or
+    one with windowed attention whose reach is beyond ``halo``."""
+    unmeasured = unmeasured_reads(net)
+    if unmeasured:
+        logger.warning("%s reads the whole image (%s): each tile reads itself, so tiles differ from whole-image "
+                       "inference; tile=0 (no tiles) gives the exact result", type(net).__name__,
+                       ", ".join(unmeasured[:2]) + (", ..." if len(unmeasured) > 2 else ""))
         return
     window, radius = attention_window(net), reach(net, channels)
     if window is not None and halo < radius:
@@ -156,8 +162,9 @@ def halo_forward(net: nn.Module, x: torch.Tensor, tile: int, halo: int | None = 
                  sink: Callable[[slice, slice, torch.Tensor], None] | None = None) -> torch.Tensor | None:
     """``net(x)`` for (N, C, h, w) computed on LR tiles of ``tile`` pixels with ``halo`` LR pixels of context
     (default :func:`default_halo`; both rounded up to the multiple the input needs, if any; a warning when
-    the halo is below the reach of windowed attention: :func:`warn_inexact`); each tile's interior goes to
-    ``sink(rows, cols, values)`` in output coordinates, or into the returned (N, C_out, s·h, s·w) tensor when
+    the halo is below the reach of windowed attention: :func:`warn_inexact`), the whole image's statistics
+    measured first where the network reads them (:mod:`medsr_se.inference.global_reads`); each tile's interior
+    goes to ``sink(rows, cols, values)`` in output coordinates, or into the returned (N, C_out, s·h, s·w) tensor when
     there is no sink."""
     if tile <= 0:
         return whole_image(net, x, sink)
@@ -165,18 +172,38 @@ def halo_forward(net: nn.Module, x: torch.Tensor, tile: int, halo: int | None = 
     tile = tile_for(net, tile)
     warn_inexact(net, x.shape[1], halo)
     scale = net.upscale
+    height, width = x.shape[-2:]
+    placed = list(tiles(height, width, tile, halo))
+    if len(placed) == 1:  # one tile holds the whole image
+        return whole_image(net, x, sink)
     output: list[torch.Tensor] = []
-    for rows, cols, inner_rows, inner_cols in tiles(x.shape[-2], x.shape[-1], tile, halo):
-        out = net(x[..., rows, cols])
+
+    def emit(index: int, out: torch.Tensor) -> None:
+        rows, cols, inner_rows, inner_cols = placed[index]
         inner = out[..., inner_rows.start * scale:inner_rows.stop * scale,
                     inner_cols.start * scale:inner_cols.stop * scale]
         out_rows = slice((rows.start + inner_rows.start) * scale, (rows.start + inner_rows.stop) * scale)
         out_cols = slice((cols.start + inner_cols.start) * scale, (cols.start + inner_cols.stop) * scale)
         if sink is not None:
             sink(out_rows, out_cols, inner)
-            continue
+            return
         if not output:
-            output.append(torch.empty(x.shape[0], out.shape[1], x.shape[-2] * scale, x.shape[-1] * scale,
+            output.append(torch.empty(x.shape[0], out.shape[1], height * scale, width * scale,
                                       dtype=out.dtype, device=out.device))
         output[0][..., out_rows, out_cols] = inner
+
+    multiple = input_multiple(net)
+
+    def start_tile(index: int) -> None:
+        rows, cols, inner_rows, inner_cols = placed[index]
+        edges = (rows.start + inner_rows.stop == height, cols.start + inner_cols.stop == width)  # its interior's
+        reads.start_tile(inner_rows, inner_cols, edges,
+                         padded_size(rows.stop - rows.start, cols.stop - cols.start, multiple))
+
+    with measured_reads(net) as reads:
+        passes = multipass(lambda index: net(x[..., placed[index][0], placed[index][1]]), len(placed), reads,
+                           start_tile, emit)
+    if passes > 1:
+        logger.info("%s reads the whole image %d times (channel attention): each read measured over the %d tiles "
+                    "in a pass of its own, %d passes in all", type(net).__name__, passes - 1, len(placed), passes)
     return output[0] if sink is None else None

@@ -8,6 +8,7 @@ import torch
 
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
 from medsr_se.errors import DataError, OptionError
+from medsr_se.inference.global_reads import tiles_exactly, unmeasured_reads
 from medsr_se.inference.halo import first_convolution
 from medsr_se.inference.tiling import MIN_TILE_PAD
 from medsr_se.inference.window import own_window
@@ -124,11 +125,20 @@ def plan_tile(model: SEEDSRGenerator, height: int, width: int, tile: int, budget
               tile_pad: int = MIN_TILE_PAD) -> int:
     """The tile size to use: ``tile`` if given; 0 (whole image) when that fits ``budget``; else :data:`AUTO_TILE`,
     each tile with a halo of ``tile_pad`` LR pixels. An OptionError naming ``tile=`` for a negative one; a
-    DataError when even tiled inference would not fit (the message says how much it needs)."""
+    DataError when even tiled inference would not fit (the message says how much it needs), or when the whole image
+    does not fit and the network's tiles cannot equal it (ATD: :func:`medsr_se.inference.global_reads.tiles_exactly`;
+    an explicit ``tile`` is used, with a warning)."""
     if tile < 0:
         raise OptionError(f"tile={tile}: must be 0 (whole image) or a positive size", parameter="tile")
-    if tile == 0 and estimated_bytes(model, height, width, 0) <= budget:
-        return 0
+    if tile == 0:
+        whole = estimated_bytes(model, height, width, 0)
+        if whole <= budget:
+            return 0
+        if not tiles_exactly(model):
+            raise DataError(f"{width}x{height} needs about {whole / GIB:.1f} GiB whole, more than the "
+                            f"{budget / GIB:.1f} GiB available, and {type(model).__name__}'s tiles cannot equal "
+                            f"whole-image inference ({'; '.join(unmeasured_reads(model))}): give tile=N to accept "
+                            "tiles that differ from it, or run where more memory is free", parameter="tile")
     chosen = tile or AUTO_TILE
     needed = estimated_bytes(model, height, width, chosen, tile_pad)
     if needed > budget:

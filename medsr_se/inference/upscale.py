@@ -18,7 +18,8 @@ import torch
 
 from medsr_se.archs.seedsr_arch import SEEDSRGenerator
 from medsr_se.errors import DataError, OptionError
-from medsr_se.inference.halo import first_convolution
+from medsr_se.inference.global_reads import read_count
+from medsr_se.inference.halo import first_convolution, reach, tile_for
 from medsr_se.inference.window import check_size, input_multiple
 from medsr_se.io.intensity import IntensityModel, for_dtype, replace_nonfinite
 from medsr_se.utils.bicubic import matlab_bicubic
@@ -147,13 +148,19 @@ def _network_channels(pixels: np.ndarray, model: SEEDSRGenerator) -> tuple[np.nd
 def _run(model: SEEDSRGenerator, lr: torch.Tensor, tile: int, tile_pad: int, sink, full_precision: bool,
          progress: Callable[[int], Callable[[], None]] | None = None) -> None:
     """tiled_forward into ``sink``; TF32 off on CUDA when the output needs more than 8 bits; ``progress`` per output
-    tile, or per residual block and upsampling stage of a whole-image pass (forward hooks: the computation is the
-    same with or without them)."""
+    tile (another network's: per tile forward, the passes that measure its whole-image reads included), or per
+    residual block and upsampling stage of a whole-image pass (forward hooks: the computation is the same with or
+    without them)."""
     from medsr_se.inference.tiling import tiled_forward, tiles
 
     hooks = []
     if progress is not None:
-        if tile > 0:
+        if tile > 0 and not isinstance(model, SEEDSRGenerator):  # every tile forward of every pass: global_reads
+            count = sum(1 for _ in tiles(lr.shape[-2], lr.shape[-1], tile_for(model, tile), tile_pad))
+            step = progress(count * (read_count(model) + 1) if count > 1 else 1)
+            reach(model, lr.shape[1])  # its probe forward (once per network) before the counting starts
+            hooks = [model.register_forward_pre_hook(lambda *_: step())]
+        elif tile > 0:
             step = progress(sum(1 for _ in tiles(lr.shape[-2], lr.shape[-1], tile, tile_pad)))
             inner = sink
 

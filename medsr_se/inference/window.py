@@ -39,6 +39,17 @@ def own_window(module: nn.Module) -> int | None:
     return window if isinstance(window, int) and not isinstance(window, bool) and window > 1 else None
 
 
+def attention_span(module: nn.Module) -> int | None:
+    """The side of the windows a block attends within, for its reach: its own ``window_size``
+    (:func:`own_window`), or for DAT's adaptive spatial attention (windows of ``split_size`` S1 x S2 in one
+    branch, S2 x S1 in the other) the longer side; None for other modules."""
+    window = own_window(module)
+    if window is not None:
+        return window
+    split = getattr(module, "split_size", None)
+    return max(split) if split is not None and hasattr(module, "attns") else None
+
+
 def attention_window(net: nn.Module) -> int | None:
     """The side ``w`` of the attention windows (module docstring): the least common multiple of the windows of
     ``net`` and its sub-modules; None for a network without windowed attention."""

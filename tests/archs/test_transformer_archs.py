@@ -135,7 +135,8 @@ def test_drct_tiles_equal_the_whole_image(tmp_path):
 def test_hat_dat_atd_read_the_whole_image(kind):
     """HAT's and DAT's channel attention pool over the whole image, ATD's token dictionary and categories read
     every token: one changed LR pixel moves the output as far as the image goes, so no halo makes tiles exact
-    (HAT and DAT are recognised by their global pooling, ATD by its ``sees_whole_image``), and tiling them warns."""
+    (HAT and DAT are recognised by their global pooling, ATD by its ``sees_whole_image``); the tiles measure HAT's
+    and DAT's reads over the whole image (tests/inference/test_global_reads.py), ATD's they cannot."""
     net = built(tiny_options(kind))
     assert measured_reach(net, 2, 32) >= 16
     assert pools_globally(net)

@@ -109,17 +109,22 @@ def test_the_padded_forward_is_basicsr_s_on_a_batch(tmp_path):
                                    atol=1e-6, rtol=0)
 
 
-def test_a_globally_pooling_network_warns_when_tiled(tmp_path, caplog):
-    """RCAN's channel attention pools over the whole image: halo tiles differ from it, and say so."""
+def test_a_globally_pooling_network_that_tiles_cannot_measure_warns_when_tiled(tmp_path, caplog):
+    """RCAN's channel attention with max pooling in place of its mean (a read over the whole image that is not a
+    sum, so the tiles cannot measure it: tests/inference/test_global_reads.py has the mean's exact tiles): halo
+    tiles differ from the whole image, and say so."""
     from tests.inference.test_any_generator import built
 
     net = built({"type": "RCAN", "num_in_ch": 3, "num_out_ch": 3, "num_feat": 16, "num_group": 1, "num_block": 2,
                  "squeeze_factor": 4, "upscale": 2})
+    for module in net.modules():
+        if isinstance(module, torch.nn.Sequential) and isinstance(module[0], torch.nn.AdaptiveAvgPool2d):
+            module[0] = torch.nn.AdaptiveMaxPool2d(1)
     net.upscale = 2
     x = rand(1, 3, 61, 53)
     with torch.no_grad():
-        with logs_warning(caplog, HALO_LOGGER, r"^RCAN reads the whole image .* tile=0 \(no tiles\) gives the "
-                          "exact result$"):
+        with logs_warning(caplog, HALO_LOGGER, r"^RCAN reads the whole image \(.*AdaptiveMaxPool2d.*\): each tile "
+                          r"reads itself, .* tile=0 \(no tiles\) gives the exact result$"):
             tiled = tiled_forward(net, x, tile=16)
         assert (tiled - net(x)).abs().max() > 1e-4
 
