@@ -74,7 +74,8 @@ class SelfSRRun:
     written, so its LR consistency is exact by construction; ``written``: (slices, slice spacing mm) of the file
     written when it was resampled from the network's r·N slices ``values`` (None: it holds them as they are);
     ``training_noise``: (σ̂ in the scan's units, where it came from) of the noise matching of the training pairs
-    (:mod:`medsr_se.data.noise_matching`; None: a model was given)."""
+    (:mod:`medsr_se.data.noise_matching`; None: a model was given); ``training_precision``: (the precision the
+    training ran in, why: ``train:precision`` and ``train:precision_source``; None: a model was given)."""
 
     input_path: Path
     result_path: Path
@@ -91,6 +92,7 @@ class SelfSRRun:
     corrected: bool = False
     written: tuple[int, float] | None = None
     training_noise: tuple[float, str] | None = None
+    training_precision: tuple[str, str] | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -175,6 +177,14 @@ def _training_noise(run: SelfSRRun) -> dict | None:
                     "the thick slices' sigma (the slice profile averages the in-plane noise down)"}
 
 
+def _training_precision(run: SelfSRRun) -> dict | None:
+    """The precision the training's forward passes ran in and why (None: no training here)."""
+    if run.training_precision is None:
+        return None
+    precision, source = run.training_precision
+    return {"precision": precision, "source": source}
+
+
 def _notes(run: SelfSRRun, source: str) -> list[str]:
     notes = list(run.notes)
     if source == "assumed":
@@ -218,7 +228,8 @@ def run_report(run: SelfSRRun) -> dict:
         "r": run.r,
         "slice_profile": profile,
         "network": {"model": str(Path(run.model).resolve()), "trained_here": run.iterations is not None,
-                    "iterations": run.iterations, "training_noise": _training_noise(run)},
+                    "iterations": run.iterations, "training_noise": _training_noise(run),
+                    "training_precision": _training_precision(run)},
         "seconds": seconds,
         "device": run.device,
         "versions": versions(),

@@ -207,6 +207,14 @@ def training_noise(training: dict | None) -> tuple[float, str] | None:
     return float(train_set.get("lr_noise") or 0.0), str(train_set.get("lr_noise_source", "off"))
 
 
+def training_precision(training: dict | None) -> tuple[str, str] | None:
+    """(precision, why) of the training's forward passes (``auto`` resolved for this device; None: no training)."""
+    if training is None:
+        return None
+    train = training["train"]
+    return str(train.get("precision", "fp32")), str(train.get("precision_source", "train:precision in the recipe"))
+
+
 def made_consistent(plan: SelfSRPlan, values: np.ndarray) -> np.ndarray:
     """The network's r·N slices corrected to give the scan's slices back (float64, before the writer rounds to the
     scan's type), with a note on the correction."""
@@ -231,7 +239,7 @@ def produce(plan: SelfSRPlan, values: np.ndarray, net, model: Path, clock: repor
         plan.training["train"]["total_iter"] if plan.training else None, reports.network_device(net), clock,
         kernel=plan.kernel, kernel_file=plan.kernel_file, kernel_source=plan.given_name("slice_profile"),
         corrected=plan.data_consistency, written=(grid.count, grid.spacing) if grid.resampled else None,
-        training_noise=training_noise(plan.training)))
+        training_noise=training_noise(plan.training), training_precision=training_precision(plan.training)))
     if plan.sheet is not None:
         write_sheet(scan, values, r, plan.sheet, reports.sheet_caption(report))
     if plan.report.exists() or plan.report.is_symlink():  # its result is gone (plan_run refused otherwise)

@@ -48,7 +48,7 @@ def test_the_report_holds_the_run_and_its_lr_consistency(tmp_path, capsys):
         "kind": "gaussian", "kernel_file": None, "name": "Gaussian FWHM 3 px", "fwhm_mm": 6.0, "fwhm_pixels": 3.0,
         "source": "assumed", "source_detail": report["slice_profile"]["source_detail"]}
     assert report["network"] == {"model": str((tmp_path / "g3.pth").resolve()), "trained_here": False,
-                                 "iterations": None, "training_noise": None}
+                                 "iterations": None, "training_noise": None, "training_precision": None}
     seconds = report["seconds"]
     assert seconds["training"] is None and all(isinstance(seconds[k], float) and seconds[k] >= 0
                                                for k in ("application", "lr_consistency", "total"))
@@ -138,9 +138,11 @@ def test_a_trained_run_reports_its_iterations_and_the_estimated_thickness(tmp_pa
 
 @pytest.mark.slow  # trains, then applies the model
 def test_the_report_says_the_noise_the_training_inputs_were_given(tmp_path, capsys):
-    """The noise matching the run rests on (σ̂ estimated from the scan, the σ added to each training LR) is in the
-    report with a note naming the assumption; a run with a model given trained nothing and says null."""
+    """The precision it trained in and why, and the noise matching the run rests on (σ̂ estimated from the scan,
+    the σ added to each training LR), are in the report, the noise with a note naming the assumption; a run with a
+    model given trained nothing and says null for both."""
     from medsr_se.data.degradations import gaussian_profile, row_weights, sample_rows
+    from medsr_se.utils.precision import resolve_auto_precision
 
     path = thick_scan(tmp_path / "thick.nii.gz")
     recipe = tiny_recipe(tmp_path / "tiny.yml", total_iter=2, checkpoint_every=2)
@@ -152,8 +154,10 @@ def test_the_report_says_the_noise_the_training_inputs_were_given(tmp_path, caps
     _, weights = row_weights(gaussian_profile(report["slice_profile"]["fwhm_pixels"]), sample_rows(3)[1])
     assert noise["added_to_each_lr"] == pytest.approx(noise["sigma"] * np.sqrt(1 - np.sum(weights ** 2)), rel=1e-9)
     assert any("noise up to the scan's own" in note for note in report["notes"])
+    precision, why = resolve_auto_precision(on_gpu=False)  # the recipe says auto: this CPU's flags decide
+    assert report["network"]["training_precision"] == {"precision": precision, "source": why}
     model = tmp_path / "out" / "experiments" / "thick_selfsr_x3" / "models" / "net_g_latest.pth"
     assert selfsr.main(["-i", str(path), "-o", str(tmp_path / "again"), "--model", str(model), "--device", "cpu",
                         "-q"]) == 0
     again = json.loads((tmp_path / "again" / "thick_selfsr_x3_report.json").read_text())
-    assert again["network"]["training_noise"] is None
+    assert again["network"]["training_noise"] is None and again["network"]["training_precision"] is None
