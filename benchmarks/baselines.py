@@ -167,9 +167,23 @@ def calibrate(rows: list[tuple[int, str]], regions_by_scale, args) -> dict[str, 
     return costs
 
 
+def saved_report(option: str, path: Path, key: str) -> dict:
+    """A saved report given as ``option``, holding ``key``; one ``error:`` line naming the option and the file (exit
+    status 1) when it cannot be read or is not such a report."""
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"error: {option} {path}: cannot read a JSON report ({' '.join(str(error).split())})") \
+            from error
+    if not isinstance(report, dict) or key not in report:
+        raise SystemExit(f"error: {option} {path}: not a report of python -m benchmarks.baselines (no {key})")
+    return report
+
+
 def saved_calibration(report: Path, rows: list[tuple[int, str]]) -> dict[str, float]:
     """The CPU seconds per iteration a saved report measured, for every row of this run (each must be there)."""
-    saved = json.loads(report.read_text())["calibration_cpu_seconds_per_iteration"]
+    saved = saved_report("--calibration", report, "calibration_cpu_seconds_per_iteration")[
+        "calibration_cpu_seconds_per_iteration"]
     wanted = {key for scale, method in rows for key in saved if key.split(" gan")[0] == f"x{scale} {method}"}
     missing = {f"x{scale} {method}" for scale, method in rows} - {key.split(" gan")[0] for key in wanted}
     if missing:
@@ -298,9 +312,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.table:
-        report = json.loads(args.table.read_text())
+        report = saved_report("--table", args.table, "calibration_cpu_seconds_per_iteration")
         if args.costs:
-            report["inference_costs"] = json.loads(args.costs.read_text())["inference_costs"]
+            report["inference_costs"] = saved_report("--costs", args.costs, "inference_costs")["inference_costs"]
         print(tables(report))
         return 0
     torch.set_num_threads(args.threads)
@@ -310,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         for scale, regions in regions_by_scale.items():
             regions["test"] = centre_crop(*regions["test"], args.test_crop, scale)
     rows = [(scale, method) for scale in args.scales for method in args.methods]
-    saved = json.loads(args.calibration.read_text()).get("inference_costs", {}) if args.calibration else {}
+    saved = (saved_report("--calibration", args.calibration, "calibration_cpu_seconds_per_iteration")
+             .get("inference_costs", {}) if args.calibration else {})
     inference = {f"x{scale} {method}": saved.get(f"x{scale} {method}") or inference_costs(
         method, scale, regions_by_scale[scale], args) for scale, method in rows}  # first, alone, like the calibration
     if args.costs_only:

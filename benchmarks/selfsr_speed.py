@@ -11,6 +11,8 @@ Variants (``--variants``; each a change to ``options/selfsr.yml``):
     workers-1   datasets:train:num_worker_per_gpu 1 (the recipe's is 2: on 2 cores its loader processes compete
                 with the training's threads)
     workers-0   0 (the batch drawn in the training process, between steps)
+    fp32        train:precision fp32 (the recipe's is auto: bf16 autocast where the CPU computes in bfloat16)
+    bf16        train:precision bf16 (on a CPU without avx512_bf16 / amx_bf16: emulated, slower than fp32)
 
 Each run is the whole ``medsr-selfsr`` command in its own process, ``--iterations N``, the same seed; the rounds take
 turns (recipe, workers-1, workers-0, recipe, ...) so that drift on the machine hits all alike. Run it alone.
@@ -37,6 +39,8 @@ VARIANTS = {
     "recipe": {},
     "workers-1": {"datasets": {"train": {"num_worker_per_gpu": 1}}},
     "workers-0": {"datasets": {"train": WORKERS}},
+    "fp32": {"train": {"precision": "fp32"}},
+    "bf16": {"train": {"precision": "bf16"}},
 }
 QUICK = {"network_g": {"num_feat": 8, "num_block": 1, "reduction": 4},
          "datasets": {"train": {"batch_size_per_gpu": 4, "gt_size": 24}}}
@@ -58,7 +62,8 @@ def run_variant(case: cases.Case, overrides: dict, iterations: int, work: Path, 
         raise SystemExit(f"medsr-selfsr failed ({name}):\n{run.stderr[-3000:]}")
     report = json.loads(next(out.glob("*_report.json")).read_text())
     seconds = report["seconds"]
-    return {"variant": name, "iterations": report["network"]["iterations"], "training_s": seconds["training"],
+    return {"variant": name, "precision": report["network"]["training_precision"],
+            "iterations": report["network"]["iterations"], "training_s": seconds["training"],
             "application_s": seconds["application"], "total_s": seconds["total"],
             "iterations_per_s": report["network"]["iterations"] / seconds["training"]}
 
@@ -72,7 +77,7 @@ def summary(runs: list[dict]) -> dict[str, dict]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS)[:3])
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="anatomical.nii, a tiny network, 4 iterations, 1 round")

@@ -99,7 +99,8 @@ CHECKS = {"train_step": check_train_step, "gan_iteration": check_gan_iteration, 
 QUICK_SCRIPTS = ["train_step", "gan_iteration", "quality", "prepare_speed", "inference", "train_memory", "startup",
                  "loader", "precision", "ablation", "discriminator", "throughplane", "baselines", "selfsr_speed"]
 EXTRA_ARGUMENTS = {"train_step": "--scales 4 8", "train_memory": "--scales 4", "loader": "--scales 4",
-                   "quality": "--models seedsr_skip seedsr_gan", "throughplane": "--profiles nogap gap --noise 0.03"}
+                   "quality": "--models seedsr_skip seedsr_gan", "throughplane": "--profiles nogap gap --noise 0.03",
+                   "selfsr_speed": "--variants recipe workers-1 workers-0 fp32 bf16"}
 
 
 @pytest.fixture(scope="module")
@@ -699,16 +700,19 @@ def test_throughplane_eclare_at_matched_times_and_added_to_a_table_made_without_
     assert json.loads(json.dumps(third["rows"])) == json.loads(json.dumps(second["rows"]))
 
 
-@pytest.mark.slow  # three medsr-selfsr processes
+@pytest.mark.slow  # five medsr-selfsr processes
 def test_selfsr_speed_quick_times_every_variant(quick_reports):
     """python -m benchmarks.selfsr_speed --quick: one run per variant, each the whole command with the recipe changed
     as the variant says; iterations per second = the report's iterations / its training seconds."""
     report = quick_report(quick_reports, "selfsr_speed")
-    assert [run["variant"] for run in report["runs"]] == ["recipe", "workers-1", "workers-0"]
+    assert [run["variant"] for run in report["runs"]] == ["recipe", "workers-1", "workers-0", "fp32", "bf16"]
     for run in report["runs"]:
         assert run["iterations"] == 4 and positive(run["training_s"]) and run["total_s"] > run["training_s"]
         assert run["iterations_per_s"] == pytest.approx(run["iterations"] / run["training_s"])
-    assert set(report["median"]) == {"recipe", "workers-1", "workers-0"}
+        assert run["precision"]["precision"] in ("fp32", "bf16") and run["precision"]["source"]
+    assert set(report["median"]) == {"recipe", "workers-1", "workers-0", "fp32", "bf16"}
+    precisions = {run["variant"]: run["precision"]["precision"] for run in report["runs"]}
+    assert precisions["fp32"] == "fp32" and precisions["bf16"] == "bf16"  # the variant reached the training
 
 
 def test_selfsr_speed_without_nilearn_is_one_error_line(monkeypatch, capsys):
@@ -723,3 +727,20 @@ def test_selfsr_speed_without_nilearn_is_one_error_line(monkeypatch, capsys):
     assert selfsr_speed.main(["--iterations", "5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: --volume mni: nilearn is not installed")
+
+
+@pytest.mark.parametrize("option", ["--calibration", "--table"])
+@pytest.mark.parametrize("content", [None, "{not json", '{"benchmark": "throughplane"}'])
+def test_baselines_a_bad_saved_report_is_one_error_line(tmp_path, option, content):
+    """A missing, unreadable or foreign report given to --calibration / --table: one ``error:`` line naming the
+    option and the file, before any training (it was a traceback)."""
+    from benchmarks import baselines
+
+    path = tmp_path / "report.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(SystemExit) as stopped:
+        baselines.main([option, str(path), "--scales", "4", "--methods", "seedsr", "--out", str(tmp_path / "o.json")])
+    message = str(stopped.value.code)
+    assert message.startswith(f"error: {option} {path}: ") and "\n" not in message
+    assert not (tmp_path / "o.json").exists()
