@@ -125,6 +125,9 @@ def run_selfsr(case: Case, seed: int, args: argparse.Namespace, spacing: float,
     if args.lr_noise is not None:
         train_set = overrides.get("datasets", {}).get("train", {})
         overrides["datasets"] = {"train": {**train_set, "lr_noise": args.lr_noise}}
+    if args.fwhm_jitter is not None:
+        train_set = overrides.get("datasets", {}).get("train", {})
+        overrides["datasets"] = {"train": {**train_set, "fwhm_jitter": args.fwhm_jitter}}
     stem = case.path.name.removesuffix(".nii.gz")
     recipe = dump_yaml(derive("selfsr", overrides), work / f"recipe_{stem}_s{seed}.yml")
     out = work / f"selfsr_{stem}_s{seed}"
@@ -196,6 +199,7 @@ def selfsr_row(case: Case, args: argparse.Namespace, spacing: float, work: Path,
         runs.append({"seed": seed, **evaluate(result, case), "seconds": seconds})
     mean = {key: statistics.fmean(run[key] for run in runs) for key in (*METRICS, "seconds")}
     extra = {"iterations": args.iterations, "data_consistency": args.data_consistency, "lr_noise": args.lr_noise,
+             "fwhm_jitter": args.fwhm_jitter,
              **used}
     if len(runs) > 1:
         extra.update(std={key: statistics.pstdev(run[key] for run in runs) for key in (*METRICS, "seconds")},
@@ -275,6 +279,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ema-decay", type=float, help="train:ema_decay (default: the recipe's)")
     parser.add_argument("--lr-noise", type=lambda text: text if text == "auto" else float(text),
                         help="datasets:train:lr_noise (auto, 0 or σ; default: the recipe's): noise matching")
+    parser.add_argument("--fwhm-jitter", type=float,
+                        help="datasets:train:fwhm_jitter (each training pair's FWHM x U[1 − j, 1 + j]; default: the "
+                             "recipe's)")
     parser.add_argument("--data-consistency", action="store_true",
                         help="give medsr-selfsr --data-consistency (its result corrected to give the thick slices "
                              "back): run once with and once without to compare")
@@ -352,7 +359,7 @@ def configs(args: argparse.Namespace, gt: GroundTruth) -> list[Config]:
 
 
 SETTINGS = ("volume", "crop", "shape", "quick", "iterations", "time", "default_budget", "seeds", "tell_thickness",
-            "assume_spacing", "data_consistency", "lr_noise", "ema_decay", "noise_seed")
+            "assume_spacing", "data_consistency", "lr_noise", "fwhm_jitter", "ema_decay", "noise_seed")
 # (ECLARE's rows say their own patches / time factor: ECLARE rows can be added to a table made without them)
 
 
@@ -434,7 +441,8 @@ def run(args: argparse.Namespace) -> dict:
               "quick": args.quick, "iterations": args.iterations, "time": args.time, "seeds": args.seeds,
               "tell_thickness": args.tell_thickness, "assume_spacing": args.assume_spacing,
               "data_consistency": args.data_consistency, "default_budget": args.default_budget,
-              "lr_noise": args.lr_noise, "ema_decay": args.ema_decay, "eclare_patches": args.eclare_patches,
+              "lr_noise": args.lr_noise, "fwhm_jitter": args.fwhm_jitter, "ema_decay": args.ema_decay,
+              "eclare_patches": args.eclare_patches,
               "noise_seed": args.noise_seed,
               "eclare_options": sorted(eclare) if eclare is not None else None, "configs": [], "rows": []}
     if args.resume:

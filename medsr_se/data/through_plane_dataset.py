@@ -22,6 +22,9 @@ Options (``datasets:train``):
     samples_per_epoch: the dataset's length (default 1000; patches are random, so this only paces epochs)
     lr_noise: noise matching (:mod:`medsr_se.data.noise_matching`): ``auto`` (estimate the scan's noise σ), σ in
         the scan's units, or 0 / ~ (off, the default here; the shipped recipe's choice is in options/selfsr.yml)
+    fwhm_jitter: j in [0, 1): each pair's Gaussian profile has FWHM f·u, u one of :data:`JITTER_STEPS` values evenly
+        spread over [1 − j, 1 + j] (0 / ~: f itself, the default), so that the network does not rest on f alone
+        where f is an estimate; not with ``slice_profile``
 """
 
 from __future__ import annotations
@@ -36,6 +39,26 @@ from medsr_se.io.scans import in_plane_slices, intensity_for, read_scan
 
 DEFAULT_GT_SIZE = 64
 DEFAULT_SAMPLES = 1000
+JITTER_STEPS = 9  # profiles per volume with fwhm_jitter: f·u for u evenly spread over [1 − j, 1 + j]
+
+
+def fwhm_jitter(opt: dict) -> float:
+    """``datasets:train:fwhm_jitter`` as a fraction in [0, 1) (0 when absent); ValueError naming it otherwise, or
+    when it is given with a ``slice_profile`` kernel (a kernel has no FWHM to vary)."""
+    value = opt.get("fwhm_jitter") or 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"datasets:train:fwhm_jitter {value!r}: a fraction in [0, 1) (0.25: FWHM ± 25 %)")
+    if value and opt.get("slice_profile"):
+        raise ValueError("datasets:train:fwhm_jitter with datasets:train:slice_profile: a kernel file has no FWHM "
+                         "to vary; give one of them")
+    return float(value)
+
+
+def profiles_for(fwhm_pixels: float, jitter: float) -> tuple[SliceProfile, ...]:
+    """The Gaussian profile of FWHM ``fwhm_pixels``, or with ``jitter`` the :data:`JITTER_STEPS` profiles around it."""
+    if not jitter:
+        return (gaussian_profile(fwhm_pixels),)
+    return tuple(gaussian_profile(fwhm_pixels * u) for u in np.linspace(1 - jitter, 1 + jitter, JITTER_STEPS))
 
 
 class ThroughPlaneVolumeDataset(data.Dataset):
@@ -55,13 +78,15 @@ class ThroughPlaneVolumeDataset(data.Dataset):
         if not paths:
             raise ValueError("ThroughPlaneVolumeDataset: give datasets:train:volumes (NIfTI files or DICOM folders)")
         profile_file = opt.get("slice_profile")
+        jitter = fwhm_jitter(opt)
         self.slices: list[np.ndarray] = []  # in-plane slices in [0, 1]
-        self.profiles: list[SliceProfile] = []  # the profile of each slice's volume
+        self.profiles: list[tuple[SliceProfile, ...]] = []  # the profile(s) of each slice's volume
         self.noise_sigmas: list[float] = []  # σ̂ of each slice's volume, [0, 1] units (0: no noise matching)
-        self.top_up: list[float] = []  # σ_add of each slice's LR (noise_matching)
+        self.top_up: list[tuple[float, ...]] = []  # σ_add of each slice's LR per profile (noise_matching)
         for path in paths:
             scan = read_scan(path, opt.get("axis"), opt.get("slice_thickness"), opt.get("nonfinite"))
-            profile = load_profile(profile_file) if profile_file else gaussian_profile(scan.geometry.fwhm_pixels)
+            profiles = ((load_profile(profile_file),) if profile_file
+                        else profiles_for(scan.geometry.fwhm_pixels, jitter))
             intensity = intensity_for(scan.values)
             unit = np.clip(intensity.to_unit(scan.values), 0, 1)
             for index in list(np.ndindex(*unit.shape[3:])) or [()]:
@@ -73,8 +98,8 @@ class ThroughPlaneVolumeDataset(data.Dataset):
                         raise ValueError(f"{path}: in-plane slices of {image.shape[1]}x{image.shape[0]} are smaller "
                                          f"than gt_size {self.gt_size}; lower datasets:train:gt_size")
                     self.slices.append(np.ascontiguousarray(image, np.float32))
-                    self.profiles.append(profile)
-                    self.top_up.append(top_up_sigma(sigma, profile, self.scale))
+                    self.profiles.append(profiles)
+                    self.top_up.append(tuple(top_up_sigma(sigma, profile, self.scale) for profile in profiles))
         self.samples = int(opt.get("samples_per_epoch") or DEFAULT_SAMPLES)
 
     def __len__(self) -> int:
@@ -91,16 +116,18 @@ class ThroughPlaneVolumeDataset(data.Dataset):
         left = int(rng.integers(image.shape[1] - size + 1))
         strip = image[:, left:left + size]
         first, offset = sample_rows(r)
-        blurred = blur_rows(strip, self.profiles[index], offset)
+        which = int(rng.integers(len(self.profiles[index]))) if len(self.profiles[index]) > 1 else 0
+        profile, top_up = self.profiles[index][which], self.top_up[index][which]
+        blurred = blur_rows(strip, profile, offset)
         lr = blurred[top + first:top + size:r]
         hr = strip[top:top + size]
         if self.opt.get("use_hflip", True) and rng.random() < 0.5:
             lr, hr = lr[:, ::-1], hr[:, ::-1]
-        if self.opt.get("use_vflip", True) and self.profiles[index].symmetric and rng.random() < 0.5:
+        if self.opt.get("use_vflip", True) and profile.symmetric and rng.random() < 0.5:
             # flipping the rows reverses the LR grid too: LR row k <-> h − 1 − k, HR row i <-> r·h − 1 − i
             lr, hr = lr[::-1], hr[::-1]
-        if self.top_up[index] > 0:
-            lr = lr + rng.normal(0.0, self.top_up[index], lr.shape).astype(np.float32)
+        if top_up > 0:
+            lr = lr + rng.normal(0.0, top_up, lr.shape).astype(np.float32)
         return np.ascontiguousarray(lr), np.ascontiguousarray(hr)
 
     def __getitem__(self, item: int) -> dict:

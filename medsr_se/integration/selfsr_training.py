@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from medsr_se.data.noise_matching import resolve_for_scan
+from medsr_se.data.through_plane_dataset import fwhm_jitter
 from medsr_se.errors import MedSRError, OptionError
 from medsr_se.integration.experiment_state import FINGERPRINT_KEY, may_resume, training_fingerprint
 from medsr_se.integration.training_budget import scale_schedule
@@ -57,6 +58,10 @@ def training_options(recipe: str | Path, scan: Scan, r: int, name: str, *, scan_
     except OptionError as error:
         raise OptionError(f"recipe={recipe}: datasets:train:{error}", parameter="recipe") from error
     train_set.update(lr_noise=sigma, lr_noise_source=source)  # "auto" resolved: the options file says the σ used
+    try:
+        fwhm_jitter(train_set)
+    except ValueError as error:
+        raise OptionError(f"recipe={recipe}: {error}", parameter="recipe") from error
     options["name"] = name
     options["scale"] = r
     options.setdefault("network_g", {})["upscale"] = [r, 1]

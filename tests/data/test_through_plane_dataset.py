@@ -131,3 +131,58 @@ def test_an_asymmetric_kernel_gets_no_vertical_flip(tmp_path):
     for _ in range(40):
         lr, hr = dataset.pair(pairs)
         np.testing.assert_array_equal(lr, hr[2::3])
+
+
+def line_volume(path, spacing_mm=4.0):
+    """In-plane slices of bright rows 12 pixels apart (constant along the other in-plane axis), slices
+    ``spacing_mm`` apart (1 mm in-plane): the default profile is a Gaussian of FWHM ``spacing_mm`` pixels."""
+    rows = (np.arange(48) % 12 == 0).astype(np.float32) * 1000
+    values = np.broadcast_to(rows[:, None, None], (48, 40, 6)).astype(np.int16)
+    nibabel.save(nibabel.Nifti1Image(values, np.diag([1.0, 1.0, spacing_mm, 1.0])), str(path))
+    return path
+
+
+def pair_fwhms(dataset, draws: int = 300) -> list[float]:
+    """The FWHM of the blurred bright row in each pair whose rows cross the lines (r = 1: the LR is the blurred
+    HR), measured on the samples (the oracle: ``measured_fwhm``, independent of the dataset)."""
+    rng = np.random.default_rng(0)
+    widths = []
+    for _ in range(draws):
+        lr, hr = dataset.pair(rng)
+        if np.ptp(hr[:, 0]) == 0:  # transposed: the lines run along the blur
+            continue
+        column = lr[:, 0].astype(np.float64)
+        peak = 4 + int(np.argmax(column[4:20]))
+        widths.append(measured_fwhm(column[peak - 4:peak + 5]))
+    return widths
+
+
+@pytest.mark.parametrize("jitter", [0, 0.25])
+def test_fwhm_jitter_spreads_each_pairs_profile_over_the_range(tmp_path, jitter):
+    """``fwhm_jitter: 0.25`` gives pairs blurred by FWHMs across f · [0.75, 1.25] (3 to 5 pixels for f = 4);
+    without it every pair has f itself."""
+    dataset = build_dataset({"name": "t", "type": "ThroughPlaneVolumeDataset", "phase": "train", "scale": 1,
+                             "volumes": [str(line_volume(tmp_path / "lines.nii.gz"))], "gt_size": 24,
+                             "fwhm_jitter": jitter})
+    widths = pair_fwhms(dataset)
+    assert len(widths) > 100
+    if jitter:
+        assert 2.85 < min(widths) < 3.15 and 4.85 < max(widths) < 5.15
+        assert len({round(w * 4) for w in widths}) >= 7  # spread over the range, not two ends
+    else:
+        assert max(widths) - min(widths) < 0.1 and abs(np.mean(widths) - 4.0) < 0.1
+
+
+@pytest.mark.parametrize("bad", ["wide", -0.1, 1.0, True, float("nan"), [0.2]])
+def test_bad_fwhm_jitter_is_named(tmp_path, bad):
+    with pytest.raises(ValueError, match=r"^datasets:train:fwhm_jitter .*: a fraction in \[0, 1\)"):
+        build_dataset({"name": "t", "type": "ThroughPlaneVolumeDataset", "phase": "train", "scale": 1,
+                       "volumes": [str(line_volume(tmp_path / "lines.nii.gz"))], "gt_size": 24, "fwhm_jitter": bad})
+
+
+def test_fwhm_jitter_with_a_kernel_file_is_refused(tmp_path):
+    np.save(tmp_path / "k.npy", np.array([1.0, 2.0, 1.0]))
+    with pytest.raises(ValueError, match="fwhm_jitter with datasets:train:slice_profile: a kernel file has no FWHM"):
+        build_dataset({"name": "t", "type": "ThroughPlaneVolumeDataset", "phase": "train", "scale": 1,
+                       "volumes": [str(line_volume(tmp_path / "lines.nii.gz"))], "gt_size": 24,
+                       "fwhm_jitter": 0.2, "slice_profile": str(tmp_path / "k.npy")})

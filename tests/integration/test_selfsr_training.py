@@ -231,6 +231,9 @@ def test_the_recipes_noise_matching_is_resolved_to_the_scans_sigma(tmp_path):
     with pytest.raises(OptionError, match=r"^recipe=.*bad.yml: datasets:train:lr_noise='loud'") as raised:
         training_options(recipe, scan, R, "n", scan_path=path, iterations=2)
     assert raised.value.parameter == "recipe"
+    recipe = dump_yaml(derive("selfsr", {"datasets": {"train": {"fwhm_jitter": 2}}}), tmp_path / "bad.yml")
+    with pytest.raises(OptionError, match=r"^recipe=.*bad.yml: datasets:train:fwhm_jitter 2: a fraction"):
+        training_options(recipe, scan, R, "n", scan_path=path, iterations=2)  # before anything is written
 
 
 @pytest.mark.parametrize("flags, expected", [({"avx2", "avx512_bf16"}, "bf16"), ({"avx2", "amx_bf16"}, "bf16"),
