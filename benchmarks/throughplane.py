@@ -128,6 +128,10 @@ def run_selfsr(case: Case, seed: int, args: argparse.Namespace, spacing: float,
     if args.fwhm_jitter is not None:
         train_set = overrides.get("datasets", {}).get("train", {})
         overrides["datasets"] = {"train": {**train_set, "fwhm_jitter": args.fwhm_jitter}}
+    if args.precision is not None:
+        overrides["train"] = {**overrides.get("train", {}), "precision": args.precision}
+    if args.se is not None:
+        overrides["network_g"] = {**overrides.get("network_g", {}), "se": args.se}
     stem = case.path.name.removesuffix(".nii.gz")
     recipe = dump_yaml(derive("selfsr", overrides), work / f"recipe_{stem}_s{seed}.yml")
     out = work / f"selfsr_{stem}_s{seed}"
@@ -153,7 +157,9 @@ def run_selfsr(case: Case, seed: int, args: argparse.Namespace, spacing: float,
     options = load_yaml(out / f"{stem}_selfsr_x{r}.yml")
     train = options["datasets"]["train"]
     used = {"slice_thickness_mm": train["slice_thickness"], "thickness_source": train["slice_thickness_source"],
-            "iterations": options["train"]["total_iter"]}  # with --time: the iterations that fitted it
+            "iterations": options["train"]["total_iter"],  # with --time: the iterations that fitted it
+            "precision": options["train"].get("precision", "fp32"),  # auto resolved for this CPU
+            "se": options["network_g"].get("se", "improved")}
     return np.asarray(image.dataobj, np.float32), seconds, used
 
 
@@ -282,6 +288,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fwhm-jitter", type=float,
                         help="datasets:train:fwhm_jitter (each training pair's FWHM x U[1 − j, 1 + j]; default: the "
                              "recipe's)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"),
+                        help="train:precision (default: the recipe's, auto: bf16 where the CPU has bf16 units)")
+    parser.add_argument("--se", choices=("improved", "plain", "none"),
+                        help="network_g:se, the generator's SE blocks (default: the recipe's, the paper's improved SE)")
     parser.add_argument("--data-consistency", action="store_true",
                         help="give medsr-selfsr --data-consistency (its result corrected to give the thick slices "
                              "back): run once with and once without to compare")
@@ -359,7 +369,8 @@ def configs(args: argparse.Namespace, gt: GroundTruth) -> list[Config]:
 
 
 SETTINGS = ("volume", "crop", "shape", "quick", "iterations", "time", "default_budget", "seeds", "tell_thickness",
-            "assume_spacing", "data_consistency", "lr_noise", "fwhm_jitter", "ema_decay", "noise_seed")
+            "assume_spacing", "data_consistency", "lr_noise", "fwhm_jitter", "precision", "se", "ema_decay",
+            "noise_seed")
 # (ECLARE's rows say their own patches / time factor: ECLARE rows can be added to a table made without them)
 
 
@@ -441,7 +452,8 @@ def run(args: argparse.Namespace) -> dict:
               "quick": args.quick, "iterations": args.iterations, "time": args.time, "seeds": args.seeds,
               "tell_thickness": args.tell_thickness, "assume_spacing": args.assume_spacing,
               "data_consistency": args.data_consistency, "default_budget": args.default_budget,
-              "lr_noise": args.lr_noise, "fwhm_jitter": args.fwhm_jitter, "ema_decay": args.ema_decay,
+              "lr_noise": args.lr_noise, "fwhm_jitter": args.fwhm_jitter, "precision": args.precision,
+              "se": args.se, "ema_decay": args.ema_decay,
               "eclare_patches": args.eclare_patches,
               "noise_seed": args.noise_seed,
               "eclare_options": sorted(eclare) if eclare is not None else None, "configs": [], "rows": []}

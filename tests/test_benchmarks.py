@@ -99,7 +99,8 @@ CHECKS = {"train_step": check_train_step, "gan_iteration": check_gan_iteration, 
 QUICK_SCRIPTS = ["train_step", "gan_iteration", "quality", "prepare_speed", "inference", "train_memory", "startup",
                  "loader", "precision", "ablation", "discriminator", "throughplane", "baselines", "selfsr_speed"]
 EXTRA_ARGUMENTS = {"train_step": "--scales 4 8", "train_memory": "--scales 4", "loader": "--scales 4",
-                   "quality": "--models seedsr_skip seedsr_gan", "throughplane": "--profiles nogap gap --noise 0.03",
+                   "quality": "--models seedsr_skip seedsr_gan",
+                   "throughplane": "--profiles nogap gap --noise 0.03 --precision fp32 --se none",
                    "selfsr_speed": "--variants recipe workers-1 workers-0 fp32 bf16"}
 
 
@@ -165,7 +166,7 @@ def test_throughplane_quick_mode_reports_every_method(quick_reports):
     """python -m benchmarks.throughplane --quick (both profiles, with noise; seconds): nibabel's anatomical.nii,
     r = 4 along z; per configuration a cubic, a linear and a medsr-selfsr row, their metrics finite, each gain the
     difference to cubic's row, the thickness medsr-selfsr used the one it assumes (the spacing: not told), the noise
-    sigma 3 % of the head's mean."""
+    sigma 3 % of the head's mean, the precision and SE blocks those --precision and --se asked for."""
     report = quick_report(quick_reports, "throughplane")
     assert report["benchmark"] == "throughplane" and report["complete"] and report["volume"] == "anatomical"
     assert report["seeds"] == 1 and report["iterations"] == 10 and not report["tell_thickness"]
@@ -185,6 +186,8 @@ def test_throughplane_quick_mode_reports_every_method(quick_reports):
         assert positive(rows["selfsr"]["seconds"]) and rows["selfsr"]["iterations"] == 10
         assert rows["selfsr"]["slice_thickness_mm"] == 8.0
         assert rows["selfsr"]["thickness_source"].startswith("assumed = slice spacing")
+        assert rows["selfsr"]["precision"] == "fp32" and report["precision"] == "fp32"  # --precision reached it
+        assert rows["selfsr"]["se"] == "none" and report["se"] == "none"  # and --se (the options file it trained by)
 
 
 @pytest.mark.slow
