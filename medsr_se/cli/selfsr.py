@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-consistency", action="store_true",
                         help="correct the result by the least change that makes the slice profile give the scan's "
                              "slices back (docs/through-plane.md)")
+    parser.add_argument("--shared", action="store_true",
+                        help="a cohort folder: each scan's training starts from the model trained on the cohort's "
+                             "scan before it with the same r (the first from scratch), not from scratch")
     parser.add_argument("--labels", type=Path, metavar="SEG.nii.gz",
                         help="a NIfTI label map on the scan's grid: also written on the result's grid as "
                              "<result>_labels.nii.gz (shape-based interpolation)")
@@ -112,6 +115,9 @@ def check_arguments(args: argparse.Namespace) -> None:
         check_writable_folder(args.output)
     except WriteError as error:
         raise UsageError(f"-o {error}") from error
+    if getattr(args, "shared", False) and args.model is not None:
+        raise UsageError(f"--shared and --model {args.model}: --shared trains each scan starting from the model of "
+                         "the scan before; --model applies one model without training: give one of them")
     if args.model is not None and not args.model.is_file():
         raise UsageError(f"--model {args.model}: no such file")
     if args.nonfinite is not None and not np.isfinite(args.nonfinite):
@@ -136,6 +142,9 @@ def run(args: argparse.Namespace, console: Console, started: float) -> int:
 
     if selfsr_cohort.is_cohort(args.input):  # a folder of scans: each one through run_scan
         return selfsr_cohort.run_cohort(args, console)
+    if args.shared:
+        raise UsageError(f"--shared: for a folder of scans (-i {args.input} is one scan): each scan's training then "
+                         "starts from the model of the scan before it")
     run_scan(args, console, started)
     return 0
 
@@ -150,6 +159,10 @@ def run_scan(args: argparse.Namespace, console: Console, started: float) -> Path
         nonfinite=args.nonfinite, labels=args.labels, model=args.model, recipe=args.recipe, device=args.device,
         sheet=args.sheet, data_consistency=args.data_consistency, given_as=FLAGS)
     net = load_through_plane_model(args.model, plan.r, args.device) if args.model is not None else None
+    start = shared_start(args, plan.r)
+    if start is not None:
+        load_through_plane_model(start, plan.r, "cpu")  # one of this r that loads: else CheckpointError naming it
+        selfsr_pipeline.start_training_from(plan, start)
     selfsr_pipeline.finish_plan(plan, iterations=args.iterations, time_budget_s=args.time, started=started)
     created = make_output_folder(args.output)
     try:
@@ -170,6 +183,13 @@ def run_scan(args: argparse.Namespace, console: Console, started: float) -> Path
         raise
     show_result(plan, report, model, console)
     return plan.result
+
+
+def shared_start(args: argparse.Namespace, r: int) -> Path | None:
+    """``--shared`` in a cohort: the model trained on the cohort's last scan of this r before this one
+    (``args.shared_models``: r -> model file, kept by :mod:`medsr_se.cli.selfsr_cohort`); None: from scratch."""
+    models = getattr(args, "shared_models", None)
+    return None if models is None else models.get(r)
 
 
 def show_result(plan: SelfSRPlan, report: dict, model: Path, console: Console) -> None:

@@ -3,6 +3,10 @@ files and DICOM series sub-folders, sub-folders recursed) processed as ``medsr-s
 (:func:`medsr_se.cli.selfsr.run_scan`, the same options), one model per scan, into ``out/`` (a scan of a sub-folder:
 into the same sub-folder of ``out/``), with ``out/cohort_summary.csv``.
 
+- ``--shared``: each scan's training starts from the model trained on the cohort's last scan of the same r before
+  it (the first of each r from scratch; a scan done already by an earlier run passes on the model its report
+  names); its report and the summary say which (``started_from``).
+
 - Checked once, before anything is made: the options as a single run checks them, the ``--slice-profile`` kernel
   and the ``-opt`` recipe, no ``--labels`` (one scan's), ``-o`` not the cohort folder itself, no two scans whose
   results would meet.
@@ -40,7 +44,7 @@ from medsr_se.io.publish import write_atomically
 
 SUMMARY = cohorts.SUMMARY
 COLUMNS = ("scan", "status", "result", "r", "slice_thickness_mm", "thickness_source", "iterations", "seconds",
-           "error")
+           "started_from", "error")
 DONE, DONE_ALREADY, FAILED, NOT_REACHED = "done", "skipped: done already", "failed", "not reached"
 SOME_FAILED = 1  # the exit status when a scan failed and the others were processed (2: nothing was done)
 
@@ -71,8 +75,10 @@ def check_cohort(args: argparse.Namespace) -> cohorts.Cohort:
 
 
 def say_what_is_shared(args: argparse.Namespace, cohort: cohorts.Cohort, console: Console) -> None:
-    console.note(f"{args.input}: a cohort of {len(cohort.scans)} scan(s), each processed as alone (one model per "
-                 f"scan) into {args.output}; summary: {args.output / SUMMARY}")
+    each = ("each scan's training starting from the model of the scan before it with the same r (--shared)"
+            if getattr(args, "shared", False) else "each processed as alone (one model per scan)")
+    console.note(f"{args.input}: a cohort of {len(cohort.scans)} scan(s), {each} into {args.output}; summary: "
+                 f"{args.output / SUMMARY}")
     shared = [f"{flag} {value}" for flag, value in (
         ("--scale", args.scale), ("--slice-thickness", args.slice_thickness), ("--slice-profile", args.slice_profile),
         ("--target-spacing", getattr(args, "target_spacing", None)), ("--axis", args.axis),
@@ -101,11 +107,36 @@ def facts_of(result: Path) -> dict:
         profile, network = report.get("slice_profile") or {}, report.get("network") or {}
         facts = {"r": report.get("r"), "slice_thickness_mm": profile.get("fwhm_mm"),
                  "thickness_source": profile.get("source_detail"), "iterations": network.get("iterations"),
-                 "seconds": (report.get("seconds") or {}).get("total")}
+                 "seconds": (report.get("seconds") or {}).get("total"), "started_from": network.get("started_from")}
     except (OSError, UnicodeDecodeError, ValueError, AttributeError):  # no report, or not one
         return {}
     formats = {"slice_thickness_mm": "{:g}", "seconds": "{:.1f}"}
     return {key: "" if value is None else formats.get(key, "{}").format(value) for key, value in facts.items()}
+
+
+def trained_model(result: Path) -> tuple[int, Path] | None:
+    """(r, model file) of the model the run that wrote ``result`` trained on its scan, as its report names it;
+    None when it trained none (``--model``), or the report or the model is not there."""
+    name = volumes.nifti_stem(result) if volumes.is_nifti(result) else result.name
+    try:
+        report = json.loads(reports.report_path(result.parent, name).read_text(encoding="utf-8"))
+        network = report["network"]
+        model = Path(network["model"])
+        return (int(report["r"]), model) if network["trained_here"] and model.is_file() else None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return None
+
+
+def pass_on_model(row: dict, args: argparse.Namespace, console: Console) -> None:
+    """``--shared``: the model trained on the scan of ``row`` becomes the start of the next scan of its r."""
+    if not getattr(args, "shared", False) or row["status"] not in (DONE, DONE_ALREADY):
+        return
+    trained = trained_model(args.output / row["result"])
+    if trained is None:
+        console.note(f"{row['scan']}: its report names no trained model that is still there; the next scan of its r "
+                     "starts from the model before it")
+        return
+    args.shared_models[trained[0]] = trained[1]
 
 
 def write_summary(path: Path, rows: Iterable[dict]) -> None:
@@ -152,11 +183,14 @@ def run_cohort(args: argparse.Namespace, console: Console) -> int:
     selfsr.make_output_folder(args.output)
     summary = args.output / SUMMARY
     rows = {scan.relative: {"scan": scan.relative.as_posix(), "status": NOT_REACHED} for scan in cohort.scans}
+    # --shared: r -> the model the next scan of that r starts from
+    args.shared_models = {} if getattr(args, "shared", False) else None
     write_summary(summary, rows.values())
     for index, scan in enumerate(cohort.scans):
         console.note(f"scan {index + 1}/{len(cohort.scans)}: {scan.relative.as_posix()}")
         try:
             rows[scan.relative] = process(scan, args, console)
+            pass_on_model(rows[scan.relative], args, console)
         except BaseException as error:  # interrupted, or a bug (its traceback follows): the summary says so first
             stopped = "interrupted" if isinstance(error, KeyboardInterrupt) else f"stopped by {type(error).__name__}"
             rows[scan.relative] = {"scan": scan.relative.as_posix(), "status": FAILED, "error": stopped}

@@ -75,7 +75,9 @@ class SelfSRRun:
     written when it was resampled from the network's r·N slices ``values`` (None: it holds them as they are);
     ``training_noise``: (σ̂ in the scan's units, where it came from) of the noise matching of the training pairs
     (:mod:`medsr_se.data.noise_matching`; None: a model was given); ``training_precision``: (the precision the
-    training ran in, why: ``train:precision`` and ``train:precision_source``; None: a model was given)."""
+    training ran in, why: ``train:precision`` and ``train:precision_source``; None: a model was given);
+    ``started_from``: the model file whose weights the training started from (``--shared``; None: from scratch or
+    no training)."""
 
     input_path: Path
     result_path: Path
@@ -93,6 +95,7 @@ class SelfSRRun:
     written: tuple[int, float] | None = None
     training_noise: tuple[float, str] | None = None
     training_precision: tuple[str, str] | None = None
+    started_from: str | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -229,7 +232,7 @@ def run_report(run: SelfSRRun) -> dict:
         "slice_profile": profile,
         "network": {"model": str(Path(run.model).resolve()), "trained_here": run.iterations is not None,
                     "iterations": run.iterations, "training_noise": _training_noise(run),
-                    "training_precision": _training_precision(run)},
+                    "training_precision": _training_precision(run), "started_from": run.started_from},
         "seconds": seconds,
         "device": run.device,
         "versions": versions(),

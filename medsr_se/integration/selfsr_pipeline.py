@@ -47,6 +47,7 @@ from medsr_se.evaluation import selfsr_report as reports
 from medsr_se.evaluation.sheets import write_sheet
 from medsr_se.inference.data_consistency import consistency_note, make_consistent, scan_profile, stored_dtype
 from medsr_se.inference.slice_resampling import to_grid
+from medsr_se.integration.experiment_state import FINGERPRINT_KEY, training_fingerprint
 from medsr_se.integration.selfsr_training import training_options
 from medsr_se.integration.training_budget import choose_budget
 from medsr_se.io import scans, slice_grid, volumes
@@ -185,6 +186,24 @@ def plan_run(scan_path: Path, output: Path, *, scale: int | None = None, target_
                       given_as=given_as)
 
 
+def start_training_from(plan: SelfSRPlan, model: Path) -> None:
+    """The planned training starts from the weights of ``model`` (a through-plane model of this r, e.g. the one
+    trained on the cohort's scan before: ``--shared``) instead of from scratch: BasicSR's
+    ``path:pretrain_network_g``, strict, the recipe's ``param_key_g`` (``params_ema``, else ``params``); the
+    fingerprint that decides whether saved states may be resumed includes it."""
+    if plan.training is None:
+        raise OptionError(f"model={plan.model}: a model given is applied, not trained: nothing to start from "
+                          f"{model}", parameter="model")
+    plan.training.setdefault("path", {}).update(pretrain_network_g=str(Path(model).resolve()), strict_load_g=True)
+    plan.training[FINGERPRINT_KEY] = training_fingerprint(plan.training, plan.scan.values, plan.kernel_file)
+    log.info(f"the training starts from {model} (its weights), not from scratch")
+
+
+def started_from(training: dict | None) -> str | None:
+    """The model file whose weights the training started from (None: from scratch, or no training)."""
+    return None if training is None else (training.get("path") or {}).get("pretrain_network_g")
+
+
 def finish_plan(plan: SelfSRPlan, *, iterations: int | None = None, time_budget_s: float | None = None,
                 started: float | None = None) -> None:
     """Step 2 (module docstring): the slice profile the run rests on said (a warning when its thickness is only
@@ -239,7 +258,8 @@ def produce(plan: SelfSRPlan, values: np.ndarray, net, model: Path, clock: repor
         plan.training["train"]["total_iter"] if plan.training else None, reports.network_device(net), clock,
         kernel=plan.kernel, kernel_file=plan.kernel_file, kernel_source=plan.given_name("slice_profile"),
         corrected=plan.data_consistency, written=(grid.count, grid.spacing) if grid.resampled else None,
-        training_noise=training_noise(plan.training), training_precision=training_precision(plan.training)))
+        training_noise=training_noise(plan.training), training_precision=training_precision(plan.training),
+        started_from=started_from(plan.training)))
     if plan.sheet is not None:
         write_sheet(scan, values, r, plan.sheet, reports.sheet_caption(report))
     if plan.report.exists() or plan.report.is_symlink():  # its result is gone (plan_run refused otherwise)

@@ -44,7 +44,7 @@ def summary(out) -> list[dict]:
     with open(out / "cohort_summary.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["scan", "status", "result", "r", "slice_thickness_mm", "thickness_source",
-                             "iterations", "seconds", "error"]
+                             "iterations", "seconds", "started_from", "error"]
     return rows
 
 

@@ -48,7 +48,8 @@ def test_the_report_holds_the_run_and_its_lr_consistency(tmp_path, capsys):
         "kind": "gaussian", "kernel_file": None, "name": "Gaussian FWHM 3 px", "fwhm_mm": 6.0, "fwhm_pixels": 3.0,
         "source": "assumed", "source_detail": report["slice_profile"]["source_detail"]}
     assert report["network"] == {"model": str((tmp_path / "g3.pth").resolve()), "trained_here": False,
-                                 "iterations": None, "training_noise": None, "training_precision": None}
+                                 "iterations": None, "training_noise": None, "training_precision": None,
+                                 "started_from": None}
     seconds = report["seconds"]
     assert seconds["training"] is None and all(isinstance(seconds[k], float) and seconds[k] >= 0
                                                for k in ("application", "lr_consistency", "total"))
