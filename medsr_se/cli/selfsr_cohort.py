@@ -107,24 +107,32 @@ def facts_of(result: Path) -> dict:
         profile, network = report.get("slice_profile") or {}, report.get("network") or {}
         facts = {"r": report.get("r"), "slice_thickness_mm": profile.get("fwhm_mm"),
                  "thickness_source": profile.get("source_detail"), "iterations": network.get("iterations"),
-                 "seconds": (report.get("seconds") or {}).get("total"), "started_from": network.get("started_from")}
+                 "seconds": (report.get("seconds") or {}).get("total"),
+                 "started_from": (network.get("started_from") or {}).get("model")}
     except (OSError, UnicodeDecodeError, ValueError, AttributeError):  # no report, or not one
         return {}
     formats = {"slice_thickness_mm": "{:g}", "seconds": "{:.1f}"}
     return {key: "" if value is None else formats.get(key, "{}").format(value) for key, value in facts.items()}
 
 
-def trained_model(result: Path) -> tuple[int, Path] | None:
-    """(r, model file) of the model the run that wrote ``result`` trained on its scan, as its report names it;
-    None when it trained none (``--model``), or the report or the model is not there."""
+def trained_model(result: Path) -> tuple[int, Path] | str:
+    """(r, model file) of the model the run that wrote ``result`` trained on its scan, found where that run put it
+    beside ``result`` (``experiments/<name>/models/``: an output folder moved or copied keeps its own chain, never
+    another folder's); else why there is none (a sentence)."""
     name = volumes.nifti_stem(result) if volumes.is_nifti(result) else result.name
+    path = reports.report_path(result.parent, name)
     try:
-        report = json.loads(reports.report_path(result.parent, name).read_text(encoding="utf-8"))
-        network = report["network"]
-        model = Path(network["model"])
-        return (int(report["r"]), model) if network["trained_here"] and model.is_file() else None
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
-        return None
+        report = json.loads(path.read_text(encoding="utf-8"))
+        network, r = report["network"], int(report["r"])
+        trained_here, named = bool(network["trained_here"]), Path(network["model"])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+        return f"its report {path} cannot be read ({type(error).__name__})"
+    if not trained_here:
+        return "it was made with --model: no model was trained on it"
+    model = result.parent / Path(*named.parts[-4:])
+    if len(named.parts) < 4 or named.parts[-4] != "experiments" or not model.is_file():
+        return f"the model its report names is not in {result.parent / 'experiments'}"
+    return r, model
 
 
 def pass_on_model(row: dict, args: argparse.Namespace, console: Console) -> None:
@@ -132,11 +140,11 @@ def pass_on_model(row: dict, args: argparse.Namespace, console: Console) -> None
     if not getattr(args, "shared", False) or row["status"] not in (DONE, DONE_ALREADY):
         return
     trained = trained_model(args.output / row["result"])
-    if trained is None:
-        console.note(f"{row['scan']}: its report names no trained model that is still there; the next scan of its r "
-                     "starts from the model before it")
+    if isinstance(trained, str):
+        console.note(f"{row['scan']}: {trained}; the next scan of its r starts from the model before it, or from "
+                     "scratch")
         return
-    args.shared_models[trained[0]] = trained[1]
+    args.shared_models[trained[0]] = (trained[1], row["scan"])
 
 
 def write_summary(path: Path, rows: Iterable[dict]) -> None:
@@ -183,7 +191,7 @@ def run_cohort(args: argparse.Namespace, console: Console) -> int:
     selfsr.make_output_folder(args.output)
     summary = args.output / SUMMARY
     rows = {scan.relative: {"scan": scan.relative.as_posix(), "status": NOT_REACHED} for scan in cohort.scans}
-    # --shared: r -> the model the next scan of that r starts from
+    # --shared: r -> (the model the next scan of that r starts from, the scan it was trained on)
     args.shared_models = {} if getattr(args, "shared", False) else None
     write_summary(summary, rows.values())
     for index, scan in enumerate(cohort.scans):

@@ -76,8 +76,8 @@ class SelfSRRun:
     ``training_noise``: (σ̂ in the scan's units, where it came from) of the noise matching of the training pairs
     (:mod:`medsr_se.data.noise_matching`; None: a model was given); ``training_precision``: (the precision the
     training ran in, why: ``train:precision`` and ``train:precision_source``; None: a model was given);
-    ``started_from``: the model file whose weights the training started from (``--shared``; None: from scratch or
-    no training)."""
+    ``started_from``: {model, sha256} of the file whose weights the training started from (``--shared``; None:
+    from scratch or no training)."""
 
     input_path: Path
     result_path: Path
@@ -95,7 +95,7 @@ class SelfSRRun:
     written: tuple[int, float] | None = None
     training_noise: tuple[float, str] | None = None
     training_precision: tuple[str, str] | None = None
-    started_from: str | None = None
+    started_from: dict | None = None
     notes: list[str] = field(default_factory=list)
 
     @property

@@ -32,6 +32,7 @@ output folder an existing file's error advises changing.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,7 +43,7 @@ from medsr_se.data.degradations import SliceProfile, load_profile
 from medsr_se.data.label_interpolation import write_upscaled_labels
 from medsr_se.data.profile_estimation import estimate_thickness
 from medsr_se.data.slice_profile_notes import assumed_thickness_warning, slice_profile_note
-from medsr_se.errors import OptionError
+from medsr_se.errors import MedSRError, OptionError
 from medsr_se.evaluation import selfsr_report as reports
 from medsr_se.evaluation.sheets import write_sheet
 from medsr_se.inference.data_consistency import consistency_note, make_consistent, scan_profile, stored_dtype
@@ -55,6 +56,7 @@ from medsr_se.io.label_maps import LabelMap, read_label_map
 from medsr_se.io.publish import archive_folder
 
 log = logging.getLogger(__name__)
+STARTED_FROM_KEY = "selfsr_started_from"  # in the training options: {model, sha256} of the start weights
 
 DESCRIPTION = "medsr-selfsr through-plane SR x{r} (self-supervised, slice spacing / {r})"  # of a derived series
 RESAMPLED = "medsr-selfsr through-plane SR to {t:g} mm slices (self-supervised x{r}, cubic B-spline to {t:g} mm)"
@@ -186,22 +188,41 @@ def plan_run(scan_path: Path, output: Path, *, scale: int | None = None, target_
                       given_as=given_as)
 
 
+def start_problem(plan: SelfSRPlan, model: Path) -> str | None:
+    """Why ``model`` cannot start the planned training (None: it can): it must load as the generator the recipe
+    builds (its stored ``network_g``, r included, equal to the recipe's; its weights strictly)."""
+    from medsr_se.inference.checkpoint import load_generator
+
+    try:
+        load_generator(str(model), options=plan.training["network_g"])
+    except MedSRError as error:
+        return str(error).split("; the stored one is")[0]
+    except OSError as error:
+        return f"{model}: {error.strerror or error}"
+    return None
+
+
 def start_training_from(plan: SelfSRPlan, model: Path) -> None:
     """The planned training starts from the weights of ``model`` (a through-plane model of this r, e.g. the one
-    trained on the cohort's scan before: ``--shared``) instead of from scratch: BasicSR's
-    ``path:pretrain_network_g``, strict, the recipe's ``param_key_g`` (``params_ema``, else ``params``); the
-    fingerprint that decides whether saved states may be resumed includes it."""
+    trained on the cohort's scan before: ``--shared``; :func:`start_problem` checks it first) instead of from
+    scratch: BasicSR's ``path:pretrain_network_g``, strict, the recipe's ``param_key_g`` (``params_ema``, else
+    ``params``). The file's sha256 goes into the report (``network.started_from``) and into the fingerprint that
+    decides whether saved states may be resumed, so a start file rewritten since is not taken for the same."""
     if plan.training is None:
         raise OptionError(f"model={plan.model}: a model given is applied, not trained: nothing to start from "
                           f"{model}", parameter="model")
-    plan.training.setdefault("path", {}).update(pretrain_network_g=str(Path(model).resolve()), strict_load_g=True)
-    plan.training[FINGERPRINT_KEY] = training_fingerprint(plan.training, plan.scan.values, plan.kernel_file)
+    model = Path(model).resolve()
+    sha256 = hashlib.sha256(model.read_bytes()).hexdigest()
+    plan.training.setdefault("path", {}).update(pretrain_network_g=str(model), strict_load_g=True)
+    plan.training[STARTED_FROM_KEY] = {"model": str(model), "sha256": sha256}
+    fingerprint = training_fingerprint(plan.training, plan.scan.values, plan.kernel_file)
+    plan.training[FINGERPRINT_KEY] = {**fingerprint, "pretrain_network_g_sha256": sha256}
     log.info(f"the training starts from {model} (its weights), not from scratch")
 
 
-def started_from(training: dict | None) -> str | None:
-    """The model file whose weights the training started from (None: from scratch, or no training)."""
-    return None if training is None else (training.get("path") or {}).get("pretrain_network_g")
+def started_from(training: dict | None) -> dict | None:
+    """{model, sha256} of the file whose weights the training started from (None: from scratch, or no training)."""
+    return None if training is None else training.get(STARTED_FROM_KEY)
 
 
 def finish_plan(plan: SelfSRPlan, *, iterations: int | None = None, time_budget_s: float | None = None,

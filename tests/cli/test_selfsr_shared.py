@@ -4,6 +4,8 @@ file it loaded the generator's weights from, and the options file BasicSR traine
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 
 import pytest
@@ -45,6 +47,9 @@ def test_each_scan_starts_from_the_model_of_the_scan_before_it_with_its_r(tmp_pa
     assert loaded_from(out / "experiments" / "c_selfsr_x3") == [str(model_a)]  # BasicSR loaded a's weights
     rows = {row["scan"]: row for row in summary(out)}
     assert [rows[name]["started_from"] for name in ("a.nii.gz", "b.nii.gz", "c.nii.gz")] == ["", "", str(model_a)]
+    report_c = json.loads((out / "c_selfsr_x3_report.json").read_text())
+    assert report_c["network"]["started_from"] == {"model": str(model_a),
+                                                   "sha256": hashlib.sha256(model_a.read_bytes()).hexdigest()}
     assert "starting from the model of the scan before it" in capsys.readouterr().err
 
     # a rerun after c's result is removed: a is done already and passes on the model its report names
@@ -59,7 +64,7 @@ def test_each_scan_starts_from_the_model_of_the_scan_before_it_with_its_r(tmp_pa
     (out / "c_selfsr_x3.nii.gz").unlink()
     capsys.readouterr()
     assert run_shared(folder, out, recipe) == 0
-    assert "a.nii.gz: its report names no trained model that is still there" in capsys.readouterr().err
+    assert "a.nii.gz: the model its report names is not in" in capsys.readouterr().err
     assert {row["scan"]: row for row in summary(out)}["c.nii.gz"]["started_from"] == ""
 
 
@@ -73,3 +78,30 @@ def test_shared_where_it_cannot_work_is_one_line_exit_2_nothing_made(tmp_path, c
     [line] = error_lines(capsys)
     assert {"one_scan": "--shared: for a folder of scans", "with_model": "--shared and --model"}[case] in line
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow  # three tiny trainings
+def test_a_start_model_that_does_not_fit_or_lies_outside_the_output_is_not_used(tmp_path, capsys):
+    """A rerun with a recipe of another network width: the model passed on does not load into it, so the scan
+    trains from scratch with a warning naming why (was: BasicSR's size-mismatch traceback stopped the cohort). An
+    output folder copied elsewhere never starts from a model in the original folder."""
+    folder, out = shared_cohort(tmp_path), tmp_path / "out"
+    (folder / "b.nii.gz").unlink()
+    assert run_shared(folder, out, tiny_recipe(tmp_path / "tiny.yml", total_iter=2, checkpoint_every=2)) == 0
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    wider = tiny_recipe(tmp_path / "wider.yml", total_iter=2, checkpoint_every=2)
+    wider.write_text(wider.read_text().replace("num_feat: 8", "num_feat: 16"))
+    (out / "c_selfsr_x3.nii.gz").unlink()
+    capsys.readouterr()
+    assert run_shared(folder, out, wider) == 0
+    err = capsys.readouterr().err
+    assert "--shared: the model of a.nii.gz cannot start this scan's training" in err and "num_feat: 8" in err
+    assert loaded_from(out / "experiments" / "c_selfsr_x3") == []  # from scratch, by BasicSR's own log
+    assert {row["scan"]: row for row in summary(out)}["c.nii.gz"]["started_from"] == ""
+
+    shutil.rmtree(copy / "experiments" / "a_selfsr_x3")  # the copy's own model of a is gone; the original's is not
+    (copy / "c_selfsr_x3.nii.gz").unlink()
+    assert run_shared(folder, copy, tiny_recipe(tmp_path / "tiny.yml", total_iter=2, checkpoint_every=2)) == 0
+    assert loaded_from(copy / "experiments" / "c_selfsr_x3") == []
+    assert "a.nii.gz: the model its report names is not in" in capsys.readouterr().err
