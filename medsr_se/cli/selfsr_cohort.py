@@ -79,6 +79,8 @@ def say_what_is_shared(args: argparse.Namespace, cohort: cohorts.Cohort, console
             if getattr(args, "shared", False) else "each processed as alone (one model per scan)")
     console.note(f"{args.input}: a cohort of {len(cohort.scans)} scan(s), {each} into {args.output}; summary: "
                  f"{args.output / SUMMARY}")
+    if getattr(args, "shared", False) and len(cohort.scans) == 1:
+        console.note("--shared: the cohort holds one scan, so no model is passed on")
     shared = [f"{flag} {value}" for flag, value in (
         ("--scale", args.scale), ("--slice-thickness", args.slice_thickness), ("--slice-profile", args.slice_profile),
         ("--target-spacing", getattr(args, "target_spacing", None)), ("--axis", args.axis),

@@ -217,7 +217,8 @@ def start_training_from(plan: SelfSRPlan, model: Path) -> None:
     plan.training[STARTED_FROM_KEY] = {"model": str(model), "sha256": sha256}
     fingerprint = training_fingerprint(plan.training, plan.scan.values, plan.kernel_file)
     plan.training[FINGERPRINT_KEY] = {**fingerprint, "pretrain_network_g_sha256": sha256}
-    log.info(f"the training starts from {model} (its weights), not from scratch")
+    log.info(f"the training starts from {model} (its weights), not from scratch (a training resumed from its own "
+             "saved state goes on from that state)")
 
 
 def started_from(training: dict | None) -> dict | None:

@@ -105,3 +105,12 @@ def test_a_start_model_that_does_not_fit_or_lies_outside_the_output_is_not_used(
     assert run_shared(folder, copy, tiny_recipe(tmp_path / "tiny.yml", total_iter=2, checkpoint_every=2)) == 0
     assert loaded_from(copy / "experiments" / "c_selfsr_x3") == []
     assert "a.nii.gz: the model its report names is not in" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # one tiny training
+def test_a_cohort_of_one_scan_says_nothing_is_passed_on(tmp_path, capsys):
+    folder = tmp_path / "cohort"
+    small_scan(folder / "a.nii.gz", seed=1, shape=(32, 28, 8))
+    assert run_shared(folder, tmp_path / "out", tiny_recipe(tmp_path / "tiny.yml", total_iter=2,
+                                                            checkpoint_every=2)) == 0
+    assert "--shared: the cohort holds one scan, so no model is passed on" in capsys.readouterr().err
