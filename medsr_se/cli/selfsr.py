@@ -38,7 +38,6 @@ parses, calls, shows progress, and shows their errors and notes under its flags.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import time
@@ -58,7 +57,6 @@ from medsr_se.io import scans
 from medsr_se.io.publish import WriteError, check_writable_folder, make_folder_checked, remove_empty_folders
 from medsr_se.utils.durations import parse_duration, process_age_s
 
-log = logging.getLogger("medsr_se.cli.selfsr")  # under the "medsr_se" logger also when run as __main__
 DEFAULT_RECIPE = "selfsr"
 FLAGS = {"slice_thickness": "--slice-thickness", "scale": "--scale", "iterations": "--iterations", "recipe": "-opt",
          "device": "--device", "model": "--model", "axis": "--axis", "slice_profile": "--slice-profile",
@@ -161,9 +159,9 @@ def run_scan(args: argparse.Namespace, console: Console, started: float) -> Path
         nonfinite=args.nonfinite, labels=args.labels, model=args.model, recipe=args.recipe, device=args.device,
         sheet=args.sheet, data_consistency=args.data_consistency, given_as=FLAGS)
     net = load_through_plane_model(args.model, plan.r, args.device) if args.model is not None else None
-    start = shared_start(args, plan)
-    if start is not None:
-        selfsr_pipeline.start_training_from(plan, start)
+    start = shared_start(args, plan.r)
+    if start is not None and plan.training is not None:
+        selfsr_pipeline.start_training_from_if_it_fits(plan, *start)
     selfsr_pipeline.finish_plan(plan, iterations=args.iterations, time_budget_s=args.time, started=started)
     created = make_output_folder(args.output)
     try:
@@ -186,20 +184,11 @@ def run_scan(args: argparse.Namespace, console: Console, started: float) -> Path
     return plan.result
 
 
-def shared_start(args: argparse.Namespace, plan: SelfSRPlan) -> Path | None:
-    """``--shared`` in a cohort: the model trained on the cohort's last scan of this r before this one
-    (``args.shared_models``: r -> (model file, its scan), kept by :mod:`medsr_se.cli.selfsr_cohort`); None: from
-    scratch, also (with a warning) when that model does not load as this recipe's generator."""
+def shared_start(args: argparse.Namespace, r: int) -> tuple[Path, str] | None:
+    """``--shared`` in a cohort: (model, the scan it was trained on) of the cohort's last scan of this r before
+    this one (``args.shared_models``, kept by :mod:`medsr_se.cli.selfsr_cohort`); None: from scratch."""
     models = getattr(args, "shared_models", None)
-    if models is None or plan.r not in models or plan.training is None:
-        return None
-    model, scan = models[plan.r]
-    problem = selfsr_pipeline.start_problem(plan, model)
-    if problem is not None:
-        log.warning(f"--shared: the model of {scan} cannot start this scan's training ({problem}); it trains "
-                    "from scratch")
-        return None
-    return model
+    return None if models is None else models.get(r)
 
 
 def show_result(plan: SelfSRPlan, report: dict, model: Path, console: Console) -> None:

@@ -188,13 +188,6 @@ def measured_reads(net: nn.Module) -> Iterator[WholeImageReads]:
             del module.forward  # the class's own forward again
 
 
-def padded_size(height: int, width: int, multiple: int | None) -> tuple[int, int]:
-    """The size a network that pads its input to ``multiple`` works on."""
-    if not multiple:
-        return height, width
-    return height + (-height) % multiple, width + (-width) % multiple
-
-
 def multipass(run_tile: Callable[[int], torch.Tensor], count: int, reads: WholeImageReads,
               start_tile: Callable[[int], None], emit: Callable[[int, torch.Tensor], None]) -> int:
     """The passes of the module docstring over ``count`` tiles: ``start_tile(i)`` then ``run_tile(i)`` for every

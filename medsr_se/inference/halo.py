@@ -32,8 +32,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
-from medsr_se.inference.global_reads import measured_reads, multipass, padded_size, unmeasured_reads
-from medsr_se.inference.window import attention_span, attention_window, input_multiple
+from medsr_se.inference.global_reads import measured_reads, multipass, unmeasured_reads
+from medsr_se.inference.window import attention_span, attention_window, input_multiple, window_padding
 
 MAX_HALO = 32  # LR pixels: the widest halo chosen by default (a larger tile_pad is used as given)
 BICUBIC_REACH = 2  # LR pixels a bicubic upsampling inside the network reads beyond its own pixel
@@ -197,8 +197,9 @@ def halo_forward(net: nn.Module, x: torch.Tensor, tile: int, halo: int | None = 
     def start_tile(index: int) -> None:
         rows, cols, inner_rows, inner_cols = placed[index]
         edges = (rows.start + inner_rows.stop == height, cols.start + inner_cols.stop == width)  # its interior's
-        reads.start_tile(inner_rows, inner_cols, edges,
-                         padded_size(rows.stop - rows.start, cols.stop - cols.start, multiple))
+        height_in, width_in = rows.stop - rows.start, cols.stop - cols.start
+        pad_rows, pad_cols = window_padding(height_in, width_in, multiple) if multiple else (0, 0)
+        reads.start_tile(inner_rows, inner_cols, edges, (height_in + pad_rows, width_in + pad_cols))
 
     with measured_reads(net) as reads:
         passes = multipass(lambda index: net(x[..., placed[index][0], placed[index][1]]), len(placed), reads,

@@ -221,6 +221,19 @@ def start_training_from(plan: SelfSRPlan, model: Path) -> None:
              "saved state goes on from that state)")
 
 
+def start_training_from_if_it_fits(plan: SelfSRPlan, model: Path, trained_on: str) -> bool:
+    """:func:`start_training_from` ``model`` (trained on the scan ``trained_on``, as ``--shared`` passes it on) when
+    it loads as the recipe's generator (:func:`start_problem`); else a warning naming the difference, and the
+    training starts from scratch. Whether it started from ``model``."""
+    problem = start_problem(plan, model)
+    if problem is not None:
+        log.warning(f"--shared: the model of {trained_on} cannot start this scan's training ({problem}); it trains "
+                    "from scratch")
+        return False
+    start_training_from(plan, model)
+    return True
+
+
 def started_from(training: dict | None) -> dict | None:
     """{model, sha256} of the file whose weights the training started from (None: from scratch, or no training)."""
     return None if training is None else training.get(STARTED_FROM_KEY)
