@@ -19,10 +19,11 @@ Thick slices as the method models them: the Gaussian slice profile of FWHM f and
 without noise and with Rician noise of σ = 3 % of the head's mean (voxels above 10 % of the 99th percentile), added
 to the thick slices (seeded). The non-integer ratio (r = 4.5) is simulated with
 :func:`~medsr_se.data.profile_estimation.sampling_matrix` (degrade() needs an integer r). Each row: the true FWHM, the
-estimate, its error, the error of today's assumption (FWHM = slice spacing), the two in-plane axes' estimates,
-``reliable``, the Welch segments used and the seconds of the estimate. ``summary``: median and largest |error| by
-volume and FWHM / r; ``speed``: the median seconds of three estimates on a 256 x 256 x 37 volume (the MNI template
-padded in-plane, r = 5).
+estimate, its error, the error of today's assumption (FWHM = slice spacing), what training uses (``used_px``: the
+estimate, 0.8 x it where it says a gap, ``ProfileEstimate.hedge``) and its signed error, the two in-plane axes'
+estimates, ``reliable``, the Welch segments used and the seconds of the estimate. ``summary``: median and largest
+|error| by volume and FWHM / r, and the range of the used FWHM's signed error over the reliable ones; ``speed``: the
+median seconds of three estimates on a 256 x 256 x 37 volume (the MNI template padded in-plane, r = 5).
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ def row(name: str, volume: np.ndarray, spacing: float, axis: int, ratio: float, 
     return {**result, "estimate_px": round(estimate.fwhm_pixels, 3),
             "error_pct": round(100 * (estimate.fwhm_pixels / fwhm - 1), 1),
             "assumed_error_pct": round(100 * (ratio / fwhm - 1), 1),
+            "used_px": round(estimate.used_pixels, 3),
+            "used_error_pct": round(100 * (estimate.used_pixels / fwhm - 1), 1),
             "per_axis_px": [round(v, 3) for v in estimate.per_axis_pixels], "reliable": estimate.reliable,
             "segments": estimate.segments,
             "seconds": round(time.perf_counter() - start, 3)}
@@ -136,11 +139,14 @@ def summary(rows: list[dict]) -> dict:
     for key, members in groups.items():
         errors = [abs(r["error_pct"]) for r in members if "error_pct" in r]
         reliable = [abs(r["error_pct"]) for r in members if r.get("reliable")]
+        used = [r["used_error_pct"] for r in members if r.get("reliable")]
         out[key] = {"rows": len(members), "refused": len(members) - len(errors),
                     "not_reliable": len(errors) - len(reliable),
                     "median_abs_error_pct": round(statistics.median(errors), 1) if errors else None,
                     "max_abs_error_pct": max(errors, default=None),
-                    "max_abs_error_pct_reliable": max(reliable, default=None)}
+                    "max_abs_error_pct_reliable": max(reliable, default=None),
+                    # what training uses (ProfileEstimate.used_pixels: 0.8 x with a gap), signed: + too thick
+                    "used_error_pct_range_reliable": [min(used), max(used)] if used else None}
     return out
 
 

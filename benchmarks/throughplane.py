@@ -102,7 +102,7 @@ def selfsr_arguments(case: Case, args: argparse.Namespace, spacing: float, recip
     elif not args.default_budget:  # --default-budget: neither, as a user runs it (on a CPU: its 4-minute default)
         arguments += ["--iterations", str(args.iterations)]
     if args.tell_thickness:
-        arguments += ["--slice-thickness", f"{told_thickness(case, spacing):g}"]
+        arguments += ["--slice-thickness", f"{told_thickness(case, spacing) * args.thickness_factor:g}"]
     elif args.assume_spacing:
         arguments += ["--slice-thickness", f"{case.config.r * spacing:g}"]
     if args.data_consistency:
@@ -273,6 +273,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--noise-seed", type=int, default=0)
     parser.add_argument("--tell-thickness", action="store_true",
                         help="give medsr-selfsr --slice-thickness (and ECLARE --relative-slice-thickness)")
+    parser.add_argument("--thickness-factor", type=float, default=1.0, metavar="F",
+                        help="with --tell-thickness: tell medsr-selfsr F x the true thickness (what a wrong thickness "
+                             "costs: F < 1 too thin, F > 1 too thick; ECLARE is told the truth)")
     parser.add_argument("--assume-spacing", action="store_true",
                         help="give medsr-selfsr --slice-thickness = the slice spacing (its old default)")
     parser.add_argument("--iterations", type=int,
@@ -313,6 +316,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.tell_thickness and args.assume_spacing:
         parser.error("--tell-thickness and --assume-spacing: give one (the true thickness or the spacing)")
+    if args.thickness_factor != 1.0 and not (args.tell_thickness and args.thickness_factor > 0):
+        parser.error("--thickness-factor: give it with --tell-thickness, and above 0")
     if args.default_budget and (args.time is not None or args.iterations is not None):
         parser.error("--default-budget with --time or --iterations: give one budget")
     if args.resume and args.out is None:
@@ -369,8 +374,8 @@ def configs(args: argparse.Namespace, gt: GroundTruth) -> list[Config]:
 
 
 SETTINGS = ("volume", "crop", "shape", "quick", "iterations", "time", "default_budget", "seeds", "tell_thickness",
-            "assume_spacing", "data_consistency", "lr_noise", "fwhm_jitter", "precision", "se", "ema_decay",
-            "noise_seed")
+            "assume_spacing", "thickness_factor", "data_consistency", "lr_noise", "fwhm_jitter", "precision", "se",
+            "ema_decay", "noise_seed")
 # (ECLARE's rows say their own patches / time factor: ECLARE rows can be added to a table made without them)
 
 
@@ -450,7 +455,9 @@ def run(args: argparse.Namespace) -> dict:
               "crop_box": gt.box and [list(b) for b in gt.box], "shape": list(gt.values.shape),
               "spacing_mm": gt.spacing, "head_mean": float(gt.values[ts.head_mask(gt.values)].mean()),
               "quick": args.quick, "iterations": args.iterations, "time": args.time, "seeds": args.seeds,
-              "tell_thickness": args.tell_thickness, "assume_spacing": args.assume_spacing,
+              "tell_thickness": args.tell_thickness,
+              "thickness_factor": args.thickness_factor if args.thickness_factor != 1.0 else None,
+              "assume_spacing": args.assume_spacing,
               "data_consistency": args.data_consistency, "default_budget": args.default_budget,
               "lr_noise": args.lr_noise, "fwhm_jitter": args.fwhm_jitter, "precision": args.precision,
               "se": args.se, "ema_decay": args.ema_decay,

@@ -40,6 +40,12 @@ Rician noise; |error| median / largest):
 - anatomical.nii resampled to 1 mm (65 x 81 x 49), r = 3, 4: FWHM = r 7.5 % / 22 %; a gap 21 % / 58 % (5 of 12 flagged
   not :attr:`~ProfileEstimate.reliable`; at most 35 % off among the others); 2 r 5 % / 18 %.
 
+What training uses (:attr:`ProfileEstimate.used_pixels`): f̂ where it says touching or overlapping slices (f̂ ≥ 0.9 r),
+0.8 f̂ where it says a gap (f̂ ≤ 0.75 r), linear between (:attr:`ProfileEstimate.hedge`). With a gap the estimate
+errs by up to ±30 % and the two ways of erring cost differently (BENCHMARKS.md section 12, axial slices 6 mm apart
+and 3.6 mm thick): a profile 1.27 x too wide lost 0.94 dB, one 0.8 x too narrow 0.06 dB. Without a gap a too-narrow
+profile costs too (0.8 x: −0.58 dB), so there f̂ is used as it is.
+
 Limits: the anatomy must look alike along the slice axis and in-plane (its difference is the error above:
 ``per_axis_pixels`` shows the in-plane part of it, never the through-plane part); a gap is harder than touching
 slices (subsampling by r aliases, and the spectrum's shape changes less with f below r); fewer than 8 slices, 8
@@ -49,6 +55,7 @@ profile (a scan interpolated in-plane has correlated noise: not measured); the p
 
     estimate = estimate_fwhm(scan.values, scan.geometry, name=scan.name)
     estimate.fwhm_mm, estimate.describe()     "FWHM 3.1 mm (2.9 .. 3.4 mm from the two in-plane axes)"
+    estimate.used_mm                          what training uses: f̂, or 0.8 f̂ with a gap (ProfileEstimate.hedge)
     scan = estimate_thickness(scan)           the estimate in place of an assumed thickness, said in the log
 """
 
@@ -75,6 +82,8 @@ MIN_RATIO = 1.5  # D / d below this: the slices are not thick
 MIN_SEGMENTS = 64  # per direction and in-plane axis
 MAX_LINES = 128  # lines of the untouched in-plane axis used (evenly spaced): seconds on a 512 x 512 x 200 scan
 RELIABLE_SPREAD = 0.25  # the two in-plane axes' estimates further apart than this (relative): not reliable
+GAP_RATIOS = (0.75, 0.9)  # f̂ / r at or below the first: a gap between the slices; at or above the second: none
+GAP_HEDGE = 0.8  # with a gap, the profile used for training is this x f̂ (ProfileEstimate.used_pixels)
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,7 @@ class ProfileEstimate:
         segments: Welch segments used (the fewer of the two directions), summed over the in-plane axes.
         at_edge: f̂ is within one coarse step (r/8) of the ends of the range tried (r/4 .. 3r): the FWHM may be
             beyond it, or the scan may not tell.
+        ratio: r, the slice spacing in in-plane pixels.
         method: how it was estimated (:data:`METHOD`).
     """
 
@@ -104,12 +114,36 @@ class ProfileEstimate:
     noise_sigma: float
     segments: int
     at_edge: bool
+    ratio: float
     method: str = METHOD
 
     @property
     def spread(self) -> float:
         """max |f̂_axis − f̂| / f̂ over the two in-plane axes: how much the answer depends on the axis compared."""
         return max(abs(a - self.fwhm_pixels) for a in self.per_axis_pixels) / self.fwhm_pixels
+
+    @property
+    def hedge(self) -> float:
+        """The factor from f̂ to the profile used for training: :data:`GAP_HEDGE` where f̂ / r says a gap between the
+        slices (≤ 0.75), 1 where it says none (≥ 0.9), linear between.
+
+        Why: with a gap the thick slices are close to point samples, and the two ways of being wrong cost very
+        differently. Measured on the MNI T1 (axial slices 6 mm apart, 3.6 mm thick, BENCHMARKS.md section 12),
+        training with 1.27 x the true FWHM lost 0.94 dB against the truth, 0.8 x lost 0.06 dB and 0.65 x 0.09 dB;
+        and with a gap the estimate errs by up to ±30 %. Without a gap a too-thin profile costs too (0.8 x: −0.58 dB
+        on touching slices), and the estimate errs by up to 12 %, so there f̂ is used as it is."""
+        low, high = GAP_RATIOS
+        position = min(max((self.fwhm_pixels / self.ratio - low) / (high - low), 0.0), 1.0)
+        return GAP_HEDGE + (1.0 - GAP_HEDGE) * position
+
+    @property
+    def used_pixels(self) -> float:
+        """The FWHM (pixels) that training pairs are made with: :attr:`hedge` x f̂."""
+        return self.hedge * self.fwhm_pixels
+
+    @property
+    def used_mm(self) -> float:
+        return self.used_pixels * self.in_plane_spacing
 
     @property
     def reliable(self) -> bool:
@@ -126,6 +160,10 @@ class ProfileEstimate:
                      f"{self.candidates[-1] * self.in_plane_spacing:.3g} mm): not reliable")
         elif not self.reliable:
             text += "; the in-plane axes disagree: not reliable"
+        elif self.hedge < 1.0:
+            text += (f"; a gap between the slices (FWHM {self.fwhm_pixels / self.ratio:.2f} x their spacing): "
+                     f"{self.used_mm:.3g} mm used, {self.hedge:.2f} x the estimate, as a too-thick profile costs "
+                     "more than a too-thin one there")
         return text
 
 
@@ -194,7 +232,7 @@ def estimate_fwhm(values: np.ndarray, geometry: SliceGeometry, *, name: str = "t
     at_edge = not ratio * (GRID[0] + GRID[2]) < fwhm < ratio * (GRID[1] - GRID[2])
     return ProfileEstimate(fwhm, fwhm * geometry.in_plane_spacing, geometry.in_plane_spacing,
                            tuple(float(f) for f in candidates), tuple(float(s) for s in scores), per_axis, sigma,
-                           sum(axis.fewest_segments for axis in axes), at_edge)
+                           sum(axis.fewest_segments for axis in axes), at_edge, ratio)
 
 
 class _InPlaneAxis:
@@ -339,7 +377,8 @@ def with_estimated_thickness(geometry: SliceGeometry, values: np.ndarray, name: 
                              ) -> tuple[SliceGeometry, ProfileEstimate | None, str]:
     """For a scan whose slice thickness is *assumed* (:attr:`SliceGeometry.thickness_assumed`): (the geometry to
     use, the estimate or None, one line saying what was done). A reliable estimate replaces the assumption
-    (``thickness_source`` = "estimated from the scan: ..."); an unreliable one, or a scan too small to estimate
+    (``thickness_source`` = "estimated from the scan: ..."), hedged to the thinner side where it says a gap between
+    the slices (:attr:`ProfileEstimate.hedge`; the line says so); an unreliable one, or a scan too small to estimate
     from, keeps the assumption and the line says why."""
     try:
         estimate = estimate_fwhm(values, geometry, name=name)
@@ -349,7 +388,7 @@ def with_estimated_thickness(geometry: SliceGeometry, values: np.ndarray, name: 
         return geometry, estimate, (f"{name}: the slice thickness estimated from the scan, {estimate.describe()}; "
                                     f"kept {ASSUMED_TEXT}")
     source = f"{ESTIMATED}: {estimate.describe()}, {TYPICAL_ERROR}"
-    used = SliceGeometry(geometry.axis, geometry.in_plane_spacing, geometry.slice_spacing, estimate.fwhm_mm, source)
+    used = SliceGeometry(geometry.axis, geometry.in_plane_spacing, geometry.slice_spacing, estimate.used_mm, source)
     return used, estimate, (f"{name}: the slice thickness is not in the scan; estimated from it: {estimate.describe()} "
                             f"({TYPICAL_ERROR}); give the protocol's slice thickness to be sure")
 

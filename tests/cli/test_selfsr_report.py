@@ -130,7 +130,8 @@ def test_a_trained_run_reports_its_iterations_and_the_estimated_thickness(tmp_pa
     report = json.loads((tmp_path / "out" / "gap_selfsr_x4_report.json").read_text())
     assert report["slice_profile"]["source"] == "estimated"
     assert report["slice_profile"]["source_detail"].startswith("estimated from the scan")
-    assert abs(report["slice_profile"]["fwhm_mm"] - 2.4) / 2.4 < 0.30
+    assert abs(report["slice_profile"]["fwhm_mm"] - 0.8 * 2.4) / (0.8 * 2.4) < 0.15  # a gap: 0.8 x the estimate
+    assert "0.80 x the estimate" in report["slice_profile"]["source_detail"]
     assert report["network"]["trained_here"] is True and report["network"]["iterations"] == 2
     assert report["network"]["model"].endswith("experiments/gap_selfsr_x4/models/net_g_latest.pth")
     assert isinstance(report["seconds"]["training"], float) and report["seconds"]["training"] > 0
