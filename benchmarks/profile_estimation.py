@@ -38,6 +38,7 @@ from pathlib import Path
 import nibabel
 import numpy as np
 
+from benchmarks.lib.head_cases import anatomical_1mm_image
 from benchmarks.lib.reports import write_report
 from medsr_se.data.profile_estimation import estimate_fwhm, sampling_matrix
 from medsr_se.io.scans import SliceGeometry, ThroughPlaneError
@@ -110,11 +111,8 @@ def row(name: str, volume: np.ndarray, spacing: float, axis: int, ratio: float, 
 
 
 def anatomical_1mm() -> tuple[np.ndarray, float]:
-    """anatomical.nii resampled to 1 mm (cubic B-spline): 65 x 81 x 49 voxels (the tests' volume)."""
-    from nibabel.processing import resample_to_output
-
-    image = resample_to_output(nibabel.load(str(ANATOMICAL)), (1.0, 1.0, 1.0), order=3)
-    return np.asarray(image.dataobj, np.float32), 1.0
+    """anatomical.nii resampled to 1 mm (:func:`benchmarks.lib.head_cases.anatomical_1mm_image`)."""
+    return np.asarray(anatomical_1mm_image().dataobj, np.float32), 1.0
 
 
 def cases(quick: bool) -> list[tuple]:

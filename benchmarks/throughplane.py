@@ -5,12 +5,14 @@ slices simulated from an isotropic head volume, along each axis, with and withou
     python -m benchmarks.throughplane --volume anatomical --out /tmp/tp_anat.json           # a real subject
     python -m benchmarks.throughplane --quick --out /tmp/tp.json                            # seconds: a check
     python -m benchmarks.throughplane --table benchmarks/results/throughplane_mni.json      # the markdown table
+    python -m benchmarks.throughplane --summary gap.json nogap.json     # a line per configuration over reports
 
 Volumes (``--volume``): ``mni``, the MNI152 2009a symmetric T1 template at 1 mm that nilearn's wheel ships
 (``nilearn/datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz``; nilearn is a benchmark-only
 dependency: ``pip install nilearn``), and ``anatomical``, nibabel's ``tests/data/anatomical.nii`` (one subject's
-MRI, 33 x 41 x 25 voxels of 2 mm). ``--crop`` (default on) cuts the volume to the bounding box of its head
-(voxels above 10 % of the maximum) with a 2-voxel margin.
+MRI, 33 x 41 x 25 voxels of 2 mm), and ``anatomical-1mm``, the same resampled to 1 mm (cubic B-spline, 65 x 81 x
+49: the tests' volume, where the slice-profile estimate is furthest off with touching slices). ``--crop`` (default
+on) cuts the volume to the bounding box of its head (voxels above 10 % of the maximum) with a 2-voxel margin.
 
 Configurations (every combination of ``--scales``, ``--axes``, ``--profiles``, ``--noise``): along the axis, the
 truth is cut to r·N voxels and N thick slices are simulated exactly as medsr-selfsr models them
@@ -29,8 +31,9 @@ the written result; ``--data-consistency`` passes that flag on: its result corre
 each row saying so), ``eclare`` (``--eclare-venv``: ``run-eclare`` of that virtual environment, ``--eclare-patches``
 patches; or ``eclare x<F>`` for each ``--eclare-match F``: the patches that fit F times medsr-selfsr's wall time in
 that configuration, from ECLARE's cost measured once, two runs on the first configuration, fixed + per-patch
-seconds; ``--tell-eclare`` gives ECLARE the true profile while medsr-selfsr estimates it). ``--quick``: the
-anatomical volume, one configuration, a tiny network for 10 iterations in this process (a check of the script).
+seconds, refitted through every matched run after it; ``--tell-eclare`` gives ECLARE the true profile while
+medsr-selfsr estimates it). ``--quick``: the anatomical volume, one configuration, a tiny network for 10 iterations
+in this process (a check of the script).
 
 Metrics inside the head: PSNR, SSIM (3-D) against the truth, LR-PSNR (the result degraded again, against the input
 slices), LR-PSNR clean (the same against the thick slices before the noise: with noise, a result that reproduces
@@ -59,6 +62,7 @@ from benchmarks.lib import thick_slices as ts
 from benchmarks.lib.eclare import EclareCost, eclare_command, eclare_options, run_eclare
 from benchmarks.lib.head_cases import (
     METRICS,
+    VOLUMES,
     Case,
     Config,
     GroundTruth,
@@ -247,20 +251,73 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def print_table(path: Path) -> None:
+def read_report(path: Path, option: str) -> dict:
+    """A saved report of this benchmark; :class:`UsageError` naming ``option`` and ``path`` otherwise."""
     try:
         report = json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        raise UsageError(f"--table {path}: cannot read a JSON report ({' '.join(str(error).split())})") from error
+        raise UsageError(f"{option} {path}: cannot read a JSON report ({' '.join(str(error).split())})") from error
     if not isinstance(report, dict) or report.get("benchmark") != "throughplane" or "configs" not in report:
-        raise UsageError(f"--table {path}: not a report of this benchmark (python -m benchmarks.throughplane)")
-    print(format_table(report))
+        raise UsageError(f"{option} {path}: not a report of this benchmark (python -m benchmarks.throughplane)")
+    return report
+
+
+def print_table(path: Path) -> None:
+    print(format_table(read_report(path, "--table")))
+
+
+def summary_rows(paths: list[Path]) -> tuple[list[float], list[tuple[str, dict[str, dict]]]]:
+    """(ECLARE's time factors, [(configuration, {method: row})]) over the reports at ``paths``, by r, axis,
+    profile and noise; :class:`UsageError` where they were run with other settings or share a configuration."""
+    reports = [read_report(path, "--summary") for path in paths]
+    first = reports[0]
+    configs: list[tuple[dict, dict[str, dict]]] = []
+    for path, report in zip(paths, reports):
+        differ = [key for key in SETTINGS if report.get(key) != first.get(key)]
+        if differ:
+            raise UsageError(f"--summary {path}: run with other settings than {paths[0]} ({', '.join(differ)})")
+        for entry in report["configs"]:
+            if entry["name"] in {earlier["name"] for earlier, _ in configs}:
+                raise UsageError(f"--summary {path}: {entry['name']} is in an earlier report too")
+            rows = {row["method"]: row for row in report["rows"]
+                    if row["config"] == entry["name"] and "error" not in row}
+            configs.append((entry, rows))
+    configs.sort(key=lambda item: (item[0]["r"], item[0]["axis"], list(ts.PROFILES).index(item[0]["profile"]),
+                                   item[0]["noise"]))
+    factors = sorted({row["time_factor"] for _, rows in configs for row in rows.values() if "time_factor" in row})
+    return factors, [(entry["name"], rows) for entry, rows in configs]
+
+
+def summary_table(paths: list[Path]) -> str:
+    """One line per configuration over several reports (e.g. the gap and the no-gap runs): cubic, linear,
+    medsr-selfsr and ECLARE at each matched time (PSNR / SSIM, seconds, patches), and ours − ECLARE at the largest
+    time; "–" where a method was not run."""
+    factors, configs = summary_rows(paths)
+    pair = lambda row: f"{row['psnr']:.2f} / {row['ssim']:.4f}"  # noqa: E731
+    header = ["config", "cubic", "linear", "medsr-selfsr (s)", "Δ cubic"]
+    header += [f"ECLARE x{f:g}: patches, PSNR / SSIM (s)" for f in factors]
+    header += [f"ours − ECLARE x{factors[-1]:g}"] if factors else []
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for name, rows in configs:
+        ours, cubic, linear = rows.get("selfsr"), rows.get("cubic"), rows.get("linear")
+        cells = [name, pair(cubic) if cubic else "–", f"{linear['psnr']:.2f}" if linear else "–",
+                 f"{pair(ours)} ({ours['seconds']:.0f})" if ours else "–",
+                 f"{ours['gain_psnr']:+.2f} / {ours['gain_ssim']:+.3f}" if ours and "gain_psnr" in ours else "–"]
+        for factor in factors:
+            eclare = rows.get(f"eclare x{factor:g}")
+            cells.append(f"{eclare['patches']:,}: {pair(eclare)} ({eclare['seconds']:.0f})" if eclare else "–")
+        if factors:
+            last = rows.get(f"eclare x{factors[-1]:g}")
+            cells.append(f"{ours['psnr'] - last['psnr']:+.2f} dB / {ours['ssim'] - last['ssim']:+.3f}"
+                         if ours and last else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 # -------------------------------------------------------------------------------------------------------------- CLI
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--volume", choices=["mni", "anatomical"], help="default: mni (--quick: anatomical)")
+    parser.add_argument("--volume", choices=list(VOLUMES), help="default: mni (--quick: anatomical)")
     parser.add_argument("--crop", action=argparse.BooleanOptionalAction, default=True,
                         help="cut the volume to the head's bounding box (default: on)")
     parser.add_argument("--scales", type=int, nargs="+", help="r (default: 4 6; --quick: 4)")
@@ -313,6 +370,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="keep the configurations --out holds already (run with the same settings) and run the "
                              "others: a long table over several sittings")
     parser.add_argument("--table", type=Path, metavar="REPORT", help="print a saved report's table and stop")
+    parser.add_argument("--summary", type=Path, nargs="+", metavar="REPORT",
+                        help="print one line per configuration over saved reports of the same settings (cubic, "
+                             "linear, medsr-selfsr, ECLARE at each matched time) and stop")
     args = parser.parse_args(argv)
     if args.tell_thickness and args.assume_spacing:
         parser.error("--tell-thickness and --assume-spacing: give one (the true thickness or the spacing)")
@@ -438,8 +498,11 @@ def config_rows(case: Case, args: argparse.Namespace, spacing: float, work: Path
             if "eclare_cost" not in report:
                 report["eclare_cost"] = measure_eclare_cost(args.eclare_venv, eclare, case, args, work).as_json()
             factor = float(method.removeprefix("eclare x"))
-            rows.append(eclare_matched_row(args.eclare_venv, eclare, case, args, work, cubic, factor,
-                                           selfsr["seconds"], EclareCost.from_json(report["eclare_cost"])))
+            cost = EclareCost.from_json(report["eclare_cost"])
+            matched = eclare_matched_row(args.eclare_venv, eclare, case, args, work, cubic, factor,
+                                         selfsr["seconds"], cost)
+            rows.append(matched)
+            report["eclare_cost"] = cost.with_run(matched["patches"], matched["seconds"], matched["psnr"]).as_json()
         except (RuntimeError, OSError) as error:
             rows.append({"config": config.name, "method": method, "error": str(error)[-2000:]})
     return rows
@@ -494,6 +557,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.table is not None:
             print_table(args.table)
+            return 0
+        if args.summary is not None:
+            print(summary_table(args.summary))
             return 0
         report = run(args)
     except UsageError as error:

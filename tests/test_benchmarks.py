@@ -390,6 +390,25 @@ def test_throughplane_crop_is_the_head_box_with_its_margin_on_the_same_world_gri
         np.testing.assert_allclose(apply_affine(cropped, voxel), apply_affine(affine, corner))
 
 
+def test_throughplane_anatomical_1mm_volume_is_the_subject_on_a_1mm_grid_of_the_same_world():
+    """--volume anatomical-1mm: 1 mm voxels, and the voxel at the world point of a voxel of nibabel's 2 mm
+    anatomical.nii holds that voxel's value (a cubic B-spline passes through its samples)."""
+    import nibabel
+    from nibabel.affines import apply_affine
+
+    from benchmarks.lib.head_cases import anatomical_path, load_ground_truth
+
+    source = nibabel.load(str(anatomical_path()))
+    values = np.asarray(source.dataobj, np.float32)
+    gt = load_ground_truth("anatomical-1mm", crop=False)
+    assert gt.spacing == 1.0 and gt.values.shape == (65, 81, 49)
+    for voxel in ([10, 20, 12], [16, 30, 5], [25, 11, 20]):
+        fine = apply_affine(np.linalg.inv(gt.affine), apply_affine(source.affine, voxel))
+        index = tuple(np.round(fine).astype(int))
+        np.testing.assert_allclose(fine, index, atol=1e-6)
+        assert gt.values[index] == pytest.approx(values[tuple(voxel)], rel=1e-3, abs=1e-2)
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["--scales", "1"], "error: --scales 1:"),
     (["--noise", "-0.1"], "error: --noise -0.1:"),
@@ -671,6 +690,66 @@ def test_throughplane_eclare_patches_for_a_time_are_whole_batches_that_fit():
     assert bench.EclareCost.from_json(cost.as_json()) == cost
 
 
+def summary_report(path: Path, configs: dict[str, list[dict]], **settings) -> Path:
+    """A saved throughplane report with ``configs`` {name: rows} (each row's config filled in)."""
+    def entry(name: str) -> dict:
+        words = name.split()
+        return {"name": name, "r": int(words[0][1:]), "axis": int(words[2]), "profile": words[3],
+                "noise": float(words[5])}
+
+    rows = [{"config": name, **row} for name, config_rows in configs.items() for row in config_rows]
+    path.write_text(json.dumps({"benchmark": "throughplane", "volume": "mni", "default_budget": True, **settings,
+                                "configs": [entry(name) for name in configs], "rows": rows}))
+    return path
+
+
+def test_throughplane_summary_is_a_line_per_configuration_over_reports(tmp_path, capsys):
+    """--summary A B: the configurations of both, by r, axis, profile and noise; each method's PSNR / SSIM as the
+    reports hold them, "–" where a method was not run, and ours − ECLARE at the largest time factor worked out
+    here. Reports run with other settings, or holding the same configuration, are refused in one line."""
+    from benchmarks import throughplane as bench
+
+    cubic = {"method": "cubic", "psnr": 25.0, "ssim": 0.8, "seconds": 1.0}
+    ours = {"method": "selfsr", "psnr": 27.25, "ssim": 0.9, "seconds": 220.4, "gain_psnr": 2.25, "gain_ssim": 0.1}
+    eclare4 = {"method": "eclare x4", "psnr": 26.5, "ssim": 0.875, "seconds": 800.0, "patches": 22272,
+               "time_factor": 4.0}
+    eclare1 = {"method": "eclare x1", "psnr": 15.0, "ssim": 0.3, "seconds": 201.0, "patches": 1152,
+               "time_factor": 1.0}
+    gap = summary_report(tmp_path / "gap.json", {"x6 axis 2 gap noise 0": [cubic, ours, eclare1, eclare4]})
+    nogap = summary_report(tmp_path / "nogap.json", {"x6 axis 2 nogap noise 0.03": [cubic, ours],
+                                                     "x4 axis 1 nogap noise 0": [cubic]})
+    assert bench.main(["--summary", str(gap), str(nogap)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "ECLARE x1" in lines[0] and "ours − ECLARE x4" in lines[0]
+    assert [line.split(" | ")[0] for line in lines[2:]] == [
+        "| x4 axis 1 nogap noise 0", "| x6 axis 2 nogap noise 0.03", "| x6 axis 2 gap noise 0"]
+    assert lines[2].endswith("| 25.00 / 0.8000 | – | – | – | – | – | – |")
+    assert "| 27.25 / 0.9000 (220) | +2.25 / +0.100 | – | – | – |" in lines[3]
+    assert lines[4].endswith("| 1,152: 15.00 / 0.3000 (201) | 22,272: 26.50 / 0.8750 (800) | +0.75 dB / +0.025 |")
+
+    told = summary_report(tmp_path / "told.json", {"x4 axis 0 gap noise 0": [cubic]}, tell_thickness=True)
+    again = summary_report(tmp_path / "again.json", {"x6 axis 2 gap noise 0": [cubic]})
+    for other, message in ((told, "run with other settings"), (again, "x6 axis 2 gap noise 0 is in an earlier")):
+        assert bench.main(["--summary", str(gap), str(other)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: --summary {other}: ") and message in err and len(err.splitlines()) == 1
+
+
+def test_throughplane_eclare_cost_refitted_through_every_run():
+    """EclareCost.with_run: the least-squares line through all runs, worked out by hand; a run on the line leaves
+    it as it was. (On a Xeon the two short calibration runs said 0.029 s per patch and a 21,760-patch run took
+    0.024: without the refit "4x our time" gave ECLARE 3.4x.)"""
+    from benchmarks import throughplane as bench
+
+    on_line = bench.EclareCost(100.0, 0.1, ((128, 112.8, 20.0), (1280, 228.0, 21.0)), "c").with_run(12800, 1380.0, 25)
+    assert on_line.fixed_s == pytest.approx(100.0) and on_line.per_patch_s == pytest.approx(0.1)
+    assert len(on_line.runs) == 3 and on_line.runs[-1] == (12800, 1380.0, 25)
+    # runs (100, 30), (200, 40), (300, 56): mean (200, 42), slope 2600 / 20000 = 0.13, intercept 42 - 26 = 16
+    refit = bench.EclareCost(0.0, 0.1, ((100, 30.0, 1.0), (200, 40.0, 1.0)), "c").with_run(300, 56.0, 1.0)
+    assert refit.per_patch_s == pytest.approx(0.13) and refit.fixed_s == pytest.approx(16.0)
+    assert bench.EclareCost.from_json(refit.as_json()) == refit
+
+
 @pytest.mark.slow  # quick benchmark runs (medsr-selfsr trained in this process)
 def test_throughplane_eclare_at_matched_times_and_added_to_a_table_made_without_it(tmp_path):
     """A table made without ECLARE, then --resume --eclare-match 1 4: the kept rows stay as they were (medsr-selfsr
@@ -689,11 +768,15 @@ def test_throughplane_eclare_at_matched_times_and_added_to_a_table_made_without_
     rows = {r["method"]: r for r in second["rows"]}
     assert set(rows) == {"cubic", "linear", "selfsr", "eclare x1", "eclare x4"}
     cost = bench.EclareCost.from_json(second["eclare_cost"])
-    assert [run[0] for run in cost.runs] == list(bench.ECLARE_CALIBRATION_PATCHES)
-    for factor in (1, 4):
+    assert [run[0] for run in cost.runs] == [*bench.ECLARE_CALIBRATION_PATCHES, rows["eclare x1"]["patches"],
+                                             rows["eclare x4"]["patches"]]
+    (n1, s1, _), (n2, s2, _) = cost.runs[:2]  # the calibration: the line through its two runs
+    per_patch = max((s2 - s1) / (n2 - n1), 1e-6)
+    calibrated = bench.EclareCost(max(s1 - per_patch * n1, 0.0), per_patch, cost.runs[:2], cost.config)
+    for factor, cost_used in ((1, calibrated), (4, calibrated.with_run(*cost.runs[2]))):  # refitted after x1
         entry = rows[f"eclare x{factor}"]
         assert "error" not in entry, entry.get("error")
-        assert entry["patches"] == cost.patches_for(factor * rows["selfsr"]["seconds"])
+        assert entry["patches"] == cost_used.patches_for(factor * rows["selfsr"]["seconds"])
         assert entry["target_seconds"] == pytest.approx(factor * rows["selfsr"]["seconds"]) and entry["told"]
         assert math.isfinite(entry["psnr"]) and "gain_psnr" in entry
     calls = (venv / "bin" / "calls.txt").read_text().splitlines()

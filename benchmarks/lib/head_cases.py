@@ -82,13 +82,25 @@ def anatomical_path() -> Path:
     return Path(nibabel.__file__).parent / "tests" / "data" / "anatomical.nii"
 
 
+def anatomical_1mm_image():
+    """anatomical.nii resampled to 1 mm voxels (cubic B-spline, ``nibabel.processing.resample_to_output``; 65 x 81 x
+    49): the tests' head volume, and the volume where the slice-profile estimate errs most with touching slices."""
+    import nibabel
+    from nibabel.processing import resample_to_output
+
+    return resample_to_output(nibabel.load(str(anatomical_path())), (1.0, 1.0, 1.0), order=3)
+
+
+VOLUMES = ("mni", "anatomical", "anatomical-1mm")
+
+
 def load_ground_truth(volume: str, crop: bool) -> GroundTruth:
     """The isotropic volume (its voxel sizes from the NIfTI header; :class:`UsageError` if they differ), cut to the
-    head's bounding box (:data:`CROP_MARGIN` voxels around) when ``crop``."""
+    head's bounding box (:data:`CROP_MARGIN` voxels around) when ``crop``. ``volume``: one of :data:`VOLUMES`."""
     import nibabel
 
     path = mni_path() if volume == "mni" else anatomical_path()
-    image = nibabel.load(str(path))
+    image = anatomical_1mm_image() if volume == "anatomical-1mm" else nibabel.load(str(path))
     values = np.asarray(image.dataobj, np.float32)
     zooms = [float(z) for z in image.header.get_zooms()[:3]]
     if values.ndim != 3 or not np.allclose(zooms, zooms[0], rtol=1e-3):
