@@ -279,19 +279,19 @@ def summary_rows(paths: list[Path]) -> tuple[list[float], list[tuple[str, dict[s
         for entry in report["configs"]:
             if entry["name"] in {earlier["name"] for earlier, _ in configs}:
                 raise UsageError(f"--summary {path}: {entry['name']} is in an earlier report too")
-            rows = {row["method"]: row for row in report["rows"]
-                    if row["config"] == entry["name"] and "error" not in row}
+            rows = {row["method"]: row for row in report["rows"] if row["config"] == entry["name"]}
             configs.append((entry, rows))
     configs.sort(key=lambda item: (item[0]["r"], item[0]["axis"], list(ts.PROFILES).index(item[0]["profile"]),
                                    item[0]["noise"]))
-    factors = sorted({row["time_factor"] for _, rows in configs for row in rows.values() if "time_factor" in row})
+    factors = sorted({float(method.removeprefix("eclare x")) for _, rows in configs for method in rows
+                      if method.startswith("eclare x")})
     return factors, [(entry["name"], rows) for entry, rows in configs]
 
 
 def summary_table(paths: list[Path]) -> str:
     """One line per configuration over several reports (e.g. the gap and the no-gap runs): cubic, linear,
     medsr-selfsr and ECLARE at each matched time (PSNR / SSIM, seconds, patches), and ours − ECLARE at the largest
-    time; "–" where a method was not run."""
+    time; "–" where a method was not run, "error" where its run failed (the report holds the message)."""
     factors, configs = summary_rows(paths)
     pair = lambda row: f"{row['psnr']:.2f} / {row['ssim']:.4f}"  # noqa: E731
     header = ["config", "cubic", "linear", "medsr-selfsr (s)", "Δ cubic"]
@@ -299,15 +299,18 @@ def summary_table(paths: list[Path]) -> str:
     header += [f"ours − ECLARE x{factors[-1]:g}"] if factors else []
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for name, rows in configs:
+        rows = {method: row for method, row in rows.items() if "error" not in row or method.startswith("eclare x")}
         ours, cubic, linear = rows.get("selfsr"), rows.get("cubic"), rows.get("linear")
         cells = [name, pair(cubic) if cubic else "–", f"{linear['psnr']:.2f}" if linear else "–",
                  f"{pair(ours)} ({ours['seconds']:.0f})" if ours else "–",
                  f"{ours['gain_psnr']:+.2f} / {ours['gain_ssim']:+.3f}" if ours and "gain_psnr" in ours else "–"]
         for factor in factors:
             eclare = rows.get(f"eclare x{factor:g}")
-            cells.append(f"{eclare['patches']:,}: {pair(eclare)} ({eclare['seconds']:.0f})" if eclare else "–")
+            cells.append("–" if eclare is None else "error" if "error" in eclare else
+                         f"{eclare['patches']:,}: {pair(eclare)} ({eclare['seconds']:.0f})")
         if factors:
             last = rows.get(f"eclare x{factors[-1]:g}")
+            last = None if last is None or "error" in last else last
             cells.append(f"{ours['psnr'] - last['psnr']:+.2f} dB / {ours['ssim'] - last['ssim']:+.3f}"
                          if ours and last else "–")
         lines.append("| " + " | ".join(cells) + " |")

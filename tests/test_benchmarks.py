@@ -706,7 +706,8 @@ def summary_report(path: Path, configs: dict[str, list[dict]], **settings) -> Pa
 def test_throughplane_summary_is_a_line_per_configuration_over_reports(tmp_path, capsys):
     """--summary A B: the configurations of both, by r, axis, profile and noise; each method's PSNR / SSIM as the
     reports hold them, "–" where a method was not run, and ours − ECLARE at the largest time factor worked out
-    here. Reports run with other settings, or holding the same configuration, are refused in one line."""
+    here; "error" where ECLARE's run failed. Reports run with other settings, or holding the same configuration,
+    are refused in one line."""
     from benchmarks import throughplane as bench
 
     cubic = {"method": "cubic", "psnr": 25.0, "ssim": 0.8, "seconds": 1.0}
@@ -716,7 +717,8 @@ def test_throughplane_summary_is_a_line_per_configuration_over_reports(tmp_path,
     eclare1 = {"method": "eclare x1", "psnr": 15.0, "ssim": 0.3, "seconds": 201.0, "patches": 1152,
                "time_factor": 1.0}
     gap = summary_report(tmp_path / "gap.json", {"x6 axis 2 gap noise 0": [cubic, ours, eclare1, eclare4]})
-    nogap = summary_report(tmp_path / "nogap.json", {"x6 axis 2 nogap noise 0.03": [cubic, ours],
+    failed = {"method": "eclare x4", "error": "run-eclare wrote no *_eclare.nii.gz"}
+    nogap = summary_report(tmp_path / "nogap.json", {"x6 axis 2 nogap noise 0.03": [cubic, ours, failed],
                                                      "x4 axis 1 nogap noise 0": [cubic]})
     assert bench.main(["--summary", str(gap), str(nogap)]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -724,7 +726,7 @@ def test_throughplane_summary_is_a_line_per_configuration_over_reports(tmp_path,
     assert [line.split(" | ")[0] for line in lines[2:]] == [
         "| x4 axis 1 nogap noise 0", "| x6 axis 2 nogap noise 0.03", "| x6 axis 2 gap noise 0"]
     assert lines[2].endswith("| 25.00 / 0.8000 | – | – | – | – | – | – |")
-    assert "| 27.25 / 0.9000 (220) | +2.25 / +0.100 | – | – | – |" in lines[3]
+    assert "| 27.25 / 0.9000 (220) | +2.25 / +0.100 | – | error | – |" in lines[3]  # a failed run is not hidden
     assert lines[4].endswith("| 1,152: 15.00 / 0.3000 (201) | 22,272: 26.50 / 0.8750 (800) | +0.75 dB / +0.025 |")
 
     told = summary_report(tmp_path / "told.json", {"x4 axis 0 gap noise 0": [cubic]}, tell_thickness=True)
