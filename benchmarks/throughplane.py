@@ -177,9 +177,7 @@ def measure_eclare_cost(venv: Path, options: set[str], case: Case, args: argpars
         result, seconds = run_eclare(eclare_command(venv, options, case, args, out, patches), out, case)
         runs.append((patches, seconds, evaluate(result, case)["psnr"]))
         print(f"ECLARE timing: {patches} patches in {seconds:.1f} s", file=sys.stderr, flush=True)
-    (n1, s1, _), (n2, s2, _) = runs
-    per_patch = max((s2 - s1) / (n2 - n1), 1e-6)
-    return EclareCost(max(s1 - per_patch * n1, 0.0), per_patch, tuple(runs), case.config.name)
+    return EclareCost.fitted(tuple(runs), case.config.name)
 
 
 def eclare_matched_row(venv: Path, options: set[str], case: Case, args: argparse.Namespace, work: Path,
@@ -377,6 +375,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="print one line per configuration over saved reports of the same settings (cubic, "
                              "linear, medsr-selfsr, ECLARE at each matched time) and stop")
     args = parser.parse_args(argv)
+    if args.table is not None and args.summary is not None:
+        parser.error("--table and --summary: give one (one report's rows, or a line per configuration over reports)")
     if args.tell_thickness and args.assume_spacing:
         parser.error("--tell-thickness and --assume-spacing: give one (the true thickness or the spacing)")
     if args.thickness_factor != 1.0 and not (args.tell_thickness and args.thickness_factor > 0):

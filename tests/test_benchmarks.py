@@ -578,6 +578,24 @@ def tiny_case(tmp_path):
                            bench.Config(4, 2, "gap", 0.0), tmp_path, 0)
 
 
+@pytest.mark.parametrize("factor", [0.8, 1.27])
+def test_throughplane_thickness_factor_tells_selfsr_that_multiple_of_the_truth(tmp_path, factor):
+    """--tell-thickness --thickness-factor F: medsr-selfsr's parser reads F x the true thickness (tiny_case: a gap,
+    FWHM 0.6 x r = 2.4 voxels of 2 mm = 4.8 mm); the factor is refused without --tell-thickness, at 0 or below, and
+    --table with --summary is refused."""
+    from benchmarks import throughplane as bench
+    from medsr_se.cli import selfsr
+
+    args = bench.parse_args(["--tell-thickness", "--thickness-factor", str(factor)])
+    parsed = selfsr.build_parser().parse_args(bench.selfsr_arguments(tiny_case(tmp_path), args, 2.0,
+                                                                     tmp_path / "r.yml", tmp_path / "out"))
+    assert float(parsed.slice_thickness) == pytest.approx(4.8 * factor)
+    for wrong in (["--thickness-factor", "0.8"], ["--tell-thickness", "--thickness-factor", "0"],
+                  ["--table", "a.json", "--summary", "b.json"]):
+        with pytest.raises(SystemExit):
+            bench.parse_args(wrong)
+
+
 @pytest.mark.parametrize("budget", [[], ["--iterations", "50"], ["--time", "90"], ["--default-budget"]])
 def test_throughplane_gives_selfsr_the_budget_asked(tmp_path, budget):
     """--default-budget gives medsr-selfsr neither --iterations nor --time (its own default, as a user runs it);

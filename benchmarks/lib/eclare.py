@@ -72,7 +72,7 @@ class EclareCost:
     """ECLARE's wall seconds as fixed + per_patch · patches (start-up, its inference on the volume, and training),
     fitted to two runs of this benchmark's first configuration (``runs``: [patches, seconds, PSNR] each), then
     refitted by :meth:`with_run` after each matched run: a long run costs less per patch than the two short ones
-    say (on an Intel Xeon 0.024 s against 0.029), so the short line gave ECLARE only 3.4-3.8x our time for "4x"."""
+    say (on an Intel Xeon 0.024 s against 0.029), so the short line gave ECLARE only 3.4-4.1x our time for "4x"."""
 
     fixed_s: float
     per_patch_s: float
@@ -84,14 +84,19 @@ class EclareCost:
         batches = math.floor((seconds - self.fixed_s) / (self.per_patch_s * ECLARE_BATCH))
         return max(1, batches) * ECLARE_BATCH
 
-    def with_run(self, patches: int, seconds: float, psnr: float) -> EclareCost:
-        """This cost with one more run, the line refitted through all runs (least squares in seconds)."""
-        runs = (*self.runs, (patches, seconds, psnr))
+    @classmethod
+    def fitted(cls, runs: tuple[tuple[int, float, float], ...], config: str) -> EclareCost:
+        """The least-squares line (seconds against patches) through ``runs``, of at least two patch counts (through
+        two runs: the line through them); the per-patch cost at least 1e-6 s, the fixed cost at least 0."""
         counts = np.array([run[0] for run in runs], float)
         times = np.array([run[1] for run in runs], float)
         spread = counts - counts.mean()
         per_patch = max(float((spread * (times - times.mean())).sum() / (spread**2).sum()), 1e-6)
-        return EclareCost(max(float(times.mean() - per_patch * counts.mean()), 0.0), per_patch, runs, self.config)
+        return cls(max(float(times.mean() - per_patch * counts.mean()), 0.0), per_patch, tuple(runs), config)
+
+    def with_run(self, patches: int, seconds: float, psnr: float) -> EclareCost:
+        """This cost with one more run, the line refitted through all runs (:meth:`fitted`)."""
+        return EclareCost.fitted((*self.runs, (patches, seconds, psnr)), self.config)
 
     def as_json(self) -> dict:
         return {"fixed_s": self.fixed_s, "per_patch_s": self.per_patch_s, "runs": [list(r) for r in self.runs],
