@@ -14,15 +14,15 @@ MRI, 33 x 41 x 25 voxels of 2 mm), and ``anatomical-1mm``, the same resampled to
 49: the tests' volume, where the slice-profile estimate is furthest off with touching slices). ``--crop`` (default
 on) cuts the volume to the bounding box of its head (voxels above 10 % of the maximum) with a 2-voxel margin.
 
-Configurations (every combination of ``--scales``, ``--axes``, ``--profiles``, ``--noise``): along the axis, the
-truth is cut to r·N voxels and N thick slices are simulated exactly as medsr-selfsr models them
-(:mod:`benchmarks.lib.thick_slices`: Gaussian slice profile of FWHM r voxels, "nogap", or 0.6·r, "gap"; slice j
-centred on truth voxel r·j + (r − 1)/2), then Rician noise of sigma = level x the truth's mean inside the head
-(seeded). The thick NIfTI has the affine of that grid (slice spacing r voxels); it cannot carry the thickness, so
-medsr-selfsr estimates the thickness from the scan (or assumes thickness = spacing when the estimate is unreliable;
-its row records ``thickness_source``) unless ``--tell-thickness`` gives ``--slice-thickness`` (and ECLARE its
-``--relative-slice-thickness``, the FWHM in in-plane voxels); ``--assume-spacing`` gives it ``--slice-thickness`` =
-the slice spacing, what it assumed before it estimated.
+Configurations (every combination of ``--scales``, ``--axes``, ``--profiles``, ``--noise``): along the axis, the truth
+is cut to r·N voxels and N thick slices are simulated exactly as medsr-selfsr models them
+(:mod:`benchmarks.lib.thick_slices`: Gaussian slice profile of FWHM r voxels, "nogap", 0.6·r, "gap", or 1.2·r,
+"overlap", not in the default set; slice j centred on truth voxel r·j + (r − 1)/2), then Rician noise of sigma = level x
+the truth's mean inside the head (seeded). The thick NIfTI has the affine of that grid (slice spacing r voxels); it
+cannot carry the thickness, so medsr-selfsr estimates the thickness from the scan (or assumes thickness = spacing when
+the estimate is unreliable; its row records ``thickness_source``) unless ``--tell-thickness`` gives
+``--slice-thickness`` (and ECLARE its ``--relative-slice-thickness``, the FWHM in in-plane voxels); ``--assume-spacing``
+gives it ``--slice-thickness`` = the slice spacing, what it assumed before it estimated.
 
 Methods, each returning r·N slices on the truth's grid: ``cubic`` / ``linear`` (``scipy.ndimage.zoom`` order 3 / 1
 along the axis, pixel-centre grid), ``selfsr`` (the whole ``medsr-selfsr`` command in its own process, a recipe
@@ -324,8 +324,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scales", type=int, nargs="+", help="r (default: 4 6; --quick: 4)")
     parser.add_argument("--axes", type=int, nargs="+", choices=[0, 1, 2], help="default: 0 1 2 (--quick: 2)")
     parser.add_argument("--profiles", nargs="+", choices=list(ts.PROFILES),
-                        help="nogap: thickness = spacing; gap: thickness = 0.6 x spacing (default: both; --quick: "
-                             "nogap)")
+                        help="nogap: thickness = spacing; gap: thickness = 0.6 x spacing; overlap: 1.2 x spacing "
+                             "(default: nogap gap; --quick: nogap)")
     parser.add_argument("--noise", type=float, nargs="+",
                         help="Rician sigma / the truth's mean inside the head (default: 0 0.03; --quick: 0)")
     parser.add_argument("--noise-seed", type=int, default=0)

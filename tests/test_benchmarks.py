@@ -257,10 +257,11 @@ def test_throughplane_thick_slice_j_lies_at_r_j_plus_half_r_minus_1(tmp_path, ax
     assert [f.name for f in tmp_path.iterdir()] == [case.path.name]
 
 
-@pytest.mark.parametrize("profile, fwhm", [("gap", 0.6 * 6), ("nogap", 6.0)])
+@pytest.mark.parametrize("profile, fwhm", [("gap", 0.6 * 6), ("nogap", 6.0), ("overlap", 1.2 * 6)])
 def test_throughplane_slice_profile_has_the_fwhm_asked(profile, fwhm):
     """The response of one thick slice (r = 6) to a one-hot truth at every position, fitted by a Gaussian
-    (scipy's curve_fit): its FWHM is 0.6 x the spacing for "gap", the spacing for "nogap", centred on r·j + 2.5."""
+    (scipy's curve_fit): its FWHM is 0.6 x the spacing for "gap", the spacing for "nogap", 1.2 x for "overlap",
+    centred on r·j + 2.5."""
     from scipy.optimize import curve_fit
 
     from benchmarks.lib import thick_slices as ts
