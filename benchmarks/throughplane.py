@@ -40,7 +40,8 @@ slices), LR-PSNR clean (the same against the thick slices before the noise: with
 the input's noise scores high on LR-PSNR and one that removes it cannot exceed the noise's own PSNR there;
 without noise both are the same); ``gain_*``: the method's value minus cubic's. One report row per configuration
 and method. ``--default-budget`` runs medsr-selfsr as a user does (its own budget), ``--resume`` continues a report
-over several sittings.
+over several sittings; ``--resume --rerun-selfsr`` runs medsr-selfsr again in the configurations chosen and keeps
+the other rows (after a change to medsr-selfsr: ECLARE's rows stay matched to the time in their ``target_seconds``).
 """
 
 from __future__ import annotations
@@ -370,6 +371,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true",
                         help="keep the configurations --out holds already (run with the same settings) and run the "
                              "others: a long table over several sittings")
+    parser.add_argument("--rerun-selfsr", action="store_true",
+                        help="with --resume: run medsr-selfsr again in the configurations chosen, keeping the others' "
+                             "rows (interpolation, ECLARE): the same table after a change to medsr-selfsr")
     parser.add_argument("--table", type=Path, metavar="REPORT", help="print a saved report's table and stop")
     parser.add_argument("--summary", type=Path, nargs="+", metavar="REPORT",
                         help="print one line per configuration over saved reports of the same settings (cubic, "
@@ -385,6 +389,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--default-budget with --time or --iterations: give one budget")
     if args.resume and args.out is None:
         parser.error("--resume: give --out, the report to continue")
+    if args.rerun_selfsr and not args.resume:
+        parser.error("--rerun-selfsr: give it with --resume (the report whose medsr-selfsr rows are run again)")
     quick = args.quick
     args.volume = args.volume or ("anatomical" if quick else "mni")
     args.scales = args.scales or ([4] if quick else [4, 6])
@@ -442,9 +448,12 @@ SETTINGS = ("volume", "crop", "shape", "quick", "iterations", "time", "default_b
 # (ECLARE's rows say their own patches / time factor: ECLARE rows can be added to a table made without them)
 
 
-def earlier_rows(args: argparse.Namespace, report: dict) -> tuple[list[dict], list[dict]]:
-    """(configs, rows) of ``--out`` to keep with ``--resume``: :class:`UsageError` when it cannot be read, is not
-    this benchmark's, or was run with other settings (its rows would not be comparable)."""
+def earlier_rows(args: argparse.Namespace, report: dict, configs_chosen: list[Config]
+                 ) -> tuple[list[dict], list[dict]]:
+    """(configs, rows) of ``--out`` to keep with ``--resume``, less medsr-selfsr's rows in ``configs_chosen`` with
+    ``--rerun-selfsr`` (ECLARE's matched rows keep the time they were matched to: ``target_seconds``);
+    :class:`UsageError` when it cannot be read, is not this benchmark's, or was run with other settings (its rows
+    would not be comparable)."""
     try:
         earlier = json.loads(args.out.read_text())
     except FileNotFoundError:
@@ -460,8 +469,10 @@ def earlier_rows(args: argparse.Namespace, report: dict) -> tuple[list[dict], li
     done = {entry["name"] for entry in earlier.get("configs", [])}
     if earlier.get("eclare_cost") and not report.get("eclare_cost"):
         report["eclare_cost"] = earlier["eclare_cost"]  # ECLARE's timing, measured once
+    rerun = {(config.name, "selfsr") for config in configs_chosen} if args.rerun_selfsr else set()
     return earlier.get("configs", []), [entry for entry in earlier.get("rows", [])
-                                        if entry["config"] in done and "error" not in entry]
+                                        if entry["config"] in done and "error" not in entry
+                                        and (entry["config"], entry["method"]) not in rerun]
 
 
 def methods_wanted(args: argparse.Namespace, eclare: set[str] | None) -> list[str]:
@@ -531,7 +542,7 @@ def run(args: argparse.Namespace) -> dict:
               "noise_seed": args.noise_seed,
               "eclare_options": sorted(eclare) if eclare is not None else None, "configs": [], "rows": []}
     if args.resume:
-        report["configs"], report["rows"] = earlier_rows(args, report)
+        report["configs"], report["rows"] = earlier_rows(args, report, chosen)
         kept = {entry["name"] for entry in report["configs"]}
         if kept:
             print(f"--resume: {len(kept)} configuration(s) kept from {args.out} (their missing rows are run)",

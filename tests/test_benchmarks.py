@@ -638,6 +638,26 @@ def test_throughplane_resume_keeps_done_configurations_and_refuses_other_setting
                                                          json.loads(json.dumps(second["rows"])))
 
 
+def test_throughplane_rerun_selfsr_replaces_only_medsr_selfsr_rows(tmp_path):
+    """--resume --rerun-selfsr: medsr-selfsr's row of each configuration chosen is run again (a new row: its own
+    seconds), every other row is kept as it was, and configurations not chosen keep theirs too; without --resume it
+    is refused."""
+    from benchmarks import throughplane as bench
+
+    out = tmp_path / "report.json"
+    first = bench.run(bench.parse_args(["--quick", "--out", str(out), "--profiles", "nogap", "gap"]))
+    first = json.loads(json.dumps(first["rows"]))
+    again = bench.run(bench.parse_args(["--quick", "--out", str(out), "--resume", "--rerun-selfsr", "--profiles",
+                                        "gap"]))
+    rows = {(row["config"], row["method"]): row for row in again["rows"]}
+    before = {(row["config"], row["method"]): row for row in first}
+    assert rows.keys() == before.keys()
+    changed = {key for key in rows if rows[key] != before[key]}
+    assert changed == {("x4 axis 2 gap noise 0", "selfsr")}
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--quick", "--out", str(out), "--rerun-selfsr"])
+
+
 def test_throughplane_lr_consistency_clean_does_not_reward_keeping_the_noise(tmp_path):
     """With noise, LR-PSNR (against the noisy input) is highest for a result that keeps the noise: the truth itself
     scores about the noise's own PSNR there. LR-PSNR clean (against the slices before the noise) scores the truth far
