@@ -21,7 +21,7 @@ without noise and with Rician noise of σ = 3 % of the head's mean (voxels above
 the thick slices (seeded). The non-integer ratio (r = 4.5) is simulated with
 :func:`~medsr_se.data.profile_estimation.sampling_matrix` (degrade() needs an integer r). Each row: the true FWHM, the
 estimate, its error, the error of today's assumption (FWHM = slice spacing), what training uses (``used_px``: the
-estimate; 0.8 x it where it says a gap; the spacing where it is up to 1.2 x the spacing, ``ProfileEstimate.hedge``) and
+estimate; 0.8 x it where it says a gap; pulled to the spacing where it is up to 1.3 x it, ``ProfileEstimate.hedge``) and
 its signed error, the two in-plane axes' estimates, ``reliable``, the Welch segments used and the seconds of the
 estimate. ``summary``: median and largest |error| by volume and FWHM / r, and the range of the used FWHM's signed error
 over the reliable ones; ``speed``: the median seconds of three estimates on a 256 x 256 x 37 volume (the MNI template

@@ -41,8 +41,8 @@ Rician noise; |error| median / largest):
   not :attr:`~ProfileEstimate.reliable`; at most 35 % off among the others); 2 r 5 % / 18 %.
 
 What training uses (:attr:`ProfileEstimate.used_pixels`): 0.8 f̂ where it says a gap (f̂ ≤ 0.75 r), f̂ at 0.9 .. 1 r,
-linear between (:attr:`ProfileEstimate.hedge`); the spacing r where f̂ is up to 1.2 r (taken as touching slices),
-back to f̂ at 1.4 r and f̂ above (overlapping slices; :func:`touching_or_overlapping`). With a gap the estimate
+linear between (:attr:`ProfileEstimate.hedge`); the spacing r where f̂ is up to 1.1 r (taken as touching slices),
+back to f̂ at 1.3 r and f̂ above (overlapping slices; :func:`touching_or_overlapping`). With a gap the estimate
 errs by up to ±30 % and the two ways of erring cost differently (BENCHMARKS.md section 12, axial slices 6 mm apart
 and 3.6 mm thick): a profile 1.27 x too wide lost 0.94 dB, one 0.8 x too narrow 0.06 dB. Without a gap a too-narrow
 profile costs too (0.8 x: −0.58 dB), but a too-thick one more (1.12 x: −0.68 dB), and the estimate is up to 12 % too
@@ -57,7 +57,7 @@ profile (a scan interpolated in-plane has correlated noise: not measured); the p
 
     estimate = estimate_fwhm(scan.values, scan.geometry, name=scan.name)
     estimate.fwhm_mm, estimate.describe()     "FWHM 3.1 mm (2.9 .. 3.4 mm from the two in-plane axes)"
-    estimate.used_mm                          what training uses: f̂; 0.8 f̂ with a gap; r up to 1.2 r
+    estimate.used_mm                          what training uses: f̂; 0.8 f̂ with a gap; r up to 1.1 r
     scan = estimate_thickness(scan)           the estimate in place of an assumed thickness, said in the log
 """
 
@@ -86,7 +86,7 @@ MAX_LINES = 128  # lines of the untouched in-plane axis used (evenly spaced): se
 RELIABLE_SPREAD = 0.25  # the two in-plane axes' estimates further apart than this (relative): not reliable
 GAP_RATIOS = (0.75, 0.9)  # f̂ / r at or below the first: a gap between the slices; at or above the second: none
 GAP_HEDGE = 0.8  # with a gap, the profile used for training is this x f̂ (ProfileEstimate.used_pixels)
-TOUCHING_RATIOS = (1.2, 1.4)  # f̂ / r from 1 to the first: the spacing is used (touching slices); linear to f̂ at the
+TOUCHING_RATIOS = (1.1, 1.3)  # f̂ / r from 1 to the first: the spacing is used (touching slices); linear to f̂ at the
 # second, f̂ above it (overlapping slices)
 
 
@@ -187,15 +187,17 @@ class ProfileEstimate:
 def touching_or_overlapping(over_spacing: float) -> float:
     """The profile used for training, in slice spacings, for an estimate of ``over_spacing`` = f̂ / r ≥ 1:
 
-        1                        for 1 ≤ f̂/r ≤ 1.2   taken as touching slices (thickness = spacing)
-        1 + 2 (f̂/r − 1.2)        for 1.2 < f̂/r < 1.4  back to the estimate, continuously
-        f̂/r                      for f̂/r ≥ 1.4        overlapping slices, as estimated
+        1                        for 1 ≤ f̂/r ≤ 1.1    taken as touching slices (thickness = spacing)
+        1 + 1.5 (f̂/r − 1.1)      for 1.1 < f̂/r < 1.3  back to the estimate, continuously
+        f̂/r                      for f̂/r ≥ 1.3        overlapping slices, as estimated
 
     Why: on touching slices the estimate errs by up to +12 % on a brain MRI (axial slices of the MNI T1 at r = 6,
     anatomical.nii at 1 mm; +23 % on the 2 mm volume), and there a too-thick profile costs more than a too-thin one
     (BENCHMARKS.md section 12: 1.12 x the truth lost 0.68 dB, 0.8 x lost 0.58 dB). Overlapping slices are estimated
-    within 8 % (1.2 r) and 4 % (2 r, MNI T1); where slices overlap by less than 1.4 x this rule takes them thinner
-    than they are (what it costs there: BENCHMARKS.md section 12, "slightly overlapping slices")."""
+    within 8 % (1.2 r) and 4 % (2 r, MNI T1); where slices overlap by less than 1.3 x this rule takes them thinner
+    than they are. Measured (BENCHMARKS.md section 12, "Touching slices estimated too thick"): a band up to 1.2 r
+    (back at 1.4 r) lost 0.40-0.73 dB on slices 1.2 x their spacing; this narrower one keeps most of its gain on
+    touching slices at a smaller cost there."""
     first, second = TOUCHING_RATIOS
     if over_spacing <= first:
         return 1.0
@@ -415,7 +417,7 @@ def with_estimated_thickness(geometry: SliceGeometry, values: np.ndarray, name: 
     """For a scan whose slice thickness is *assumed* (:attr:`SliceGeometry.thickness_assumed`): (the geometry to
     use, the estimate or None, one line saying what was done). A reliable estimate replaces the assumption
     (``thickness_source`` = "estimated from the scan: ..."), hedged to the thinner side where it says a gap between
-    the slices or up to 1.2 x their spacing (:attr:`ProfileEstimate.hedge`; the line says so); an unreliable one,
+    the slices or up to 1.1 x their spacing (:attr:`ProfileEstimate.hedge`; the line says so); an unreliable one,
     or a scan too small to estimate from, keeps the assumption and the line says why."""
     try:
         estimate = estimate_fwhm(values, geometry, name=name)

@@ -277,7 +277,7 @@ def estimate_of(fwhm_pixels: float, ratio: float, spacing: float = 0.5) -> pe.Pr
 
 
 @pytest.mark.parametrize("fwhm_over_ratio, hedge", [(0.3, 0.8), (0.6, 0.8), (0.75, 0.8), (0.825, 0.9), (0.9, 1.0),
-                                                    (1.0, 1.0), (1.4, 1.0), (2.0, 1.0)])
+                                                    (1.0, 1.0), (1.3, 1.0), (2.0, 1.0)])
 def test_with_a_gap_training_uses_the_thinner_side_of_the_estimate(fwhm_over_ratio, hedge):
     """f̂ / r ≤ 0.75 (a gap between the slices): the profile used is 0.8 x f̂; ≥ 0.9 (touching or overlapping): f̂;
     linear between (0.825: 0.9). Values worked out by hand from that rule (BENCHMARKS.md section 12: with a gap a
@@ -292,26 +292,27 @@ def test_with_a_gap_training_uses_the_thinner_side_of_the_estimate(fwhm_over_rat
         assert f"{estimate.used_mm:.3g} mm used, {hedge:.2f} x the estimate" in said
 
 
-@pytest.mark.parametrize("fwhm_over_ratio, used_over_ratio", [(1.05, 1.0), (1.117, 1.0), (1.2, 1.0), (1.3, 1.2),
-                                                              (1.35, 1.3), (1.45, 1.45), (2.0, 2.0)])
+@pytest.mark.parametrize("fwhm_over_ratio, used_over_ratio", [(1.05, 1.0), (1.1, 1.0), (1.117, 1.0255),
+                                                              (1.2, 1.15), (1.25, 1.225), (1.35, 1.35), (2.0, 2.0)])
 def test_an_estimate_a_little_above_the_spacing_is_taken_as_touching_slices(fwhm_over_ratio, used_over_ratio):
-    """f̂ / r from 1 to 1.2: the profile used is the spacing r (on touching slices the estimate is up to 12 % too
-    thick, and a too-thick profile costs more: BENCHMARKS.md section 12); back to f̂ linearly at 1.4 and f̂ above
-    (overlapping slices). Values worked out by hand: 1.3 -> 1 + 2 x 0.1 = 1.2, 1.35 -> 1.3."""
+    """f̂ / r from 1 to 1.1: the profile used is the spacing r (on touching slices the estimate is up to 12 % too
+    thick, and a too-thick profile costs more: BENCHMARKS.md section 12); back to f̂ linearly at 1.3 and f̂ above
+    (overlapping slices). Values worked out by hand: 1.117 -> 1 + 1.5 x 0.017 = 1.0255, 1.2 -> 1.15, 1.25 -> 1.225."""
     estimate = estimate_of(6 * fwhm_over_ratio, 6.0)
     assert estimate.used_pixels == pytest.approx(6 * used_over_ratio)
     assert estimate.used_mm == pytest.approx(0.5 * 6 * used_over_ratio)
     said = estimate.describe()
-    assert ("within the estimate's error of touching slices" in said) == (fwhm_over_ratio < 1.4)
-    if fwhm_over_ratio < 1.4:
+    assert ("within the estimate's error of touching slices" in said) == (fwhm_over_ratio < 1.3)
+    if fwhm_over_ratio < 1.3:
         assert f"{fwhm_over_ratio:.2f} x the slice spacing" in said and f"{estimate.used_mm:.3g} mm used" in said
 
 
 @pytest.mark.parametrize("noise", [0.0, NOISE])
 def test_touching_sagittal_slices_estimated_too_thick_train_with_the_spacing(noise):
     """Touching slices (FWHM = spacing, r = 3) along axis 0 of the test volume, where the estimate is 8-12 % too
-    thick (benchmarks.profile_estimation): training uses the spacing, 3 mm, the FWHM the slices were made with (the
-    oracle). Slices made twice as thick (overlapping) still train with the estimate (within 15 % of 6 mm)."""
+    thick (benchmarks.profile_estimation): training uses a profile within 3 % of 3 mm, the FWHM the slices were made
+    with (the oracle), and at most half as far from it as the estimate. Slices made twice as thick (overlapping)
+    still train with the estimate (within 15 % of 6 mm)."""
     from medsr_se.io.scans import Scan
     from medsr_se.io.volumes import Volume
 
@@ -321,6 +322,7 @@ def test_touching_sagittal_slices_estimated_too_thick_train_with_the_spacing(noi
 
     estimate = estimated(0, 3, 3.0, noise)
     assert 1.0 < estimate.fwhm_pixels / 3.0 < 1.2 and estimate.reliable  # the case: an estimate too thick
-    assert pe.estimate_thickness(assumed(scan(0, 3, 3.0, noise))).geometry.slice_thickness == pytest.approx(3.0)
+    used = pe.estimate_thickness(assumed(scan(0, 3, 3.0, noise))).geometry.slice_thickness
+    assert abs(used - 3.0) / 3.0 < 0.03 and abs(used - 3.0) <= abs(estimate.fwhm_pixels - 3.0) / 2
     overlapping = pe.estimate_thickness(assumed(scan(0, 3, 6.0, noise))).geometry.slice_thickness
     assert abs(overlapping - 6.0) / 6.0 < TOLERANCE
