@@ -194,7 +194,7 @@ def touching_or_overlapping(over_spacing: float) -> float:
     Why: on touching slices the estimate errs by up to +12 % on a brain MRI (axial slices of the MNI T1 at r = 6,
     anatomical.nii at 1 mm; +23 % on the 2 mm volume), and there a too-thick profile costs more than a too-thin one
     (BENCHMARKS.md section 12: 1.12 x the truth lost 0.68 dB, 0.8 x lost 0.58 dB). Overlapping slices are estimated
-    within 8 % (1.2 r) and 4 % (2 r, MNI T1); where slices overlap by less than 1.3 x this rule takes them thinner
+    within 9 % (1.2 r) and 4 % (2 r, MNI T1); where slices overlap by less than 1.3 x this rule takes them thinner
     than they are. Measured (BENCHMARKS.md section 12, "Touching slices estimated too thick"): a band up to 1.2 r
     (back at 1.4 r) lost 0.40-0.73 dB on slices 1.2 x their spacing; this narrower one keeps most of its gain on
     touching slices at a smaller cost there."""
