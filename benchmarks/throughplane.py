@@ -24,16 +24,16 @@ the estimate is unreliable; its row records ``thickness_source``) unless ``--tel
 ``--slice-thickness`` (and ECLARE its ``--relative-slice-thickness``, the FWHM in in-plane voxels); ``--assume-spacing``
 gives it ``--slice-thickness`` = the slice spacing, what it assumed before it estimated.
 
-Methods, each returning r·N slices on the truth's grid: ``cubic`` / ``linear`` (``scipy.ndimage.zoom`` order 3 / 1
-along the axis, pixel-centre grid), ``selfsr`` (the whole ``medsr-selfsr`` command in its own process, a recipe
-derived from ``options/selfsr.yml`` with ``manual_seed``, ``--iterations``; timed from the interpreter's start to
-the written result; ``--data-consistency`` passes that flag on: its result corrected to give the thick slices back,
-each row saying so), ``eclare`` (``--eclare-venv``: ``run-eclare`` of that virtual environment, ``--eclare-patches``
-patches; or ``eclare x<F>`` for each ``--eclare-match F``: the patches that fit F times medsr-selfsr's wall time in
-that configuration, from ECLARE's cost measured once, two runs on the first configuration, fixed + per-patch
-seconds, refitted through every matched run after it; ``--tell-eclare`` gives ECLARE the true profile while
-medsr-selfsr estimates it). ``--quick``: the anatomical volume, one configuration, a tiny network for 10 iterations
-in this process (a check of the script).
+Methods, each returning r·N slices on the truth's grid: ``cubic`` / ``linear`` (``scipy.ndimage.zoom`` order 3 / 1 along
+the axis, pixel-centre grid), ``selfsr`` (the whole ``medsr-selfsr`` command in its own process, a recipe derived from
+``options/selfsr.yml`` with ``manual_seed``, ``--iterations``; timed from the interpreter's start to the written result;
+``--data-consistency`` passes that flag on: its result corrected to give the thick slices back, each row saying so),
+``eclare`` (``--eclare-venv``: ``run-eclare`` of that virtual environment, ``--eclare-patches`` patches; or ``eclare
+x<F>`` for each ``--eclare-match F``: the patches that fit F times medsr-selfsr's wall time in that configuration, from
+ECLARE's cost measured once, two runs on the first configuration, fixed + per-patch seconds, refitted through every
+matched run after it, and through another report's runs with ``--eclare-cost-from``; ``--tell-eclare`` gives ECLARE the
+true profile while medsr-selfsr estimates it). ``--quick``: the anatomical volume, one configuration, a tiny network for
+10 iterations in this process (a check of the script).
 
 Metrics inside the head: PSNR, SSIM (3-D) against the truth, LR-PSNR (the result degraded again, against the input
 slices), LR-PSNR clean (the same against the thick slices before the noise: with noise, a result that reproduces
@@ -364,6 +364,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="instead of --eclare-patches: ECLARE runs given the patches that fit FACTOR x "
                              "medsr-selfsr's wall time in each configuration (1: equal time; 4: four times), from its "
                              "cost measured once (two runs on the first configuration, kept in the report)")
+    parser.add_argument("--eclare-cost-from", type=Path, metavar="REPORT",
+                        help="with --eclare-match: fit ECLARE's cost line through the runs of REPORT (a report of "
+                             "this benchmark on the same machine) too, not only this report's own")
     parser.add_argument("--tell-eclare", action="store_true",
                         help="give ECLARE the true slice profile even when medsr-selfsr is not told it")
     parser.add_argument("--quick", action="store_true", help="a check of the script: see the module docstring")
@@ -389,6 +392,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--default-budget with --time or --iterations: give one budget")
     if args.resume and args.out is None:
         parser.error("--resume: give --out, the report to continue")
+    if args.eclare_cost_from is not None and not args.eclare_match:
+        parser.error("--eclare-cost-from: give it with --eclare-match (the cost line sets the matched patches)")
     if args.rerun_selfsr and not args.resume:
         parser.error("--rerun-selfsr: give it with --resume (the report whose medsr-selfsr rows are run again)")
     quick = args.quick
@@ -475,6 +480,20 @@ def earlier_rows(args: argparse.Namespace, report: dict, configs_chosen: list[Co
                                         and (entry["config"], entry["method"]) not in rerun]
 
 
+def cost_with_runs_from(report: dict, path: Path) -> None:
+    """``report``'s ECLARE cost line refitted through its own runs and those of the report at ``path`` not already
+    among them (:meth:`EclareCost.fitted`): short calibration runs alone put the per-patch cost too high, so a long
+    run elsewhere on the same machine makes "4x our time" truer. :class:`UsageError` naming ``path`` when it holds
+    no cost line."""
+    other = read_report(path, "--eclare-cost-from").get("eclare_cost")
+    if not other:
+        raise UsageError(f"--eclare-cost-from {path}: the report holds no ECLARE cost line (run with --eclare-match)")
+    theirs = EclareCost.from_json(other)
+    own = EclareCost.from_json(report["eclare_cost"]) if report.get("eclare_cost") else None
+    runs = (*own.runs, *(run for run in theirs.runs if run not in own.runs)) if own else theirs.runs
+    report["eclare_cost"] = EclareCost.fitted(runs, own.config if own else theirs.config).as_json()
+
+
 def methods_wanted(args: argparse.Namespace, eclare: set[str] | None) -> list[str]:
     """The report's methods per configuration: cubic, linear, selfsr, and ECLARE's (one per --eclare-match factor,
     else one at --eclare-patches) when --eclare-venv is given."""
@@ -547,6 +566,8 @@ def run(args: argparse.Namespace) -> dict:
         if kept:
             print(f"--resume: {len(kept)} configuration(s) kept from {args.out} (their missing rows are run)",
                   file=sys.stderr)
+    if args.eclare_cost_from is not None:
+        cost_with_runs_from(report, args.eclare_cost_from)
     wanted = methods_wanted(args, eclare)
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)

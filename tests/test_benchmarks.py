@@ -791,6 +791,29 @@ def test_throughplane_eclare_cost_refitted_through_every_run():
     assert bench.EclareCost.from_json(refit.as_json()) == refit
 
 
+def test_throughplane_eclare_cost_from_another_report_refits_through_both(tmp_path, capsys):
+    """--eclare-cost-from R: the cost line is refitted through this report's runs and R's (a run in both counted
+    once), worked out by hand; R without a cost line is one error line naming it; without --eclare-match the option
+    is refused."""
+    from benchmarks import throughplane as bench
+
+    own = bench.EclareCost(0.0, 0.1, ((100, 30.0, 1.0), (200, 40.0, 1.0)), "mine")
+    other = summary_report(tmp_path / "other.json", {"x6 axis 2 nogap noise 0": []},
+                           eclare_cost=bench.EclareCost(0.0, 0.2, ((200, 40.0, 1.0), (300, 56.0, 1.0)), "o").as_json())
+    report = {"eclare_cost": own.as_json()}
+    bench.cost_with_runs_from(report, other)
+    refit = bench.EclareCost.from_json(report["eclare_cost"])
+    # runs (100, 30), (200, 40), (300, 56): slope 2600 / 20000 = 0.13, intercept 42 - 26 = 16
+    assert refit.per_patch_s == pytest.approx(0.13) and refit.fixed_s == pytest.approx(16.0)
+    assert len(refit.runs) == 3 and refit.config == "mine"
+    bare = summary_report(tmp_path / "bare.json", {"x6 axis 2 nogap noise 0": []})
+    with pytest.raises(bench.UsageError, match=f"--eclare-cost-from {bare}: the report holds no ECLARE cost line"):
+        bench.cost_with_runs_from(report, bare)
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--quick", "--eclare-cost-from", str(other)])
+    assert "--eclare-cost-from: give it with --eclare-match" in capsys.readouterr().err
+
+
 @pytest.mark.slow  # quick benchmark runs (medsr-selfsr trained in this process)
 def test_throughplane_eclare_at_matched_times_and_added_to_a_table_made_without_it(tmp_path):
     """A table made without ECLARE, then --resume --eclare-match 1 4: the kept rows stay as they were (medsr-selfsr
