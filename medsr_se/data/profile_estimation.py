@@ -129,14 +129,15 @@ class ProfileEstimate:
     @property
     def hedge(self) -> float:
         """The factor from f̂ to the profile used for training: :data:`GAP_HEDGE` where f̂ / r says a gap between the
-        slices (≤ 0.75), 1 where it says touching slices (0.9 .. 1), linear between; above 1, the factor that makes
-        the profile used the slice spacing r (:meth:`touching_or_overlapping`).
+        slices (≤ 0.75), 1 where it says touching slices (0.9 .. 1), linear between; above 1, the factor that pulls
+        the profile used to the slice spacing r (up to 1.1 r; back to f̂ at 1.3 r: :func:`touching_or_overlapping`).
 
         Why: with a gap the thick slices are close to point samples, and the two ways of being wrong cost very
         differently. Measured on the MNI T1 (axial slices 6 mm apart, 3.6 mm thick, BENCHMARKS.md section 12),
         training with 1.27 x the true FWHM lost 0.94 dB against the truth, 0.8 x lost 0.06 dB and 0.65 x 0.09 dB;
         and with a gap the estimate errs by up to ±30 %. Without a gap a too-thin profile costs too (0.8 x: −0.58 dB
-        on touching slices), and the estimate errs by up to 12 %, so there f̂ is used as it is."""
+        on touching slices) and a too-thick one more (1.12 x: −0.68 dB), while the estimate errs by up to 12 %, so
+        there f̂ is used as it is up to r and pulled towards r above it."""
         over_spacing = self.fwhm_pixels / self.ratio
         if over_spacing > 1.0:
             return touching_or_overlapping(over_spacing) / over_spacing
@@ -146,8 +147,8 @@ class ProfileEstimate:
 
     @property
     def taken_as_touching(self) -> bool:
-        """f̂ is above the slice spacing but within :data:`TOUCHING_RATIOS`: the profile used is pulled towards r."""
-        return 1.0 < self.fwhm_pixels / self.ratio < TOUCHING_RATIOS[1]
+        """f̂ is above the slice spacing and the profile used is pulled towards it (:func:`touching_or_overlapping`)."""
+        return self.fwhm_pixels > self.ratio and self.hedge < 1.0
 
     @property
     def used_pixels(self) -> float:
@@ -199,11 +200,9 @@ def touching_or_overlapping(over_spacing: float) -> float:
     (back at 1.4 r) lost 0.40-0.73 dB on slices 1.2 x their spacing; this narrower one keeps most of its gain on
     touching slices at a smaller cost there."""
     first, second = TOUCHING_RATIOS
-    if over_spacing <= first:
-        return 1.0
     if over_spacing >= second:
         return over_spacing
-    return 1.0 + (over_spacing - first) * (second - 1.0) / (second - first)
+    return float(np.interp(over_spacing, (first, second), (1.0, second)))  # 1 up to the first
 
 
 def sampling_matrix(length: int, ratio: float, fwhm: float) -> np.ndarray:
@@ -417,7 +416,7 @@ def with_estimated_thickness(geometry: SliceGeometry, values: np.ndarray, name: 
     """For a scan whose slice thickness is *assumed* (:attr:`SliceGeometry.thickness_assumed`): (the geometry to
     use, the estimate or None, one line saying what was done). A reliable estimate replaces the assumption
     (``thickness_source`` = "estimated from the scan: ..."), hedged to the thinner side where it says a gap between
-    the slices or up to 1.1 x their spacing (:attr:`ProfileEstimate.hedge`; the line says so); an unreliable one,
+    the slices or a little above their spacing (:attr:`ProfileEstimate.hedge`; the line says so); an unreliable one,
     or a scan too small to estimate from, keeps the assumption and the line says why."""
     try:
         estimate = estimate_fwhm(values, geometry, name=name)
