@@ -40,8 +40,9 @@ slices), LR-PSNR clean (the same against the thick slices before the noise: with
 the input's noise scores high on LR-PSNR and one that removes it cannot exceed the noise's own PSNR there;
 without noise both are the same); ``gain_*``: the method's value minus cubic's. One report row per configuration
 and method. ``--default-budget`` runs medsr-selfsr as a user does (its own budget), ``--resume`` continues a report
-over several sittings; ``--resume --rerun-selfsr`` runs medsr-selfsr again in the configurations chosen and keeps
-the other rows (after a change to medsr-selfsr: ECLARE's rows stay matched to the time in their ``target_seconds``).
+over several sittings on the same CPU (every report names its CPU: another is refused); ``--resume
+--rerun-selfsr`` runs medsr-selfsr again in the configurations chosen and keeps the other rows (after a change to
+medsr-selfsr: ECLARE's rows stay matched to the time in their ``target_seconds``).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ from benchmarks.lib.head_cases import (
     load_ground_truth,
     make_case,
 )
-from benchmarks.lib.reports import write_report
+from benchmarks.lib.reports import cpu, describe_cpu, write_report
 
 REPO_ROOT = Path(__file__).resolve().parents[1]  # on the PYTHONPATH of medsr-selfsr's process: this checkout's medsr_se
 DEFAULT_ITERATIONS = 300  # the recipe's 2000 is sized for a GPU (about an hour a run on 2 CPU cores)
@@ -366,14 +367,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "cost measured once (two runs on the first configuration, kept in the report)")
     parser.add_argument("--eclare-cost-from", type=Path, metavar="REPORT",
                         help="with --eclare-match: fit ECLARE's cost line through the runs of REPORT (a report of "
-                             "this benchmark on the same machine) too, not only this report's own")
+                             "this benchmark on the same CPU: another is refused) too, not only this report's own")
     parser.add_argument("--tell-eclare", action="store_true",
                         help="give ECLARE the true slice profile even when medsr-selfsr is not told it")
     parser.add_argument("--quick", action="store_true", help="a check of the script: see the module docstring")
     parser.add_argument("--out", type=Path, help="the JSON report (rewritten after each configuration)")
     parser.add_argument("--resume", action="store_true",
-                        help="keep the configurations --out holds already (run with the same settings) and run the "
-                             "others: a long table over several sittings")
+                        help="keep the configurations --out holds already (run with the same settings on this CPU) "
+                             "and run the others: a long table over several sittings")
     parser.add_argument("--rerun-selfsr", action="store_true",
                         help="with --resume: run medsr-selfsr again in the configurations chosen, keeping the others' "
                              "rows (interpolation, ECLARE): the same table after a change to medsr-selfsr")
@@ -453,42 +454,64 @@ SETTINGS = ("volume", "crop", "shape", "quick", "iterations", "time", "default_b
 # (ECLARE's rows say their own patches / time factor: ECLARE rows can be added to a table made without them)
 
 
-def earlier_rows(args: argparse.Namespace, report: dict, configs_chosen: list[Config]
+def earlier_report(path: Path) -> dict | None:
+    """The report ``--resume`` continues, read before any work: None where there is none yet (a fresh run);
+    :class:`UsageError` naming ``path`` where it cannot be read, is not this benchmark's or was measured on another
+    CPU (:func:`check_same_cpu`)."""
+    if not path.exists():
+        return None
+    earlier = read_report(path, "--resume")
+    check_same_cpu(earlier, f"--resume {path}")
+    return earlier
+
+
+def earlier_rows(args: argparse.Namespace, earlier: dict, report: dict, configs_chosen: list[Config]
                  ) -> tuple[list[dict], list[dict]]:
-    """(configs, rows) of ``--out`` to keep with ``--resume``, less medsr-selfsr's rows in ``configs_chosen`` with
-    ``--rerun-selfsr`` (ECLARE's matched rows keep the time they were matched to: ``target_seconds``);
-    :class:`UsageError` when it cannot be read, is not this benchmark's, or was run with other settings (its rows
-    would not be comparable)."""
-    try:
-        earlier = json.loads(args.out.read_text())
-    except FileNotFoundError:
-        return [], []
-    except (OSError, ValueError) as error:
-        raise UsageError(f"--resume: {args.out}: cannot read a JSON report ({' '.join(str(error).split())})") from error
-    if not isinstance(earlier, dict) or earlier.get("benchmark") != "throughplane":
-        raise UsageError(f"--resume: {args.out}: not a report of this benchmark")
+    """(configs, rows) of ``earlier`` (:func:`earlier_report`) to keep with ``--resume``, less medsr-selfsr's rows
+    in ``configs_chosen`` with ``--rerun-selfsr`` (ECLARE's matched rows keep the time they were matched to:
+    ``target_seconds``); :class:`UsageError` when it was run with other settings (its rows would not be
+    comparable)."""
     differ = [key for key in SETTINGS if earlier.get(key) != report.get(key)]
     if differ:
-        raise UsageError(f"--resume: {args.out} was run with other settings ({', '.join(differ)}: "
+        raise UsageError(f"--resume {args.out}: run with other settings ({', '.join(differ)}: "
                          f"{', '.join(f'{earlier.get(k)!r} now {report.get(k)!r}' for k in differ)})")
-    done = {entry["name"] for entry in earlier.get("configs", [])}
+    done = {entry["name"] for entry in earlier["configs"]}
     if earlier.get("eclare_cost") and not report.get("eclare_cost"):
         report["eclare_cost"] = earlier["eclare_cost"]  # ECLARE's timing, measured once
     rerun = {(config.name, "selfsr") for config in configs_chosen} if args.rerun_selfsr else set()
-    return earlier.get("configs", []), [entry for entry in earlier.get("rows", [])
-                                        if entry["config"] in done and "error" not in entry
-                                        and (entry["config"], entry["method"]) not in rerun]
+    return earlier["configs"], [entry for entry in earlier.get("rows", [])
+                                if entry["config"] in done and "error" not in entry
+                                and (entry["config"], entry["method"]) not in rerun]
 
 
-def cost_with_runs_from(report: dict, path: Path) -> None:
-    """``report``'s ECLARE cost line refitted through its own runs and those of the report at ``path`` not already
-    among them (:meth:`EclareCost.fitted`): short calibration runs alone put the per-patch cost too high, so a long
-    run elsewhere on the same machine makes "4x our time" truer. :class:`UsageError` naming ``path`` when it holds
-    no cost line."""
-    other = read_report(path, "--eclare-cost-from").get("eclare_cost")
-    if not other:
+def check_same_cpu(report: dict, where: str) -> None:
+    """:class:`UsageError` starting with ``where`` when ``report`` was measured on another CPU than this one
+    (:func:`~benchmarks.lib.reports.cpu`): its seconds (medsr-selfsr's, ECLARE's cost line) would not hold here. A
+    report that names no CPU (written before reports did) is taken to be from this one, and a warning says so."""
+    here, there = cpu(), report.get("cpu")
+    if there is None:
+        print(f"warning: {where} names no CPU (written before reports named it): its seconds are taken to be this "
+              f"machine's ({describe_cpu(here)})", file=sys.stderr)
+    elif there != here:
+        raise UsageError(f"{where}: measured on another CPU ({describe_cpu(there)}; this one: {describe_cpu(here)}): "
+                         "its seconds do not hold here")
+
+
+def eclare_cost_from(path: Path) -> EclareCost:
+    """The ECLARE cost line of the report at ``path`` (``--eclare-cost-from``), read before any work;
+    :class:`UsageError` naming ``path`` when it is not a report of this benchmark, holds no cost line, or was
+    measured on another CPU."""
+    other = read_report(path, "--eclare-cost-from")
+    if not other.get("eclare_cost"):
         raise UsageError(f"--eclare-cost-from {path}: the report holds no ECLARE cost line (run with --eclare-match)")
-    theirs = EclareCost.from_json(other)
+    check_same_cpu(other, f"--eclare-cost-from {path}")
+    return EclareCost.from_json(other["eclare_cost"])
+
+
+def cost_with_runs_from(report: dict, theirs: EclareCost) -> None:
+    """``report``'s ECLARE cost line refitted through its own runs and ``theirs`` (another report's, from
+    :func:`eclare_cost_from`) not already among them (:meth:`EclareCost.fitted`): short calibration runs alone put
+    the per-patch cost too high, so a long run elsewhere on the same machine makes "4x our time" truer."""
     own = EclareCost.from_json(report["eclare_cost"]) if report.get("eclare_cost") else None
     runs = (*own.runs, *(run for run in theirs.runs if run not in own.runs)) if own else theirs.runs
     report["eclare_cost"] = EclareCost.fitted(runs, own.config if own else theirs.config).as_json()
@@ -543,6 +566,8 @@ def config_rows(case: Case, args: argparse.Namespace, spacing: float, work: Path
 
 def run(args: argparse.Namespace) -> dict:
     check_args(args)
+    earlier = earlier_report(args.out) if args.resume else None  # the files given are read before any work
+    other_cost = eclare_cost_from(args.eclare_cost_from) if args.eclare_cost_from is not None else None
     eclare = eclare_options(args.eclare_venv) if args.eclare_venv is not None else None
     gt = load_ground_truth(args.volume, args.crop)
     chosen = configs(args, gt)
@@ -558,16 +583,16 @@ def run(args: argparse.Namespace) -> dict:
               "lr_noise": args.lr_noise, "fwhm_jitter": args.fwhm_jitter, "precision": args.precision,
               "se": args.se, "ema_decay": args.ema_decay,
               "eclare_patches": args.eclare_patches,
-              "noise_seed": args.noise_seed,
+              "noise_seed": args.noise_seed, "cpu": cpu(),
               "eclare_options": sorted(eclare) if eclare is not None else None, "configs": [], "rows": []}
-    if args.resume:
-        report["configs"], report["rows"] = earlier_rows(args, report, chosen)
+    if earlier is not None:
+        report["configs"], report["rows"] = earlier_rows(args, earlier, report, chosen)
         kept = {entry["name"] for entry in report["configs"]}
         if kept:
             print(f"--resume: {len(kept)} configuration(s) kept from {args.out} (their missing rows are run)",
                   file=sys.stderr)
-    if args.eclare_cost_from is not None:
-        cost_with_runs_from(report, args.eclare_cost_from)
+    if other_cost is not None:
+        cost_with_runs_from(report, other_cost)
     wanted = methods_wanted(args, eclare)
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -796,22 +797,104 @@ def test_throughplane_eclare_cost_from_another_report_refits_through_both(tmp_pa
     once), worked out by hand; R without a cost line is one error line naming it; without --eclare-match the option
     is refused."""
     from benchmarks import throughplane as bench
+    from benchmarks.lib.reports import cpu
 
     own = bench.EclareCost(0.0, 0.1, ((100, 30.0, 1.0), (200, 40.0, 1.0)), "mine")
-    other = summary_report(tmp_path / "other.json", {"x6 axis 2 nogap noise 0": []},
+    other = summary_report(tmp_path / "other.json", {"x6 axis 2 nogap noise 0": []}, cpu=cpu(),
                            eclare_cost=bench.EclareCost(0.0, 0.2, ((200, 40.0, 1.0), (300, 56.0, 1.0)), "o").as_json())
     report = {"eclare_cost": own.as_json()}
-    bench.cost_with_runs_from(report, other)
+    bench.cost_with_runs_from(report, bench.eclare_cost_from(other))
     refit = bench.EclareCost.from_json(report["eclare_cost"])
     # runs (100, 30), (200, 40), (300, 56): slope 2600 / 20000 = 0.13, intercept 42 - 26 = 16
     assert refit.per_patch_s == pytest.approx(0.13) and refit.fixed_s == pytest.approx(16.0)
     assert len(refit.runs) == 3 and refit.config == "mine"
+    assert capsys.readouterr().err == ""  # the same CPU: nothing to say
     bare = summary_report(tmp_path / "bare.json", {"x6 axis 2 nogap noise 0": []})
     with pytest.raises(bench.UsageError, match=f"--eclare-cost-from {bare}: the report holds no ECLARE cost line"):
-        bench.cost_with_runs_from(report, bare)
+        bench.eclare_cost_from(bare)
     with pytest.raises(SystemExit):
         bench.parse_args(["--quick", "--eclare-cost-from", str(other)])
     assert "--eclare-cost-from: give it with --eclare-match" in capsys.readouterr().err
+
+
+ANOTHER_CPU = {"model": "AMD EPYC 7B13", "cores": 2, "flags": ["avx2"]}
+A_COST_LINE = {"fixed_s": 0.0, "per_patch_s": 0.2, "runs": [[200, 40.0, 1.0], [300, 56.0, 1.0]], "config": "o"}
+
+
+def test_reports_name_the_cpu_as_lscpu_does():
+    """Every benchmark report names its CPU: the model and flags lscpu prints (an independent reader of the CPU),
+    the logical cores os.cpu_count() counts; the same model name has come with and without bfloat16 units."""
+    import os
+    import shutil
+    import subprocess
+
+    from benchmarks.lib.reports import SPEED_FLAGS, write_report
+
+    assert shutil.which("lscpu"), "lscpu (util-linux) is the oracle of this test"
+    printed = subprocess.run(["lscpu"], capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"}).stdout
+    fields = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in printed.splitlines())}
+    named = write_report("any", {"rows": []}, None)["cpu"]
+    assert named["model"] == fields["Model name"]
+    assert named["flags"] == [flag for flag in SPEED_FLAGS if flag in fields["Flags"].split()]
+    assert named["cores"] == os.cpu_count()
+
+
+def test_throughplane_seconds_measured_on_another_cpu_are_refused(tmp_path, capsys):
+    """ECLARE's cost line from a report of another CPU (--eclare-cost-from), or a report of another CPU continued
+    (--resume), is refused naming the option, the file and both CPUs: its seconds do not hold here (an EPYC's cost
+    line would give ECLARE another multiple of our time on a Xeon). A report naming no CPU (written before reports
+    did) is taken to be from this one, and a warning says so."""
+    from benchmarks import throughplane as bench
+    from benchmarks.lib.reports import cpu
+
+    elsewhere = summary_report(tmp_path / "epyc.json", {"x4 axis 0 nogap noise 0": []}, eclare_cost=A_COST_LINE,
+                               cpu=ANOTHER_CPU)
+    expected = f"--eclare-cost-from {elsewhere}: measured on another CPU (AMD EPYC 7B13, 2 cores, avx2; this one: "
+    with pytest.raises(bench.UsageError, match=re.escape(f"{expected}{cpu()['model']}, {cpu()['cores']} cores")):
+        bench.eclare_cost_from(elsewhere)
+    unnamed = summary_report(tmp_path / "old.json", {"x4 axis 0 nogap noise 0": []}, eclare_cost=A_COST_LINE)
+    assert bench.eclare_cost_from(unnamed) == bench.EclareCost.from_json(A_COST_LINE)
+    warning = capsys.readouterr().err
+    assert warning.startswith(f"warning: --eclare-cost-from {unnamed} names no CPU") and "taken to be" in warning
+    with pytest.raises(bench.UsageError, match=f"--resume {elsewhere}: measured on another CPU"):
+        bench.earlier_report(elsewhere)
+
+
+@pytest.mark.parametrize("option, content, message", [
+    ("--eclare-cost-from", None, "cannot read a JSON report"),
+    ("--eclare-cost-from", "#!/bin/sh\necho hi\n", "cannot read a JSON report"),
+    ("--eclare-cost-from", {}, "the report holds no ECLARE cost line"),
+    ("--eclare-cost-from", {"cpu": ANOTHER_CPU, "eclare_cost": {}}, "the report holds no ECLARE cost line"),
+    ("--eclare-cost-from", {"cpu": ANOTHER_CPU, "eclare_cost": A_COST_LINE}, "measured on another CPU"),
+    ("--resume", "#!/bin/sh\necho hi\n", "cannot read a JSON report"),
+    ("--resume", '{"benchmark": "baselines"}', "not a report of this benchmark"),
+    ("--resume", {"cpu": ANOTHER_CPU}, "measured on another CPU"),
+])
+def test_throughplane_bad_report_given_is_refused_before_the_volume_loads(tmp_path, capsys, monkeypatch, option,
+                                                                         content, message):
+    """A missing file, a shell script, another benchmark's report, a report without a cost line or from another CPU
+    given to --eclare-cost-from or --resume: one error line naming the option and the file, status 2, before the
+    volume is loaded (both were read only after it) and nothing written."""
+    from benchmarks import throughplane as bench
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the volume was loaded before the report given was checked")
+
+    monkeypatch.setattr(bench, "load_ground_truth", no_loading)
+    given = tmp_path / "given.json"
+    if isinstance(content, str):
+        given.write_text(content)
+    elif isinstance(content, dict):
+        summary_report(given, {"x4 axis 2 nogap noise 0": []}, **content)
+    before = given.read_bytes() if given.exists() else None
+    out = tmp_path / "report.json"
+    arguments = ["--resume", "--out", str(given)] if option == "--resume" else [
+        "--eclare-venv", str(fake_eclare_venv(tmp_path)), "--eclare-match", "1", "--eclare-cost-from", str(given),
+        "--out", str(out)]
+    assert bench.main(["--quick", *arguments]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"error: {option} {given}: {message}") and "\n" not in error
+    assert not out.exists() and (given.read_bytes() if given.exists() else None) == before
 
 
 @pytest.mark.slow  # quick benchmark runs (medsr-selfsr trained in this process)

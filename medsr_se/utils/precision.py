@@ -30,18 +30,24 @@ NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 instructions that compute
 _warned: set[str] = set()
 
 
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags (the ``flags`` line of /proc/cpuinfo; ARM: ``Features``); empty when unknown.
-    Tests replace this function to play another CPU."""
+def cpuinfo_value(*keys: str) -> str | None:
+    """The value of the first line of /proc/cpuinfo whose key is one of ``keys`` (``"model name"``, ``"flags"``;
+    ARM: ``"Features"``), or None where there is no such line or no /proc/cpuinfo."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 key, _, value = line.partition(":")
-                if key.strip() in ("flags", "Features"):
-                    return set(value.split())
+                if key.strip() in keys:
+                    return value.strip()
     except OSError:
         pass
-    return set()
+    return None
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (the ``flags`` line of /proc/cpuinfo; ARM: ``Features``); empty when unknown.
+    Tests replace this function to play another CPU."""
+    return set((cpuinfo_value("flags", "Features") or "").split())
 
 
 def slow_bf16_reason(device: str | torch.device) -> str | None:
