@@ -858,6 +858,7 @@ def test_throughplane_seconds_measured_on_another_cpu_are_refused(tmp_path, caps
     assert warning.startswith(f"warning: --eclare-cost-from {unnamed} names no CPU") and "taken to be" in warning
     with pytest.raises(bench.UsageError, match=f"--resume {elsewhere}: measured on another CPU"):
         bench.earlier_report(elsewhere)
+    assert bench.earlier_report(tmp_path / "not_yet.json") is None  # --resume into a new file: a fresh run
 
 
 @pytest.mark.parametrize("option, content, message", [
