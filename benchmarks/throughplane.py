@@ -493,8 +493,9 @@ def check_same_cpu(report: dict, where: str) -> None:
         print(f"warning: {where} names no CPU (written before reports named it): its seconds are taken to be this "
               f"machine's ({describe_cpu(here)})", file=sys.stderr)
     elif there != here:
-        raise UsageError(f"{where}: measured on another CPU ({describe_cpu(there)}; this one: {describe_cpu(here)}): "
-                         "its seconds do not hold here")
+        named = describe_cpu(there) if isinstance(there, dict) else repr(there)  # a report edited by hand
+        raise UsageError(f"{where}: measured on another CPU ({named}; this one: {describe_cpu(here)}): its seconds "
+                         "do not hold here")
 
 
 def eclare_cost_from(path: Path) -> EclareCost:
@@ -583,7 +584,7 @@ def run(args: argparse.Namespace) -> dict:
               "lr_noise": args.lr_noise, "fwhm_jitter": args.fwhm_jitter, "precision": args.precision,
               "se": args.se, "ema_decay": args.ema_decay,
               "eclare_patches": args.eclare_patches,
-              "noise_seed": args.noise_seed, "cpu": cpu(),
+              "noise_seed": args.noise_seed,
               "eclare_options": sorted(eclare) if eclare is not None else None, "configs": [], "rows": []}
     if earlier is not None:
         report["configs"], report["rows"] = earlier_rows(args, earlier, report, chosen)

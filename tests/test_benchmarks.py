@@ -867,6 +867,7 @@ def test_throughplane_seconds_measured_on_another_cpu_are_refused(tmp_path, caps
     ("--eclare-cost-from", {}, "the report holds no ECLARE cost line"),
     ("--eclare-cost-from", {"cpu": ANOTHER_CPU, "eclare_cost": {}}, "the report holds no ECLARE cost line"),
     ("--eclare-cost-from", {"cpu": ANOTHER_CPU, "eclare_cost": A_COST_LINE}, "measured on another CPU"),
+    ("--eclare-cost-from", {"cpu": "x86_64", "eclare_cost": A_COST_LINE}, "measured on another CPU ('x86_64'"),
     ("--resume", "#!/bin/sh\necho hi\n", "cannot read a JSON report"),
     ("--resume", '{"benchmark": "baselines"}', "not a report of this benchmark"),
     ("--resume", {"cpu": ANOTHER_CPU}, "measured on another CPU"),
